@@ -1,0 +1,89 @@
+"""Logging, progress bars, stage reports and atomic file writes."""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Iterator, TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+LOGGER_NAME = "mocap3d"
+
+
+def get_logger(name: str | None = None) -> logging.Logger:
+    """The package logger, or a child ``mocap3d.<name>``."""
+    return logging.getLogger(LOGGER_NAME if not name else f"{LOGGER_NAME}.{name}")
+
+
+def progress(iterable: Iterable[T], desc: str, total: int | None = None, unit: str = "it") -> Iterator[T]:
+    """A tqdm progress bar on stderr, hidden when the logger is quieter than INFO."""
+    from tqdm import tqdm
+    quiet = get_logger().getEffectiveLevel() > logging.INFO or os.environ.get("MOCAP3D_NO_PROGRESS")
+    yield from tqdm(iterable, desc=desc, total=total, unit=unit, disable=bool(quiet),
+                    file=sys.stderr, leave=False, dynamic_ncols=True)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[Any]:
+    """Open a temporary file next to ``path`` and rename it over ``path`` on success.
+
+    A failure while writing leaves any earlier file at ``path`` untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with open(tmp, mode, **kwargs) as fh:
+            yield fh
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path for libraries that write files themselves; rename on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_report(folder: str | os.PathLike, stage: str, report: dict[str, Any]) -> Path:
+    """Write ``<folder>/<stage>_report.json`` atomically; NaN becomes null."""
+    path = Path(folder) / f"{stage}_report.json"
+    with atomic_write(path) as fh:
+        json.dump(_jsonable(report), fh, indent=2)
+    return path
