@@ -1,0 +1,230 @@
+"""OpenPose JSON folders: ``pose/<cam>_json/<name>_<frame>.json``, one file per frame.
+
+Each file is ``{"version": 1.3, "people": [{"person_id": [-1],
+"pose_keypoints_2d": [x0, y0, c0, x1, y1, c1, ...], ...}]}``. The frame index is
+the LAST number in the file name (``cam01_000012_keypoints.json`` -> 12).
+A keypoint with confidence 0 (OpenPose writes ``0, 0, 0`` for undetected
+points) is read as NaN. Persons are padded with NaN to the largest count
+found, frames to the union of all cameras' frames.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import Mocap3dError, file_error
+from ..keypoints import Keypoints2D
+from ..logs import atomic_write, get_logger
+from ..skeletons import Skeleton
+
+log = get_logger("io")
+_LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
+_EMPTY_FIELDS = ("face_keypoints_2d", "hand_left_keypoints_2d", "hand_right_keypoints_2d",
+                 "pose_keypoints_3d", "face_keypoints_3d", "hand_left_keypoints_3d", "hand_right_keypoints_3d")
+
+
+def frame_number(filename: str | os.PathLike) -> int | None:
+    """The last number in a file name's stem, or None if it has none."""
+    m = _LAST_NUMBER.search(Path(filename).stem)
+    return int(m.group(1)) if m else None
+
+
+def list_json_frames(cam_dir: str | os.PathLike) -> tuple[np.ndarray, list[Path]]:
+    """Frame numbers (sorted) and JSON files of one camera folder."""
+    cam_dir = Path(cam_dir)
+    if not cam_dir.is_dir():
+        raise file_error(cam_dir, "pose folder not found", "Run pose estimation or check pose_dir")
+    entries = [(frame_number(e.name), Path(e.path)) for e in os.scandir(cam_dir)
+               if e.name.endswith(".json") and e.is_file()]
+    for f, p in entries:
+        if f is None:
+            raise file_error(p, "no frame number in the file name", "Name files like <name>_<frame>.json")
+    entries.sort(key=lambda fp: fp[0])
+    frames = np.array([f for f, _ in entries], dtype=int)
+    dup = frames[1:][np.diff(frames) == 0] if len(frames) > 1 else frames[:0]
+    if len(dup):
+        raise file_error(cam_dir, f"two files for frame {int(dup[0])}", "Keep one JSON file per frame")
+    return frames, [p for _, p in entries]
+
+
+def _read_bytes(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def _parse_people(path: Path, raw: bytes) -> list[list[float]]:
+    """The ``pose_keypoints_2d`` lists of one file."""
+    try:
+        doc = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        line = getattr(e, "lineno", None)
+        raise file_error(path, f"invalid or truncated JSON ({getattr(e, 'msg', e)})",
+                         "Re-run pose estimation for this frame or delete the file", line=line) from None
+    people = doc.get("people") if isinstance(doc, dict) else None
+    if not isinstance(people, list):
+        raise file_error(path, "no 'people' list", "Expected OpenPose JSON {\"people\": [...]}")
+    out = []
+    for i, person in enumerate(people):
+        kp = person.get("pose_keypoints_2d") if isinstance(person, dict) else None
+        if not isinstance(kp, list) or len(kp) % 3:
+            raise file_error(path, f"people[{i}].pose_keypoints_2d is not a list of x, y, c triplets",
+                             "Re-run pose estimation for this frame")
+        out.append(kp)
+    return out
+
+
+def _read_camera(files: list[Path], pool: ThreadPoolExecutor) -> list[list[list[float]]]:
+    raws = pool.map(_read_bytes, files, chunksize=64)
+    return [_parse_people(p, raw) for p, raw in zip(files, raws)]
+
+
+def _fill(per_cam: list[list[list[list[float]]]], frame_idx: list[np.ndarray], n_frames: int,
+          n_kpts: int | None, files: list[list[Path]]) -> np.ndarray:
+    """Array (C, F, P, K, 3) from parsed people; zero confidence -> NaN."""
+    P = max((len(pp) for cam in per_cam for pp in cam), default=0)
+    lengths = {len(kp) for cam in per_cam for pp in cam for kp in pp}
+    if n_kpts is None:
+        n_kpts = max(lengths, default=0) // 3
+    bad = [L for L in lengths if L != 3 * n_kpts]
+    if bad:
+        for c, cam in enumerate(per_cam):
+            for f, pp in enumerate(cam):
+                if any(len(kp) != 3 * n_kpts for kp in pp):
+                    raise file_error(files[c][f], f"{bad[0] // 3} keypoints per person, expected {n_kpts}",
+                                     "Set pose.pose_model to the model that wrote these files")
+    data = np.full((len(per_cam), n_frames, max(P, 1), n_kpts, 3), np.nan)
+    for c, cam in enumerate(per_cam):
+        flat = [kp for pp in cam for kp in pp]
+        if not flat:
+            continue
+        vals = np.array(flat, dtype=float).reshape(len(flat), n_kpts, 3)
+        counts = np.array([len(pp) for pp in cam])
+        fi = np.repeat(frame_idx[c], counts)
+        pi = np.arange(len(flat)) - np.repeat(np.cumsum(counts) - counts, counts)
+        data[c, fi, pi] = vals
+    missing = ~(data[..., 2] > 0)
+    data[missing] = np.nan
+    return data
+
+
+def _resolve_cameras(pose_dir: Path, cameras: Sequence[str] | None) -> tuple[list[str], list[Path]]:
+    if not pose_dir.is_dir():
+        raise file_error(pose_dir, "pose folder not found", "Run pose estimation first or check the project folder")
+    dirs = sorted((Path(e.path) for e in os.scandir(pose_dir) if e.is_dir() and
+                   any(n.endswith(".json") for n in os.listdir(e.path))), key=lambda p: p.name)
+    if not dirs:
+        raise file_error(pose_dir, "no camera subfolder with .json files", "Expected pose/<cam>_json/*.json")
+    names = [d.name[:-5] if d.name.endswith("_json") else d.name for d in dirs]
+    if cameras is None:
+        return names, dirs
+    cameras = list(cameras)
+    if all(c in names for c in cameras):
+        return cameras, [dirs[names.index(c)] for c in cameras]
+    if len(cameras) == len(dirs):  # Pose2Sim pairs sorted pose folders with calibration order
+        return cameras, dirs
+    raise Mocap3dError(f"{pose_dir}: {len(dirs)} camera folders ({', '.join(names)}) but {len(cameras)} "
+                       f"calibrated cameras ({', '.join(cameras)}). Make pose/ and the calibration match")
+
+
+def read_openpose_folders(pose_dir: str | os.PathLike, cameras: Sequence[str] | None = None,
+                          skeleton: Skeleton | None = None, rate: float = 30.0,
+                          frame_range: tuple[int, int] | None = None, workers: int = 8) -> Keypoints2D:
+    """Read every ``<cam>_json`` subfolder of ``pose_dir`` into one :class:`Keypoints2D`.
+
+    Args:
+        pose_dir: folder holding one subfolder of JSON files per camera.
+        cameras: camera names in calibration order. Folders named ``<cam>_json``
+            (or ``<cam>``) are picked by name; otherwise, if the counts match,
+            sorted folders are paired with the names in order (as Pose2Sim does).
+        skeleton: keypoint names; its length is checked against the files.
+        rate: frame rate in Hz.
+        frame_range: keep frames ``start <= f < stop`` only.
+        workers: threads reading files.
+
+    Returns:
+        Keypoints2D with data (C, F, P, K, 3) over the union of frames.
+    """
+    names, dirs = _resolve_cameras(Path(pose_dir), cameras)
+    listed = [list_json_frames(d) for d in dirs]
+    if frame_range is not None:
+        lo, hi = frame_range
+        listed = [(fr[(fr >= lo) & (fr < hi)], [p for f, p in zip(fr, ps) if lo <= f < hi]) for fr, ps in listed]
+    frames = np.unique(np.concatenate([fr for fr, _ in listed])) if listed else np.zeros(0, int)
+    files = [ps for _, ps in listed]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        per_cam = [_read_camera(ps, pool) for ps in files]
+    frame_idx = [np.searchsorted(frames, fr) for fr, _ in listed]
+    data = _fill(per_cam, frame_idx, len(frames), len(skeleton.names) if skeleton else None, files)
+    K = data.shape[3]
+    kp_names = list(skeleton.names) if skeleton else [str(i) for i in range(K)]
+    counts = {n: len(fr) for n, (fr, _) in zip(names, listed)}
+    if len(set(counts.values())) > 1:
+        log.info("%s: cameras have different frame counts %s; padded with NaN", pose_dir, counts)
+    return Keypoints2D(data, names, kp_names, frames, rate)
+
+
+def read_openpose_camera(cam_dir: str | os.PathLike, skeleton: Skeleton | None = None, rate: float = 30.0,
+                         name: str | None = None) -> Keypoints2D:
+    """Read one camera folder of JSON files: Keypoints2D with one camera."""
+    cam_dir = Path(cam_dir)
+    frames, files = list_json_frames(cam_dir)
+    if not files:
+        raise file_error(cam_dir, "no .json files", "Run pose estimation for this camera")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        people = _read_camera(files, pool)
+    data = _fill([people], [np.arange(len(frames))], len(frames), len(skeleton.names) if skeleton else None, [files])
+    K = data.shape[3]
+    if name is None:
+        name = cam_dir.name[:-5] if cam_dir.name.endswith("_json") else cam_dir.name
+    return Keypoints2D(data, [name], list(skeleton.names) if skeleton else [str(i) for i in range(K)], frames, rate)
+
+
+def openpose_document(persons: np.ndarray) -> dict:
+    """The JSON document of one frame from persons (P, K, 3); NaN -> 0, 0, 0.
+
+    Trailing all-missing persons are dropped; inner ones are kept as zeros so
+    that person indices survive a round trip.
+    """
+    persons = np.asarray(persons, dtype=float)
+    present = np.isfinite(persons[..., 2]).any(axis=-1) if persons.size else np.zeros(0, bool)
+    n = int(np.nonzero(present)[0][-1]) + 1 if present.any() else 0
+    people = []
+    for p in range(n):
+        kp = np.where(np.isfinite(persons[p]).all(axis=-1, keepdims=True), persons[p], 0.0)
+        person = {"person_id": [-1], "pose_keypoints_2d": kp.ravel().tolist()}
+        person.update({k: [] for k in _EMPTY_FIELDS})
+        people.append(person)
+    return {"version": 1.3, "people": people}
+
+
+def write_openpose_camera(kp: Keypoints2D, folder: str | os.PathLike, camera: int | str = 0,
+                          prefix: str | None = None) -> Path:
+    """Write one camera of ``kp`` as ``folder/<prefix>_<frame:06d>.json`` files (each atomically).
+
+    ``prefix`` defaults to the camera name. Returns ``folder``.
+    """
+    folder = Path(folder)
+    c = camera if isinstance(camera, int) else kp.cameras.index(camera)
+    stem = kp.cameras[c] if prefix is None else prefix
+    folder.mkdir(parents=True, exist_ok=True)
+    for f, frame in enumerate(kp.frames):
+        doc = openpose_document(kp.data[c, f])
+        with atomic_write(folder / f"{stem}_{int(frame):06d}.json", encoding="utf-8") as fh:
+            json.dump(doc, fh, separators=(",", ":"))
+    return folder
+
+
+def write_openpose_folders(kp: Keypoints2D, pose_dir: str | os.PathLike, prefix: str = "") -> list[Path]:
+    """Write ``pose_dir/<cam>_json/<prefix><cam>_<frame:06d>.json`` for every camera and frame.
+
+    Each file is written atomically. Returns the camera folders.
+    """
+    pose_dir = Path(pose_dir)
+    return [write_openpose_camera(kp, pose_dir / f"{cam}_json", c, f"{prefix}{cam}")
+            for c, cam in enumerate(kp.cameras)]
