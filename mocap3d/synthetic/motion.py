@@ -258,8 +258,8 @@ def squat(times: np.ndarray, height: float = 1.75, period: float = 3.0) -> Motio
     return _assemble("squat", times, vals, {"period": [period]})
 
 
-def jump(times: np.ndarray, height: float = 1.75, jump_height: float = 0.30) -> Motion:
-    """A countermovement jump at the walkway centre starting at ``times[0] + 0.5`` s.
+def jump(times: np.ndarray, height: float = 1.75, jump_height: float = 0.30, start: float = 0.0) -> Motion:
+    """A countermovement jump at the walkway centre, countermovement from ``start + 0.5`` s.
 
     Phases (typical adult CMJ): countermovement 0.5 s to hip ~70, knee ~85,
     ankle ~25 deg with arms swung back (~-45); propulsion 0.3 s to full
@@ -268,7 +268,7 @@ def jump(times: np.ndarray, height: float = 1.75, jump_height: float = 0.30) -> 
     absorbs to knee ~50 over 0.3 s, then stands.
     """
     g = 9.81
-    t = times - times[0]
+    t = times - start
     t_cm, t_low, t_off = 0.5, 1.0, 1.3
     flight = 2 * np.sqrt(2 * jump_height / g)
     t_land = t_off + flight
@@ -290,7 +290,7 @@ def jump(times: np.ndarray, height: float = 1.75, jump_height: float = 0.30) -> 
                  f"mtp_angle_{s}": 25 * push, f"arm_flex_{s}": -45 * crouch + 120 * push * (1 - crouch) + 20 * land,
                  f"elbow_flex_{s}": 15 + 10 * crouch, f"arm_add_{s}": np.full_like(t, -8.0),
                  f"pro_sup_{s}": np.full_like(t, 80.0)}
-    return _assemble("jump", times, vals, {"take_off": [times[0] + t_off], "landing": [times[0] + t_land]})
+    return _assemble("jump", times, vals, {"take_off": [start + t_off], "landing": [start + t_land]})
 
 
 MOTIONS = {"walking": walking, "running": running, "squat": squat, "jump": jump}
