@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Mapping
@@ -67,8 +68,14 @@ def _load_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        # tomllib reports "(at line L, column C)": keep it, with our file name in front.
-        raise file_error(path, f"invalid TOML: {e}", "Fix or re-export the calibration file") from None
+        # tomllib says "(at line L, column C)" or "(at end of document)" for a truncated file.
+        msg = str(e)
+        m = re.search(r"\(at line (\d+), column \d+\)", msg)
+        line = int(m.group(1)) if m else text.count("\n") + 1
+        what = re.sub(r"\s*\(at [^)]*\)", "", msg)
+        if "end of document" in msg:
+            what += " at end of file (truncated?)"
+        raise file_error(path, f"invalid TOML: {what}", "Fix or re-export the calibration file", line=line) from None
 
 
 def _camera_tables(doc: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
