@@ -1,4 +1,16 @@
-"""Synthetic multi-camera captures with exactly known truth (cameras, motion, offsets, identities)."""
-from .rig import PRESETS, look_at, make_rig, sees_volume, walkway_volume
+"""Synthetic multi-camera captures with exactly known truth (cameras, motion, offsets, identities).
 
-__all__ = ["PRESETS", "look_at", "make_rig", "sees_volume", "walkway_volume"]
+Quick start::
+
+    from mocap3d.synthetic import make_capture, write_capture
+    cap = make_capture(4, "walking", n_frames=120, rate=60, noise_px=1.0, swaps=0.02, seed=0)
+    write_capture(cap, "my_trial")      # Pose2Sim-layout trial + my_trial/ground_truth/
+"""
+from .capture import Capture, make_capture
+from .motion import COORDINATES, Motion, make_motion
+from .rig import PRESETS, look_at, make_rig, sees_volume, walkway_volume
+from .writer import GROUND_TRUTH, perturb_rig, read_truth, write_capture
+
+__all__ = ["COORDINATES", "Capture", "GROUND_TRUTH", "Motion", "PRESETS", "look_at", "make_capture",
+           "make_motion", "make_rig", "perturb_rig", "read_truth", "sees_volume", "walkway_volume",
+           "write_capture"]
