@@ -1,0 +1,1 @@
+"""Kinematics stage: OpenSim models, marker sets, automatic scaling and inverse kinematics."""

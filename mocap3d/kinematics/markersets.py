@@ -1,0 +1,226 @@
+"""Marker sets of the mocap3d model: detector keypoints and OpenCap's anatomical markers.
+
+Every marker is a landmark of the generic (de Leva reference) model: a body
+and a location in that body's frame (m). Right-side landmarks are given;
+left ones are mirrored (z -> -z). Detector keypoints sit where detectors put
+them: joint centres for hips, knees, ankles, shoulders, elbows, wrists (the
+centre of the joint as seen from outside), surface points for heel, toes and
+the face.
+
+Sets: one per detector skeleton of :mod:`mocap3d.skeletons` (HALPE_26,
+COCO_17, COCO_133, BODY_25, BODY_25B, BLAZEPOSE; COCO_133 and BLAZEPOSE
+carry the body, feet and (BlazePose) hand-knuckle points only: COCO_133's 68
+face and 42 hand points are not on the model), and ``LSTM``: the 43
+``*_study`` markers of OpenCap's v0.3 marker augmenter, in its output order.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import numpy as np
+import opensim as osim
+
+from ..errors import Mocap3dError
+from ..skeletons import get_skeleton
+from . import anthropometry as anth
+from .model_builder import _trunk_parts, foot_points, lumbar_location
+
+Landmark = tuple[str, tuple[float, float, float]]
+
+
+def _landmarks() -> dict[str, Landmark]:
+    """Right-side / central landmarks: name -> (body, location in body frame, m)."""
+    d = anth.DE_LEVA_MALE
+    thigh, shank, upper, fore = d["thigh"].length, d["shank"].length, d["upper_arm"].length, d["forearm"].length
+    torso_len = _trunk_parts()[0][3]
+    fp = foot_points()
+    fl_c, fl_t = float(fp["floor_calcn"]), float(fp["floor_toes"])
+    heel_x = float(fp["heel_calcn"][0])
+    tip_x = float(fp["toe_tip_toes"][0])
+    mtp_x = float(fp["mtp"][0])
+    hjc = tuple(anth.HIP_FROM_MID_ASIS)
+    mid_hip = (hjc[0], hjc[1], 0.0)
+    gh = tuple(anth.SHOULDER_FROM_C7 + np.array([0, torso_len, 0]))
+    lm: dict[str, Landmark] = {
+        # joint centres
+        "hip": ("pelvis", hjc), "mid_hip": ("pelvis", mid_hip),
+        "knee": ("femur", (0.0, -thigh, 0.0)), "ankle": ("tibia", (0.0, -shank, 0.0)),
+        "shoulder": ("humerus", (0.0, 0.0, 0.0)), "elbow": ("humerus", (0.0, -upper, 0.0)),
+        "wrist": ("radius", (0.0, -fore, 0.0)),
+        "neck": ("torso", (gh[0], gh[1], 0.0)),
+        # foot surface
+        "heel": ("calcn", (heel_x + 0.005, fl_c + 0.03, 0.0)),
+        "big_toe": ("toes", (tip_x, fl_t + 0.015, -0.02)),
+        "small_toe": ("toes", (tip_x - 0.04, fl_t + 0.012, 0.035)),
+        "foot_index": ("toes", (tip_x, fl_t + 0.015, -0.005)),
+        # head (origin at C7 level, vertex 0.243 m above)
+        "head_top": ("head", (0.02, 0.235, 0.0)), "nose": ("head", (0.115, 0.09, 0.0)),
+        "eye": ("head", (0.085, 0.125, 0.032)), "eye_inner": ("head", (0.088, 0.125, 0.017)),
+        "eye_outer": ("head", (0.078, 0.125, 0.047)), "ear": ("head", (0.005, 0.11, 0.075)),
+        "mouth": ("head", (0.10, 0.055, 0.025)),
+        # hand knuckles (neutral forearm: palm faces medially, thumb forward)
+        "pinky": ("hand", (-0.025, -0.075, 0.0)), "index": ("hand", (0.025, -0.086, 0.0)),
+        "thumb": ("hand", (0.045, -0.06, -0.01)),
+        # OpenCap anatomical markers (skin surface)
+        "asis": ("pelvis", (0.01, 0.0, anth.PELVIS_WIDTH / 2)),
+        "psis": ("pelvis", (-0.165, 0.01, 0.045)),
+        "lat_knee": ("femur", (0.0, -thigh + 0.005, 0.052)), "med_knee": ("femur", (0.0, -thigh + 0.005, -0.052)),
+        "lat_ankle": ("tibia", (-0.006, -shank - 0.005, 0.037)), "med_ankle": ("tibia", (0.006, -shank + 0.005, -0.037)),
+        "toe": ("toes", (0.04, fl_t + 0.025, -0.01)), "meta5": ("calcn", (mtp_x - 0.01, fl_c + 0.02, 0.045)),
+        "calc": ("calcn", (heel_x - 0.005, fl_c + 0.035, 0.0)),
+        "acromion": ("torso", (gh[0], gh[1] + 0.04, gh[2] + 0.02)),
+        "c7": ("torso", (-0.06, torso_len, 0.0)),
+        "thigh1": ("femur", (0.03, -0.18, 0.075)), "thigh2": ("femur", (0.06, -0.25, 0.05)),
+        "thigh3": ("femur", (0.03, -0.30, 0.07)),
+        "sh1": ("tibia", (0.035, -0.12, 0.055)), "sh2": ("tibia", (0.05, -0.20, 0.03)),
+        "sh3": ("tibia", (0.03, -0.26, 0.05)),
+        "lat_elbow": ("humerus", (0.0, -upper + 0.01, 0.038)), "med_elbow": ("humerus", (0.0, -upper + 0.01, -0.045)),
+        "lat_wrist": ("radius", (0.03, -fore, 0.0)), "med_wrist": ("ulna", (-0.025, -fore, 0.0)),
+    }
+    return lm
+
+
+_CENTRAL_BODIES = {"pelvis", "torso", "head"}
+
+#: Detector keypoint name (without L/R prefix) -> landmark.
+_KEYPOINTS = {"Hip": "hip", "Knee": "knee", "Ankle": "ankle", "Shoulder": "shoulder", "Elbow": "elbow",
+              "Wrist": "wrist", "Heel": "heel", "BigToe": "big_toe", "SmallToe": "small_toe",
+              "FootIndex": "foot_index", "Eye": "eye", "EyeInner": "eye_inner", "EyeOuter": "eye_outer",
+              "Ear": "ear", "Mouth": "mouth", "Pinky": "pinky", "Index": "index", "Thumb": "thumb"}
+_CENTRAL_KEYPOINTS = {"Hip": "mid_hip", "CHip": "mid_hip", "Neck": "neck", "Head": "head_top", "Nose": "nose"}
+
+#: OpenCap v0.3 augmenter outputs (lower-body model then upper-body model), in order.
+LSTM_MARKERS = (
+    "r.ASIS_study", "L.ASIS_study", "r.PSIS_study", "L.PSIS_study", "r_knee_study", "r_mknee_study",
+    "r_ankle_study", "r_mankle_study", "r_toe_study", "r_5meta_study", "r_calc_study", "L_knee_study",
+    "L_mknee_study", "L_ankle_study", "L_mankle_study", "L_toe_study", "L_calc_study", "L_5meta_study",
+    "r_shoulder_study", "L_shoulder_study", "C7_study", "r_thigh1_study", "r_thigh2_study", "r_thigh3_study",
+    "L_thigh1_study", "L_thigh2_study", "L_thigh3_study", "r_sh1_study", "r_sh2_study", "r_sh3_study",
+    "L_sh1_study", "L_sh2_study", "L_sh3_study", "RHJC_study", "LHJC_study",
+    "r_lelbow_study", "r_melbow_study", "r_lwrist_study", "r_mwrist_study", "L_lelbow_study",
+    "L_melbow_study", "L_lwrist_study", "L_mwrist_study")
+
+_LSTM_LANDMARKS = {"ASIS": "asis", "PSIS": "psis", "knee": "lat_knee", "mknee": "med_knee", "ankle": "lat_ankle",
+                   "mankle": "med_ankle", "toe": "toe", "5meta": "meta5", "calc": "calc", "shoulder": "acromion",
+                   "thigh1": "thigh1", "thigh2": "thigh2", "thigh3": "thigh3", "sh1": "sh1", "sh2": "sh2",
+                   "sh3": "sh3", "HJC": "hip", "lelbow": "lat_elbow", "melbow": "med_elbow",
+                   "lwrist": "lat_wrist", "mwrist": "med_wrist"}
+
+MARKERSET_NAMES = ("HALPE_26", "COCO_17", "COCO_133", "BODY_25", "BODY_25B", "BLAZEPOSE", "LSTM")
+
+
+def _sided(landmark: str, side: str) -> tuple[str, tuple[float, float, float]]:
+    body, loc = _landmarks()[landmark]
+    if body in _CENTRAL_BODIES:
+        loc = (loc[0], loc[1], -loc[2]) if side == "l" else loc
+        return body, tuple(float(v) for v in loc)
+    loc = (loc[0], loc[1], -loc[2]) if side == "l" else loc
+    return f"{body}_{side}", tuple(float(v) for v in loc)
+
+
+def _lstm_marker(name: str) -> tuple[str, tuple[float, float, float]]:
+    if name == "C7_study":
+        body, loc = _landmarks()["c7"]
+        return body, loc
+    if name in ("RHJC_study", "LHJC_study"):
+        return _sided("hip", "r" if name[0] == "R" else "l")
+    side = "r" if name[0] == "r" else "l"
+    key = name[2:-len("_study")]
+    return _sided(_LSTM_LANDMARKS[key], side)
+
+
+def marker_definitions(markerset: str) -> dict[str, tuple[str, tuple[float, float, float]]]:
+    """Marker name -> (body name, location in body frame (m)) for a marker set.
+
+    Args:
+        markerset: a skeleton name (``HALPE_26``...) or ``LSTM`` (OpenCap's 43 ``*_study`` markers).
+    """
+    key = markerset.upper()
+    if key in ("LSTM", "OPENCAP", "AUGMENTED"):
+        return {n: _lstm_marker(n) for n in LSTM_MARKERS}
+    skel = get_skeleton(markerset)
+    out: dict[str, tuple[str, tuple[float, float, float]]] = {}
+    for name in skel.all_names:
+        if name in _CENTRAL_KEYPOINTS:
+            body, loc = _landmarks()[_CENTRAL_KEYPOINTS[name]]
+            out[name] = (body, tuple(float(v) for v in loc))
+        elif name[:1] in "LR" and name[1:] in _KEYPOINTS:
+            out[name] = _sided(_KEYPOINTS[name[1:]], name[0].lower())
+    if not out:
+        raise Mocap3dError(f"marker set {markerset!r} has no keypoint placed on the model")
+    return out
+
+
+def markerset_xml(markers: dict[str, tuple[str, tuple[float, float, float]]], fixed: bool = False) -> str:
+    """OpenSim MarkerSet XML text (OpenSim 4 format, socket_parent_frame = /bodyset/<body>)."""
+    lines = ['<?xml version="1.0" encoding="UTF-8" ?>', '<OpenSimDocument Version="40000">',
+             '\t<MarkerSet name="markerset">', '\t\t<objects>']
+    for name, (body, loc) in markers.items():
+        lines += [f'\t\t\t<Marker name="{escape(name)}">',
+                  f'\t\t\t\t<socket_parent_frame>/bodyset/{escape(body)}</socket_parent_frame>',
+                  f'\t\t\t\t<location>{loc[0]:.6f} {loc[1]:.6f} {loc[2]:.6f}</location>',
+                  f'\t\t\t\t<fixed>{"true" if fixed else "false"}</fixed>',
+                  '\t\t\t</Marker>']
+    lines += ['\t\t</objects>', '\t\t<groups />', '\t</MarkerSet>', '</OpenSimDocument>', '']
+    return "\n".join(lines)
+
+
+def write_markerset(markerset: str, path: str | Path) -> Path:
+    """Write ``OpenSim_Setup/markers_<SET>.xml``-style file for a marker set name."""
+    from ..logs import atomic_write
+    path = Path(path)
+    with atomic_write(path) as fh:
+        fh.write(markerset_xml(marker_definitions(markerset)))
+    path.chmod(0o644)
+    return path
+
+
+def read_markerset_file(path: str | Path) -> dict[str, tuple[str, tuple[float, float, float]]]:
+    """Marker name -> (body, location) from an OpenSim MarkerSet XML (OpenSim 3 or 4 style)."""
+    ms = osim.MarkerSet(str(path))
+    out = {}
+    for i in range(ms.getSize()):
+        mk = ms.get(i)
+        frame = mk.getSocket("parent_frame").getConnecteePath() if hasattr(mk, "getSocket") else ""
+        loc = mk.get_location()
+        out[mk.getName()] = (frame.split("/")[-1], (loc.get(0), loc.get(1), loc.get(2)))
+    return out
+
+
+def attach_markers(model: osim.Model, markers: str | Path | dict, replace: bool = True,
+                   scale: dict[str, np.ndarray] | None = None) -> list[str]:
+    """Add markers to ``model`` (in place) and re-initialize it.
+
+    Args:
+        model: an opensim Model whose body names match the marker definitions.
+        markers: a marker-set name (``HALPE_26``, ``LSTM``...), a MarkerSet XML path,
+            or a dict name -> (body, location (3,) m).
+        replace: remove the model's existing markers first.
+        scale: optional body name -> (3,) factors applied to the locations
+            (to place generic markers on a scaled model).
+
+    Returns:
+        The names of the markers added, in order.
+    """
+    if isinstance(markers, dict):
+        defs = markers
+    elif isinstance(markers, Path) or (isinstance(markers, str) and markers.lower().endswith(".xml")):
+        defs = read_markerset_file(markers)
+    else:
+        defs = marker_definitions(str(markers))
+    ms = model.updMarkerSet()
+    if replace:
+        ms.clearAndDestroy()
+    bodies = model.getBodySet()
+    for name, (body, loc) in defs.items():
+        if not bodies.contains(body):
+            raise Mocap3dError(f"marker {name!r} is on body {body!r}, which model {model.getName()!r} does not have; "
+                               "fix the marker set or give a marker mapping for this model")
+        loc = np.asarray(loc, float) * (scale.get(body, 1.0) if scale else 1.0)
+        if ms.contains(name):
+            ms.remove(ms.get(name))
+        model.addMarker(osim.Marker(name, bodies.get(body), osim.Vec3(*map(float, loc))))
+    model.finalizeConnections()
+    model.initSystem()
+    return list(defs)
