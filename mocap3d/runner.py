@@ -1,0 +1,290 @@
+"""Running stages over discovered trials: lazy stage lookup, logging setup, batch summary.
+
+Shared by the CLI (:mod:`mocap3d.cli`) and the Python API (:mod:`mocap3d.api`).
+A stage is found by name only when it is run: ``mocap3d.<module>.run_<stage>``
+(see :data:`STAGE_TARGETS`), so a stage module plugs in without touching this
+file; a stage whose module or function does not exist raises
+:class:`StageNotBuiltError` ("stage X is not built yet") and nothing is faked.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import Overrides, merge
+from .config_schema import STAGES, canonical_stage
+from .errors import Mocap3dError, StageNotBuiltError
+from .logs import get_logger
+from .project import Trial, discover
+
+log = get_logger("run")
+
+# stage -> (module, function); the function is called as fn(trial) -> report dict.
+STAGE_TARGETS: dict[str, tuple[str, str]] = {s: (f"mocap3d.{s}", f"run_{s}") for s in STAGES}
+_HANDLER_TAG = "_mocap3d_handler"
+
+
+def lookup(module: str, func: str, what: str) -> Callable[..., Any]:
+    """Import ``module`` and return ``func``; StageNotBuiltError when either does not exist."""
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and (exc.name == module or module.startswith(exc.name + ".")):
+            raise StageNotBuiltError(f"{what} is not built yet ({module} does not exist)") from None
+        raise Mocap3dError(f"{what} cannot be loaded: Python module {exc.name!r} is missing. "
+                           f"Install it (pip install {exc.name.split('.')[0] if exc.name else '...'})") from exc
+    fn = getattr(mod, func, None)
+    if not callable(fn):
+        raise StageNotBuiltError(f"{what} is not built yet ({module}.{func} does not exist)")
+    return fn
+
+
+def stage_function(stage: str) -> Callable[[Trial], dict]:
+    """``run_<stage>`` of a stage name or CLI alias ('triangulate' -> mocap3d.triangulation.run_triangulation)."""
+    name = canonical_stage(stage)
+    if name not in STAGE_TARGETS:
+        raise Mocap3dError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
+    module, func = STAGE_TARGETS[name]
+    return lookup(module, func, f"stage {name}")
+
+
+# --------------------------------------------------------------------------- logging
+def configure_logging(log_file: str | os.PathLike | None = None, level: str | int = "INFO",
+                      verbose: bool = False, quiet: bool = False, use_custom: bool = False,
+                      progress_bars: bool = True) -> logging.Logger:
+    """Console handler on stderr and a time-stamped, appended log file for the ``mocap3d`` logger.
+
+    Replaces handlers installed by an earlier call; with ``use_custom`` installs
+    none (the embedding application handles logging). ``verbose`` -> DEBUG,
+    ``quiet`` -> WARNING and no progress bars.
+    """
+    logger = get_logger()
+    for h in [h for h in logger.handlers if getattr(h, _HANDLER_TAG, False)]:
+        logger.removeHandler(h)
+        h.close()
+    if quiet or not progress_bars:
+        os.environ["MOCAP3D_NO_PROGRESS"] = "1"
+    else:
+        os.environ.pop("MOCAP3D_NO_PROGRESS", None)
+    if use_custom:
+        return logger
+    console_level = logging.DEBUG if verbose else logging.WARNING if quiet else _level(level)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(console_level)
+    console.setFormatter(_ConsoleFormatter())
+    setattr(console, _HANDLER_TAG, True)
+    logger.addHandler(console)
+    levels = [console_level]
+    if log_file:
+        path = Path(log_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = logging.FileHandler(path, mode="a", encoding="utf-8")
+        fh.setLevel(logging.DEBUG if verbose else logging.INFO)
+        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
+        setattr(fh, _HANDLER_TAG, True)
+        logger.addHandler(fh)
+        levels.append(fh.level)
+    logger.setLevel(min(levels))
+    return logger
+
+
+def _level(level: str | int) -> int:
+    if isinstance(level, int):
+        return level
+    value = logging.getLevelName(str(level).upper())
+    return value if isinstance(value, int) else logging.INFO
+
+
+class _ConsoleFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        msg = record.getMessage()
+        return f"{record.levelname}: {msg}" if record.levelno >= logging.WARNING else msg
+
+
+class _Buffer(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def buffered_logs() -> Iterator[_Buffer]:
+    """Keep the records emitted inside the block, to replay them into a log file opened later."""
+    buf = _Buffer()
+    get_logger().addHandler(buf)
+    try:
+        yield buf
+    finally:
+        get_logger().removeHandler(buf)
+
+
+def log_to_session(trials: Sequence[Trial], buf: _Buffer | None, verbose: bool, quiet: bool) -> Path | None:
+    """Configure logging from the first trial's [logging] section; replay buffered records to the file."""
+    cfg = trials[0].config.get("logging", {}) if trials else {}
+    log_file = trials[0].log_file if trials else None
+    configure_logging(log_file, cfg.get("level", "INFO"), verbose, quiet, cfg.get("use_custom_logging", False),
+                      cfg.get("progress_bars", True))
+    if buf is not None and log_file is not None:
+        for h in get_logger().handlers:
+            if isinstance(h, logging.FileHandler):
+                for r in buf.records:
+                    if r.levelno >= h.level:
+                        h.handle(r)
+    return log_file
+
+
+# --------------------------------------------------------------------------- running
+@dataclass
+class StageResult:
+    """What one stage did on one trial: status 'ok', 'failed', 'skipped' or 'shared'."""
+
+    trial: str
+    stage: str
+    status: str
+    seconds: float = 0.0
+    report: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+
+def _note(result: StageResult) -> str:
+    if result.error:
+        return result.error
+    rep = result.report or {}
+    if isinstance(rep.get("summary"), str):
+        return rep["summary"]
+    items = [f"{k}={v}" for k, v in rep.items() if isinstance(v, (int, float, str, bool)) and k != "stage"][:4]
+    return ", ".join(items)
+
+
+def format_summary(results: Sequence[StageResult], width: int = 70) -> str:
+    """A plain-text table: trial, stage, status, seconds, note."""
+    if not results:
+        return "nothing was run"
+    tw = max(5, *(len(r.trial) for r in results))
+    sw = max(5, *(len(r.stage) for r in results))
+    lines = [f"{'trial':<{tw}}  {'stage':<{sw}}  {'status':<7}  {'time s':>7}  note"]
+    for r in results:
+        note = _note(r)
+        note = note if len(note) <= width else note[:width - 3] + "..."
+        lines.append(f"{r.trial:<{tw}}  {r.stage:<{sw}}  {r.status:<7}  {r.seconds:7.1f}  {note}")
+    return "\n".join(lines)
+
+
+def _run_one(fn: Callable[[Trial], dict], trial: Trial, stage: str) -> StageResult:
+    t0 = time.perf_counter()
+    log.info("[%s] %s ...", trial.id, stage)
+    report = fn(trial)
+    dt = time.perf_counter() - t0
+    if not isinstance(report, Mapping):
+        report = {}
+    log.info("[%s] %s done in %.1f s", trial.id, stage, dt)
+    return StageResult(trial.id, stage, "ok", dt, dict(report))
+
+
+def run_stages(trials: Sequence[Trial], stages: Sequence[str] | None = None) -> list[StageResult]:
+    """Run ``stages`` (default: each trial's ``[project] stages``) in order on every trial.
+
+    Calibration runs once per calibration folder (trials sharing the session's
+    calibration/ reuse it). Every stage is looked up before anything runs, so a
+    stage that is not built stops the run at once. On a failure the trial's
+    remaining stages are skipped; with ``[project] continue_on_error`` (and more
+    than one trial) the next trial goes on and a summary error is raised at the end.
+    """
+    plans = [[canonical_stage(s) for s in (stages or t.config["project"]["stages"])] for t in trials]
+    needed = sorted({s for plan in plans for s in plan}, key=lambda s: STAGES.index(s) if s in STAGES else 99)
+    missing, funcs = [], {}
+    for s in needed:
+        try:
+            funcs[s] = stage_function(s)
+        except StageNotBuiltError:
+            missing.append(s)
+    if missing:
+        if len(needed) == 1:
+            raise StageNotBuiltError(f"stage {missing[0]} is not built yet; nothing was run")
+        built = [s for s in needed if s not in missing]
+        raise StageNotBuiltError(
+            f"stage(s) {', '.join(missing)} not built yet; nothing was run. Built: {', '.join(built) or 'none'}; "
+            "remove the others from [project] stages (e.g. --set project.stages=[...]) to run the built ones")
+    results: list[StageResult] = []
+    calibrated: dict[Path, str] = {}
+    failed = 0
+    for trial, plan in zip(trials, plans):
+        for i, stage in enumerate(plan):
+            if stage == "calibration" and trial.calibration_dir.resolve() in calibrated:
+                results.append(StageResult(trial.id, stage, "shared", 0.0,
+                                           error=f"uses calibration of {calibrated[trial.calibration_dir.resolve()]}"))
+                continue
+            try:
+                results.append(_run_one(funcs[stage], trial, stage))
+                if stage == "calibration":
+                    calibrated[trial.calibration_dir.resolve()] = trial.id
+            except Exception as exc:  # noqa: BLE001 - recorded, logged, re-raised or summarized
+                failed += 1
+                msg = str(exc) if isinstance(exc, Mocap3dError) else f"internal error: {type(exc).__name__}: {exc}"
+                results.append(StageResult(trial.id, stage, "failed", 0.0, error=msg))
+                results += [StageResult(trial.id, s, "skipped", error=f"after {stage} failed") for s in plan[i + 1:]]
+                log.error("[%s] %s failed: %s", trial.id, stage, msg)
+                log.debug("%s", traceback.format_exc())
+                if len(trials) == 1 or not trial.config["project"].get("continue_on_error", True):
+                    log.info("\n%s", format_summary(results))
+                    raise
+                break
+    log.info("\n%s", format_summary(results))
+    if failed:
+        raise Mocap3dError(f"{failed} of {len(trials)} trial(s) failed (see the summary above and the log file)")
+    return results
+
+
+def execute(project: str | os.PathLike | Mapping[str, Any] = ".", stages: Sequence[str] | None = None,
+            config: Mapping[str, Any] | str | os.PathLike | None = None, overrides: Overrides = None,
+            verbose: bool = False, quiet: bool = False) -> list[StageResult]:
+    """Discover the trials of ``project`` and run ``stages`` (None: the configured pipeline) on them.
+
+    ``project`` may be a folder or a config dict whose ``[project] project_dir``
+    names the folder (relative to the current directory).
+    """
+    if isinstance(project, Mapping):
+        folder = str(project.get("project", {}).get("project_dir", "."))
+        if config is None:
+            config = project
+        elif isinstance(config, Mapping):
+            config = merge(project, config)
+        else:
+            raise Mocap3dError("give the configuration either as the project dict or as config=, not both")
+        project = folder
+    configure_logging(None, "INFO", verbose, quiet)
+    only_pose = stages is not None and [canonical_stage(s) for s in stages] == ["pose"]
+    with buffered_logs() as buf:
+        trials = discover(project, overrides=overrides, config=config, require_calibration=not only_pose)
+    log_file = log_to_session(trials, buf, verbose, quiet)
+    log.info("mocap3d: %s on %d trial(s) of %s%s", ", ".join(stages) if stages else "run", len(trials),
+             trials[0].session, f" (log: {log_file})" if log_file else "")
+    return run_stages(trials, stages)
+
+
+def call_tool(module: str, func: str, what: str, *args: Any, **kwargs: Any) -> Any:
+    """Call ``module.func(*args, **kwargs)`` found lazily, dropping keywords it does not take."""
+    import inspect
+    fn = lookup(module, func, what)
+    try:
+        params = inspect.signature(fn).parameters
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            dropped = [k for k in kwargs if k not in params and kwargs[k] is not None]
+            if dropped:
+                log.warning("%s does not take %s; ignored", what, ", ".join(dropped))
+            kwargs = {k: v for k, v in kwargs.items() if k in params}
+    except (TypeError, ValueError):
+        pass
+    return fn(*args, **kwargs)
