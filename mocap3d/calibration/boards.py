@@ -1,0 +1,225 @@
+"""Calibration boards (checkerboard, ChArUco) and their corner detection.
+
+A :class:`Board` knows the 3D coordinates of its corners in its own frame
+(metres, board plane ``z = 0``, first inner corner at the origin, x along a
+row of corners, y along a column). :func:`detect_board` finds the corners in
+an image and returns them with the ids of the matching object points, so
+that ``board.object_points[ids]`` pairs with the detected pixels.
+
+Checkerboards: ``corners_nb = [h, w]`` inner corners (Pose2Sim's order).
+Detection tries OpenCV's sector-based detector (exhaustive + accuracy modes)
+then the classic detector with sub-pixel refinement, each with both
+orientations ``(w, h)`` and ``(h, w)``. Checkerboard corner order is then made
+canonical (:func:`canonical_checkerboard_order`): the board is seen as printed
+(x to the right, y down, so its z axis points away from the camera, as for
+OpenCV's ChArUco boards) and, when the board is not symmetric under a half
+turn (``h + w`` odd), corner 0 is the one next to a dark outer square.
+
+ChArUco boards: detected with ``cv2.aruco.CharucoDetector`` (OpenCV >= 4.7
+API; the old free functions are gone in OpenCV 5); ids are unique.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..errors import ConfigError
+
+ARUCO_DICTS = {name: getattr(cv2.aruco, name) for name in dir(cv2.aruco) if name.startswith("DICT_")}
+
+
+@dataclass(frozen=True)
+class Board:
+    """A planar calibration board.
+
+    Attributes:
+        kind: ``"checkerboard"`` or ``"charuco"``.
+        corners_nb: inner corners ``(h, w)`` (checkerboard); for ChArUco the
+            number of SQUARES ``(rows, cols)``.
+        square_size: square side, metres.
+        marker_size: ArUco marker side, metres (ChArUco only).
+        aruco_dict: OpenCV dictionary name, e.g. ``"DICT_4X4_50"`` (ChArUco only).
+    """
+
+    kind: str = "checkerboard"
+    corners_nb: tuple[int, int] = (4, 7)
+    square_size: float = 0.06
+    marker_size: float = 0.045
+    aruco_dict: str = "DICT_4X4_50"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("checkerboard", "charuco"):
+            raise ConfigError(f"board type must be 'checkerboard' or 'charuco', got {self.kind!r}")
+        h, w = (int(v) for v in self.corners_nb)
+        if min(h, w) < 2:
+            raise ConfigError(f"board corners_nb must be at least [2, 2], got {list(self.corners_nb)}")
+        object.__setattr__(self, "corners_nb", (h, w))
+        if self.square_size <= 0:
+            raise ConfigError(f"board square size must be positive (metres), got {self.square_size}")
+        if self.kind == "charuco":
+            if self.aruco_dict not in ARUCO_DICTS:
+                raise ConfigError(f"unknown aruco dictionary {self.aruco_dict!r}; use e.g. 'DICT_4X4_50'")
+            if not 0 < self.marker_size < self.square_size:
+                raise ConfigError("ChArUco marker_size must be positive and smaller than square_size "
+                                  f"(got {self.marker_size} and {self.square_size} m)")
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """Inner-corner grid ``(rows, cols)`` of the object points."""
+        h, w = self.corners_nb
+        return (h, w) if self.kind == "checkerboard" else (h - 1, w - 1)
+
+    @property
+    def object_points(self) -> np.ndarray:
+        """Corner coordinates (N, 3) in the board frame, metres; row-major over :attr:`grid`."""
+        rows, cols = self.grid
+        r, c = np.mgrid[0:rows, 0:cols]
+        pts = np.zeros((rows * cols, 3))
+        pts[:, 0] = c.ravel() * self.square_size
+        pts[:, 1] = r.ravel() * self.square_size
+        return pts
+
+    def charuco_board(self) -> "cv2.aruco.CharucoBoard":
+        """The OpenCV board (ChArUco only); its corner i is our object point i."""
+        rows, cols = self.corners_nb
+        dictionary = cv2.aruco.getPredefinedDictionary(ARUCO_DICTS[self.aruco_dict])
+        return cv2.aruco.CharucoBoard((cols, rows), self.square_size, self.marker_size, dictionary)
+
+    @property
+    def symmetric(self) -> bool:
+        """True if a half turn of a checkerboard maps it onto itself (order ambiguous)."""
+        return self.kind == "checkerboard" and sum(self.corners_nb) % 2 == 0
+
+
+@dataclass
+class Detection:
+    """Corners found in one image: pixels (N, 2) and object point ids (N,)."""
+
+    corners: np.ndarray
+    ids: np.ndarray
+    image_size: tuple[int, int]
+    source: str = ""
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 3:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    return image if image.dtype == np.uint8 else cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+
+
+def _find_checkerboard(gray: np.ndarray, pattern: tuple[int, int]) -> np.ndarray | None:
+    """Corners (N, 2) for an OpenCV pattern size ``(cols, rows)``, or None."""
+    flags = cv2.CALIB_CB_EXHAUSTIVE | cv2.CALIB_CB_ACCURACY | cv2.CALIB_CB_NORMALIZE_IMAGE
+    ok, corners = cv2.findChessboardCornersSB(gray, pattern, flags=flags)
+    if ok:
+        return corners.reshape(-1, 2).astype(float)
+    flags = cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE
+    ok, corners = cv2.findChessboardCorners(gray, pattern, flags=flags)
+    if not ok:
+        return None
+    crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 50, 1e-3)
+    corners = cv2.cornerSubPix(gray, corners.astype(np.float32), (5, 5), (-1, -1), crit)
+    return corners.reshape(-1, 2).astype(float)
+
+
+def _outer_square_darkness(gray: np.ndarray, grid: np.ndarray) -> float:
+    """Intensity of the outer square at corner 0 minus that of its neighbour along x (< 0: dark)."""
+    c0, cx, cy = grid[0, 0], grid[0, 1], grid[1, 0]
+    ex, ey = cx - c0, cy - c0
+    h, w = gray.shape
+    vals = []
+    for p in (c0 - 0.5 * ex - 0.5 * ey, c0 + 0.5 * ex - 0.5 * ey):   # two squares of opposite colour
+        pts = p + np.array([[a * ex + b * ey] for a in (-0.15, 0, 0.15) for b in (-0.15, 0, 0.15)])[:, 0]
+        x, y = np.round(pts[:, 0]).astype(int), np.round(pts[:, 1]).astype(int)
+        if x.min() < 0 or y.min() < 0 or x.max() >= w or y.max() >= h:
+            return 0.0
+        vals.append(float(gray[y, x].mean()))
+    return vals[0] - vals[1]
+
+
+def canonical_checkerboard_order(corners: np.ndarray, rows: int, cols: int,
+                                 gray: np.ndarray | None = None) -> np.ndarray:
+    """Reorder detected corners (rows*cols, 2) to the canonical board frame.
+
+    Canonical: the board z axis (x cross y) points away from the camera, i.e.
+    the image cross product of the row and column directions is positive
+    (image y points down); and, with ``gray`` given and ``rows + cols`` odd, corner 0
+    lies next to a dark outer square.
+    """
+    grid = corners.reshape(rows, cols, 2)
+    ex = grid[:, -1].mean(0) - grid[:, 0].mean(0)
+    ey = grid[-1].mean(0) - grid[0].mean(0)
+    if ex[0] * ey[1] - ex[1] * ey[0] < 0:     # board seen from behind: mirror the rows
+        grid = grid[:, ::-1]
+    if gray is not None and (rows + cols) % 2 == 1 and _outer_square_darkness(gray, grid) > 0:
+        grid = grid[::-1, ::-1]               # half turn about the board normal
+    return grid.reshape(-1, 2)
+
+
+def detect_checkerboard(image: np.ndarray, board: Board, source: str = "") -> Detection | None:
+    """Find all inner corners of a checkerboard in either orientation, or None."""
+    gray = _gray(image)
+    h, w = board.corners_nb
+    size = (gray.shape[1], gray.shape[0])
+    for rows, cols in ((h, w), (w, h)) if h != w else ((h, w),):
+        corners = _find_checkerboard(gray, (cols, rows))
+        if corners is None:
+            continue
+        corners = canonical_checkerboard_order(corners, rows, cols, gray)
+        if (rows, cols) != (h, w):
+            # Found as a (w, h) grid: its rows are our columns. A quarter turn
+            # (not a transpose, which would mirror the board) maps it to ours.
+            g = corners.reshape(rows, cols, 2)           # (w, h, 2)
+            corners = np.rot90(g, k=1, axes=(0, 1)).reshape(-1, 2)  # (h, w, 2)
+            corners = canonical_checkerboard_order(corners, h, w, gray)
+        return Detection(corners, np.arange(h * w), size, source)
+    return None
+
+
+def detect_charuco(image: np.ndarray, board: Board, source: str = "", min_corners: int = 6) -> Detection | None:
+    """ChArUco corners (and their ids) found in an image, or None if fewer than ``min_corners``."""
+    gray = _gray(image)
+    detector = cv2.aruco.CharucoDetector(board.charuco_board())
+    corners, ids, _, _ = detector.detectBoard(gray)
+    if ids is None or len(ids) < min_corners:
+        return None
+    return Detection(corners.reshape(-1, 2).astype(float), ids.ravel().astype(int),
+                     (gray.shape[1], gray.shape[0]), source)
+
+
+def detect_board(image: np.ndarray, board: Board, source: str = "") -> Detection | None:
+    """Detect ``board`` in a BGR or gray image; None if not found."""
+    if board.kind == "charuco":
+        return detect_charuco(image, board, source)
+    return detect_checkerboard(image, board, source)
+
+
+def grid_irregularity(detection: Detection, board: Board) -> float:
+    """Largest second difference of the corner grid along rows and columns, in units of corner spacing.
+
+    A correctly ordered detection of a plane seen through a lens changes
+    slowly from corner to corner (values well below 0.3); a swapped or
+    mis-ordered corner gives values near 1 or more. ChArUco detections with
+    missing corners are checked on the complete rows/columns only.
+    """
+    rows, cols = board.grid
+    grid = np.full((rows * cols, 2), np.nan)
+    grid[detection.ids] = detection.corners
+    grid = grid.reshape(rows, cols, 2)
+    d_r = np.linalg.norm(np.diff(grid, axis=1), axis=-1)
+    d_c = np.linalg.norm(np.diff(grid, axis=0), axis=-1)
+    spacing = np.nanmedian(np.concatenate([d_r.ravel(), d_c.ravel()]))
+    if not np.isfinite(spacing) or spacing <= 0:
+        return np.inf
+    sec = []
+    if cols >= 3:
+        sec.append(np.linalg.norm(grid[:, 2:] - 2 * grid[:, 1:-1] + grid[:, :-2], axis=-1).ravel())
+    if rows >= 3:
+        sec.append(np.linalg.norm(grid[2:] - 2 * grid[1:-1] + grid[:-2], axis=-1).ravel())
+    if not sec:
+        return 0.0
+    vals = np.concatenate(sec)
+    vals = vals[np.isfinite(vals)]
+    return float(vals.max() / spacing) if vals.size else 0.0
