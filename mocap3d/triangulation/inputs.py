@@ -1,0 +1,85 @@
+"""Reading a trial's inputs for the sync / association / triangulation shells."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..camera import CameraRig
+from ..errors import ConfigError, Mocap3dError
+from ..keypoints import Keypoints2D
+from ..logs import get_logger
+from ..skeletons import Skeleton, get_skeleton
+
+log = get_logger("triangulation")
+_VIDEO_EXT = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv")
+
+
+def calibration_file(folder: Path) -> Path:
+    """The calibration TOML of a folder (a name with 'calib' preferred, newest first)."""
+    if not folder.is_dir():
+        raise Mocap3dError(f"{folder}: calibration folder not found. Run the calibration stage or copy a "
+                           f"Calib*.toml there")
+    tomls = sorted(folder.glob("*.toml"), key=lambda p: (("calib" not in p.name.lower()), -p.stat().st_mtime))
+    if not tomls:
+        raise Mocap3dError(f"{folder}: no .toml calibration file. Run the calibration stage or copy a Calib*.toml there")
+    return tomls[0]
+
+
+def load_rig(trial) -> tuple[CameraRig, Path]:
+    """The trial's calibrated cameras and the file they came from."""
+    from ..io.calibration_toml import read_calibration
+    path = calibration_file(Path(trial.calibration_dir))
+    return read_calibration(path), path
+
+
+def load_skeleton(config: Mapping[str, Any]) -> Skeleton:
+    """Skeleton of ``[pose] pose_model`` (default HALPE_26), CUSTOM from ``[pose.CUSTOM]``."""
+    pose = config.get("pose", {}) or {}
+    return get_skeleton(str(pose.get("pose_model", "HALPE_26")), pose.get("CUSTOM"))
+
+
+def frame_rate(config: Mapping[str, Any], trial=None) -> float:
+    """``[project] frame_rate``; 'auto' reads the first video's rate, else 60 Hz."""
+    rate = (config.get("project", {}) or {}).get("frame_rate", "auto")
+    if rate in (None, "auto"):
+        if trial is not None and Path(trial.videos_dir).is_dir():
+            vids = sorted(p for p in Path(trial.videos_dir).iterdir() if p.suffix.lower() in _VIDEO_EXT)
+            if vids:
+                import cv2
+                cap = cv2.VideoCapture(str(vids[0]))
+                fps = cap.get(cv2.CAP_PROP_FPS)
+                cap.release()
+                if fps and fps > 0:
+                    return float(fps)
+        return 60.0
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
+        raise ConfigError(f"project.frame_rate = {rate!r}; use 'auto' or a positive number of frames per second")
+    return float(rate)
+
+
+def load_keypoints(pose_dir: Path, rig: CameraRig, skeleton: Skeleton, rate: float) -> Keypoints2D:
+    """OpenPose folders of ``pose_dir`` in calibration camera order, names from ``skeleton``."""
+    from ..io.openpose import read_openpose_folders
+    kp = read_openpose_folders(pose_dir, cameras=rig.names, skeleton=skeleton, rate=rate)
+    if kp.n_frames == 0:
+        raise Mocap3dError(f"{pose_dir}: no frame found in the JSON folders")
+    return kp
+
+
+def offsets_file(folder: Path) -> Path:
+    return Path(folder) / "synchronization_report.json"
+
+
+def read_sync_offsets(folder: Path, cameras: list[str]) -> np.ndarray | None:
+    """Offsets (C,) saved by the synchronization stage in ``folder``, or None."""
+    import json
+    path = offsets_file(folder)
+    if not path.is_file():
+        return None
+    doc = json.loads(path.read_text())
+    offs = doc.get("offsets_frames", {})
+    if not all(c in offs for c in cameras):
+        return None
+    return np.array([float(offs[c]) for c in cameras])
