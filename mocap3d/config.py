@@ -266,7 +266,7 @@ def validate(config: Mapping[str, Any], sources: Mapping[str, str] | None = None
     from .config_schema import check_value
     defaults = default_config() if defaults is None else defaults
     sources = sources or {}
-    errors: list[str] = []
+    errors: list[tuple[str, str]] = []
 
     def visit(node: Mapping[str, Any], dnode: Mapping[str, Any], prefix: str) -> None:
         for key, value in node.items():
@@ -278,16 +278,16 @@ def validate(config: Mapping[str, Any], sources: Mapping[str, str] | None = None
                 if isinstance(value, Mapping):
                     visit(value, default, path + ".")
                 else:
-                    errors.append(_describe(path, value, "a table ([" + path + "])", sources))
+                    errors.append((path, _describe(path, value, "a table ([" + path + "])", sources)))
                 continue
             problem = check_value(path, value, default)
             if problem:
-                errors.append(_describe(path, value, problem, sources))
+                errors.append((path, _describe(path, value, problem, sources)))
 
     visit(config, defaults, "")
     if errors:
-        more = f" (and {len(errors) - 1} more invalid key(s))" if len(errors) > 1 else ""
-        raise ConfigError(errors[0] + more)
+        more = f" (also invalid: {', '.join(p for p, _ in errors[1:])})" if len(errors) > 1 else ""
+        raise ConfigError(errors[0][1] + more)
     return unknown_keys(config, defaults)
 
 

@@ -185,7 +185,12 @@ def format_summary(results: Sequence[StageResult], width: int = 70) -> str:
 def _run_one(fn: Callable[[Trial], dict], trial: Trial, stage: str) -> StageResult:
     t0 = time.perf_counter()
     log.info("[%s] %s ...", trial.id, stage)
-    report = fn(trial)
+    try:
+        report = fn(trial)
+    except ModuleNotFoundError as exc:  # a part of the stage that has not landed yet
+        if exc.name and exc.name.startswith("mocap3d."):
+            raise StageNotBuiltError(f"stage {stage} is not built yet ({exc.name} does not exist)") from exc
+        raise
     dt = time.perf_counter() - t0
     if not isinstance(report, Mapping):
         report = {}
@@ -235,11 +240,13 @@ def run_stages(trials: Sequence[Trial], stages: Sequence[str] | None = None) -> 
                 msg = str(exc) if isinstance(exc, Mocap3dError) else f"internal error: {type(exc).__name__}: {exc}"
                 results.append(StageResult(trial.id, stage, "failed", 0.0, error=msg))
                 results += [StageResult(trial.id, s, "skipped", error=f"after {stage} failed") for s in plan[i + 1:]]
+                stop = isinstance(exc, StageNotBuiltError) or not trial.config["project"].get("continue_on_error", True)
+                if len(trials) == 1 or stop:
+                    if len(results) > 1:
+                        log.info("\n%s", format_summary(results))
+                    raise  # the caller prints the one-line message
                 log.error("[%s] %s failed: %s", trial.id, stage, msg)
                 log.debug("%s", traceback.format_exc())
-                if len(trials) == 1 or not trial.config["project"].get("continue_on_error", True):
-                    log.info("\n%s", format_summary(results))
-                    raise
                 break
     log.info("\n%s", format_summary(results))
     if failed:
@@ -271,7 +278,22 @@ def execute(project: str | os.PathLike | Mapping[str, Any] = ".", stages: Sequen
     log_file = log_to_session(trials, buf, verbose, quiet)
     log.info("mocap3d: %s on %d trial(s) of %s%s", ", ".join(stages) if stages else "run", len(trials),
              trials[0].session, f" (log: {log_file})" if log_file else "")
-    return run_stages(trials, stages)
+    try:
+        return run_stages(trials, stages)
+    except Exception as exc:
+        record_error(exc)
+        raise
+
+
+def record_error(exc: BaseException) -> None:
+    """Write an error (with its traceback) to the log file only; the console gets one line from the caller."""
+    if isinstance(exc, Mocap3dError):
+        text = str(exc)
+    else:
+        text = f"internal error: {type(exc).__name__}: {exc}\n" + "".join(traceback.format_exception(exc))
+    for h in get_logger().handlers:
+        if isinstance(h, logging.FileHandler):
+            h.handle(log.makeRecord(log.name, logging.ERROR, __file__, 0, "%s", (text,), None))
 
 
 def call_tool(module: str, func: str, what: str, *args: Any, **kwargs: Any) -> Any:
