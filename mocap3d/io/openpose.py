@@ -25,6 +25,7 @@ from ..skeletons import Skeleton
 
 log = get_logger("io")
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
+_POSE_RE = re.compile(rb'"pose_keypoints_2d"\s*:\s*\[([^\]]*)\]')
 _EMPTY_FIELDS = ("face_keypoints_2d", "hand_left_keypoints_2d", "hand_right_keypoints_2d",
                  "pose_keypoints_3d", "face_keypoints_3d", "hand_left_keypoints_3d", "hand_right_keypoints_3d")
 
@@ -35,17 +36,19 @@ def frame_number(filename: str | os.PathLike) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def list_json_frames(cam_dir: str | os.PathLike) -> tuple[np.ndarray, list[Path]]:
-    """Frame numbers (sorted) and JSON files of one camera folder."""
-    cam_dir = Path(cam_dir)
-    if not cam_dir.is_dir():
+def list_json_frames(cam_dir: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
+    """Frame numbers (sorted) and JSON file paths of one camera folder."""
+    cam_dir = str(cam_dir)
+    if not os.path.isdir(cam_dir):
         raise file_error(cam_dir, "pose folder not found", "Run pose estimation or check pose_dir")
-    entries = [(frame_number(e.name), Path(e.path)) for e in os.scandir(cam_dir)
-               if e.name.endswith(".json") and e.is_file()]
-    for f, p in entries:
-        if f is None:
-            raise file_error(p, "no frame number in the file name", "Name files like <name>_<frame>.json")
-    entries.sort(key=lambda fp: fp[0])
+    entries = []
+    for e in os.scandir(cam_dir):
+        if e.name.endswith(".json") and e.is_file():
+            m = _LAST_NUMBER.search(e.name[:-5])
+            if m is None:
+                raise file_error(e.path, "no frame number in the file name", "Name files like <name>_<frame>.json")
+            entries.append((int(m.group(1)), e.path))
+    entries.sort()
     frames = np.array([f for f, _ in entries], dtype=int)
     dup = frames[1:][np.diff(frames) == 0] if len(frames) > 1 else frames[:0]
     if len(dup):
@@ -53,13 +56,22 @@ def list_json_frames(cam_dir: str | os.PathLike) -> tuple[np.ndarray, list[Path]
     return frames, [p for _, p in entries]
 
 
-def _read_bytes(path: Path) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read()
+def _read_many(paths: list[str]) -> list[bytes]:
+    out = []
+    for p in paths:
+        with open(p, "rb") as fh:
+            out.append(fh.read())
+    return out
 
 
-def _parse_people(path: Path, raw: bytes) -> list[list[float]]:
-    """The ``pose_keypoints_2d`` lists of one file."""
+def _read_all(paths: list[str], pool: ThreadPoolExecutor, chunk: int = 256) -> list[bytes]:
+    """File contents in order, read by the pool's threads in chunks (overlaps disk waits)."""
+    parts = pool.map(_read_many, [paths[i:i + chunk] for i in range(0, len(paths), chunk)])
+    return [raw for part in parts for raw in part]
+
+
+def _json_people(path: str, raw: bytes) -> list[list[float]]:
+    """The ``pose_keypoints_2d`` lists of one file, through the json module (validating)."""
     try:
         doc = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -72,44 +84,77 @@ def _parse_people(path: Path, raw: bytes) -> list[list[float]]:
     out = []
     for i, person in enumerate(people):
         kp = person.get("pose_keypoints_2d") if isinstance(person, dict) else None
-        if not isinstance(kp, list) or len(kp) % 3:
+        if not isinstance(kp, list) or len(kp) % 3 or not all(isinstance(v, (int, float)) for v in kp):
             raise file_error(path, f"people[{i}].pose_keypoints_2d is not a list of x, y, c triplets",
                              "Re-run pose estimation for this frame")
         out.append(kp)
     return out
 
 
-def _read_camera(files: list[Path], pool: ThreadPoolExecutor) -> list[list[list[float]]]:
-    raws = pool.map(_read_bytes, files, chunksize=64)
-    return [_parse_people(p, raw) for p, raw in zip(files, raws)]
+def _fast_people(raw: bytes) -> list[bytes] | None:
+    """The comma-separated contents of each ``pose_keypoints_2d`` list, or None to use the json module.
+
+    Only for files that look complete (end with ``}``) and whose every person
+    has a non-empty list; anything unusual falls back to full JSON parsing.
+    """
+    body = raw.rstrip()
+    if not body.endswith(b"}") or b'"people"' not in body:
+        return None
+    found = _POSE_RE.findall(body)
+    if len(found) != body.count(b'"pose_keypoints_2d"') or not all(f.strip() for f in found):
+        return None
+    return found
 
 
-def _fill(per_cam: list[list[list[list[float]]]], frame_idx: list[np.ndarray], n_frames: int,
-          n_kpts: int | None, files: list[list[Path]]) -> np.ndarray:
-    """Array (C, F, P, K, 3) from parsed people; zero confidence -> NaN."""
-    P = max((len(pp) for cam in per_cam for pp in cam), default=0)
-    lengths = {len(kp) for cam in per_cam for pp in cam for kp in pp}
+def _parse_camera(files: list[str], pool: ThreadPoolExecutor, n_kpts: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Persons per file (n_files,) and keypoints (n_persons, K, 3) of one camera folder."""
+    raws = _read_all(files, pool)
+    items: list[bytes] = []
+    counts = np.zeros(len(files), dtype=int)
+    lengths = []
+    for i, raw in enumerate(raws):
+        found = _fast_people(raw)
+        if found is None:  # validating path (raises on malformed files)
+            found = [",".join(map(repr, map(float, kp))).encode() for kp in _json_people(files[i], raw)]
+        counts[i] = len(found)
+        items.extend(found)
+        lengths.extend(f.count(b",") + 1 for f in found)
+    L = np.array(lengths, dtype=int)
     if n_kpts is None:
-        n_kpts = max(lengths, default=0) // 3
-    bad = [L for L in lengths if L != 3 * n_kpts]
-    if bad:
-        for c, cam in enumerate(per_cam):
-            for f, pp in enumerate(cam):
-                if any(len(kp) != 3 * n_kpts for kp in pp):
-                    raise file_error(files[c][f], f"{bad[0] // 3} keypoints per person, expected {n_kpts}",
-                                     "Set pose.pose_model to the model that wrote these files")
-    data = np.full((len(per_cam), n_frames, max(P, 1), n_kpts, 3), np.nan)
-    for c, cam in enumerate(per_cam):
-        flat = [kp for pp in cam for kp in pp]
-        if not flat:
+        n_kpts = int(L.max()) // 3 if len(L) else 0
+    bad = np.nonzero(L != 3 * n_kpts)[0]
+    if len(bad):
+        f = int(np.searchsorted(np.cumsum(counts), bad[0], side="right"))
+        raise file_error(files[f], f"{L[bad[0]] / 3:g} keypoints per person, expected {n_kpts}",
+                         "Set pose.pose_model to the model that wrote these files")
+    if not items:
+        return counts, np.zeros((0, n_kpts, 3))
+    try:
+        vals = np.fromstring(b",".join(items).decode("ascii"), sep=",")
+    except (ValueError, UnicodeDecodeError):
+        vals = np.zeros(0)
+    if vals.size != len(items) * 3 * n_kpts:  # a non-numeric value somewhere: find its file
+        for i, raw in enumerate(raws):
+            _json_people(files[i], raw)
+        raise file_error(files[0], "unreadable keypoint values", "Re-run pose estimation")
+    return counts, vals.reshape(len(items), n_kpts, 3)
+
+
+def _fill(parsed: list[tuple[np.ndarray, np.ndarray]], frame_idx: list[np.ndarray], n_frames: int) -> np.ndarray:
+    """Array (C, F, P, K, 3) from parsed cameras; confidence <= 0 -> NaN."""
+    P = max((int(c.max()) for c, _ in parsed if len(c)), default=0)
+    K = max((v.shape[1] for _, v in parsed), default=0)
+    if len({v.shape[1] for c, v in parsed if len(v)}) > 1:
+        raise Mocap3dError("cameras have different keypoint counts "
+                           f"{[v.shape[1] for _, v in parsed]}: all must come from the same pose model")
+    data = np.full((len(parsed), n_frames, max(P, 1), K, 3), np.nan)
+    for c, (counts, vals) in enumerate(parsed):
+        if not len(vals):
             continue
-        vals = np.array(flat, dtype=float).reshape(len(flat), n_kpts, 3)
-        counts = np.array([len(pp) for pp in cam])
         fi = np.repeat(frame_idx[c], counts)
-        pi = np.arange(len(flat)) - np.repeat(np.cumsum(counts) - counts, counts)
+        pi = np.arange(len(vals)) - np.repeat(np.cumsum(counts) - counts, counts)
         data[c, fi, pi] = vals
-    missing = ~(data[..., 2] > 0)
-    data[missing] = np.nan
+    data[~(data[..., 2] > 0)] = np.nan
     return data
 
 
@@ -157,10 +202,11 @@ def read_openpose_folders(pose_dir: str | os.PathLike, cameras: Sequence[str] | 
         listed = [(fr[(fr >= lo) & (fr < hi)], [p for f, p in zip(fr, ps) if lo <= f < hi]) for fr, ps in listed]
     frames = np.unique(np.concatenate([fr for fr, _ in listed])) if listed else np.zeros(0, int)
     files = [ps for _, ps in listed]
+    n_kpts = len(skeleton.names) if skeleton else None
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        per_cam = [_read_camera(ps, pool) for ps in files]
+        parsed = [_parse_camera(ps, pool, n_kpts) for ps in files]
     frame_idx = [np.searchsorted(frames, fr) for fr, _ in listed]
-    data = _fill(per_cam, frame_idx, len(frames), len(skeleton.names) if skeleton else None, files)
+    data = _fill(parsed, frame_idx, len(frames))
     K = data.shape[3]
     kp_names = list(skeleton.names) if skeleton else [str(i) for i in range(K)]
     counts = {n: len(fr) for n, (fr, _) in zip(names, listed)}
@@ -177,8 +223,8 @@ def read_openpose_camera(cam_dir: str | os.PathLike, skeleton: Skeleton | None =
     if not files:
         raise file_error(cam_dir, "no .json files", "Run pose estimation for this camera")
     with ThreadPoolExecutor(max_workers=8) as pool:
-        people = _read_camera(files, pool)
-    data = _fill([people], [np.arange(len(frames))], len(frames), len(skeleton.names) if skeleton else None, [files])
+        parsed = _parse_camera(files, pool, len(skeleton.names) if skeleton else None)
+    data = _fill([parsed], [np.arange(len(frames))], len(frames))
     K = data.shape[3]
     if name is None:
         name = cam_dir.name[:-5] if cam_dir.name.endswith("_json") else cam_dir.name
