@@ -356,8 +356,9 @@ def estimate_height(markers: Markers3D) -> float | None:
 
     Sum of per-segment median lengths over the trial: heel-ankle, ankle-knee,
     knee-hip, hip-shoulder (means of both sides), plus mid-shoulder to Head x
-    1.008 or to Nose x 1.5 (Pose2Sim's factors); without a head keypoint, leg
-    length / 0.485 (Winter 2009). Medians make it robust to frames with errors.
+    1.008 or to Nose x 1.5 (Pose2Sim's factors). Without a head keypoint, leg
+    length (heel-ankle + shank + thigh) / 0.530, the greater-trochanter height
+    to stature ratio of Winter (2009). Medians make it robust to frames with errors.
     """
     def seg(a: str, b: str) -> float | None:
         pa, pb = keypoint(markers, a), keypoint(markers, b)
@@ -385,7 +386,7 @@ def estimate_height(markers: Markers3D) -> float | None:
                 head = factor * float(np.nanmedian(d))
                 break
     if trunk is None or head is None:
-        return leg / 0.485
+        return leg / 0.530
     return leg + trunk + head
 
 
