@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .errors import Mocap3dError
 from .runner import StageResult, call_tool, execute
 
 Project = str | os.PathLike | Mapping[str, Any]
@@ -113,8 +114,14 @@ def demo(directory: str | os.PathLike | None = None, regenerate: bool = False, *
 
 def evaluate(result_dir: str | os.PathLike, truth_dir: str | os.PathLike | None = None) -> Any:
     """Compare a processed capture with its ground truth (default ``<result_dir>/ground_truth``)."""
-    truth = Path(truth_dir) if truth_dir is not None else Path(result_dir) / "ground_truth"
-    return call_tool("mocap3d.evaluation", "run_evaluation", "evaluate", Path(result_dir), truth)
+    result = Path(result_dir)
+    truth = Path(truth_dir) if truth_dir is not None else result / "ground_truth"
+    if not result.is_dir():
+        raise Mocap3dError(f"result folder not found: {result}")
+    if not truth.is_dir():
+        how = "" if truth_dir is not None else "; give it with --truth TRUTH_DIR (truth_dir=...)"
+        raise Mocap3dError(f"ground-truth folder not found: {truth}{how}")
+    return call_tool("mocap3d.evaluation", "run_evaluation", "evaluate", result, truth)
 
 
 def convert(input_path: str | os.PathLike, output_path: str | os.PathLike, from_format: str | None = None,
