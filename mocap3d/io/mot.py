@@ -15,6 +15,11 @@ Layout written (OpenSim's Storage version 1)::
 IK writes degrees. The reader also accepts the older ``datacolumns``/
 ``datarows`` keys, whitespace-separated data and any header lines of the form
 ``key=value`` (kept in :attr:`Table.metadata`).
+
+Missing values are written as ``NaN``, which ``opensim.TimeSeriesTable`` reads
+as NaN; the legacy ``opensim.Storage`` reader (used by the OpenSim GUI and
+older tools) stops at the first ``NaN`` row, so :func:`write_mot` logs a
+warning when the table has any: fill gaps before writing files meant for it.
 """
 from __future__ import annotations
 
@@ -25,7 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import file_error
-from ..logs import atomic_write
+from ..logs import atomic_write, get_logger
+
+log = get_logger("io")
 
 
 @dataclass
@@ -144,6 +151,9 @@ def write_mot(table: Table, path: str | os.PathLike, digits: int = 12) -> Path:
     for c in table.columns:
         if not c or any(ch in c for ch in "\t\r\n "):
             raise ValueError(f"column name {c!r} cannot be written (empty or has whitespace)")
+    if np.isnan(table.data).any():
+        log.warning("%s: %d NaN values written; opensim.Storage (GUI, legacy tools) cannot read NaN rows",
+                    path, int(np.isnan(table.data).sum()))
     text = format_mot(table, digits)
     with atomic_write(path, encoding="utf-8", newline="\n") as fh:
         fh.write(text)
