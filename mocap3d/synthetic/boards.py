@@ -1,0 +1,247 @@
+"""Calibration inputs with known truth: rendered boards and scene points.
+
+* Intrinsics: images of a checkerboard or a ChArUco board held at varied
+  poses in front of each camera, rendered through the camera's real lens
+  distortion (every output pixel is inverse-mapped: undistorted with
+  ``Camera.undistort_points`` on a coarse grid, interpolated, intersected with
+  the board plane, looked up in the board texture with ``cv2.remap``).
+* Extrinsics: a large checkerboard lying on the floor seen by every camera,
+  and scene points with known world coordinates and their image positions.
+
+Board frame (OpenCV's): origin at the first inner corner (checkerboard) or
+the top-left board corner (ChArUco), X along the columns, Y along the rows,
+Z into the board. A pose (rvec, tvec) maps board to camera coordinates.
+
+Quick start::
+
+    views = intrinsic_views(rig[0], n_views=8, seed=0)   # list of BoardView
+    floor = floor_board_views(rig)                        # one BoardView per camera
+    write_calibration_inputs(rig, "trial/calibration", seed=0)
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..camera import Camera, CameraRig, matrix_to_rodrigues, rodrigues_to_matrix
+from ..logs import _jsonable, atomic_path, atomic_write
+
+
+@dataclass(frozen=True)
+class Board:
+    """A planar target: inner corners (cols, rows), square size (m), ChArUco or plain."""
+
+    corners: tuple[int, int] = (9, 6)
+    square: float = 0.04
+    charuco: bool = False
+    marker: float = 0.03
+    dictionary: int = cv2.aruco.DICT_4X4_50
+
+    def object_points(self) -> np.ndarray:
+        """Inner corners (N, 3) in the board frame, metres, row-major (OpenCV's order)."""
+        if self.charuco:
+            return np.asarray(self._charuco().getChessboardCorners(), float)
+        c, r = self.corners
+        i, j = np.meshgrid(np.arange(c), np.arange(r))
+        return np.column_stack([i.ravel(), j.ravel(), np.zeros(c * r)]) * self.square
+
+    def _charuco(self):
+        d = cv2.aruco.getPredefinedDictionary(self.dictionary)
+        return cv2.aruco.CharucoBoard((self.corners[0] + 1, self.corners[1] + 1), self.square, self.marker, d)
+
+    def texture(self, px_per_square: int = 100) -> tuple[np.ndarray, float, np.ndarray]:
+        """Board image (uint8), pixels per metre, and the board coordinates (2,) of texture pixel (0, 0).
+
+        A white margin of one square surrounds the squares.
+        """
+        c, r = self.corners
+        ppm = px_per_square / self.square
+        m = px_per_square
+        if self.charuco:
+            img = self._charuco().generateImage(((c + 1) * m, (r + 1) * m))
+            origin = np.array([0.0, 0.0])
+        else:
+            a, b = np.meshgrid(np.arange((c + 1) * m) // m, np.arange((r + 1) * m) // m)
+            img = np.where((a + b) % 2 == 0, 0, 255).astype(np.uint8)
+            origin = np.array([-self.square, -self.square])
+        img = cv2.copyMakeBorder(img, m, m, m, m, cv2.BORDER_CONSTANT, value=255)
+        return img, ppm, origin - self.square
+
+
+def pixel_rays(camera: Camera, step: int = 8) -> np.ndarray:
+    """Ideal normalized coordinates (h, w, 2) of every pixel (coarse grid + bilinear interpolation)."""
+    w, h = camera.size
+    gu, gv = np.arange(0, w + step, step, dtype=float), np.arange(0, h + step, step, dtype=float)
+    U, V = np.meshgrid(gu, gv)
+    xy = camera.undistort_points(np.stack([U, V], -1)).astype(np.float32)
+    mapx, mapy = np.meshgrid(np.arange(w, dtype=np.float32) / step, np.arange(h, dtype=np.float32) / step)
+    return cv2.remap(xy, mapx, mapy, cv2.INTER_LINEAR)  # bilinear between grid nodes
+
+
+def render_plane(camera: Camera, rvec: np.ndarray, tvec: np.ndarray, texture: np.ndarray, ppm: float,
+                 origin: np.ndarray, rays: np.ndarray | None = None, background: int = 110) -> np.ndarray:
+    """Image (h, w) uint8 of a textured plane (board frame pose rvec/tvec -> camera) seen by ``camera``."""
+    rays = pixel_rays(camera) if rays is None else rays
+    R = rodrigues_to_matrix(rvec)
+    n, t = R[:, 2], np.asarray(tvec, float)
+    d = np.concatenate([rays, np.ones(rays.shape[:2] + (1,), np.float32)], -1)
+    s = (n @ t) / (d @ n)
+    P = d * s[..., None] - t
+    b = P @ R  # board coordinates (h, w, 3): R^T (P)
+    # texture pixel i covers [i - 0.5, i + 0.5] in remap's convention
+    mapx = ((b[..., 0] - origin[0]) * ppm - 0.5).astype(np.float32)
+    mapy = ((b[..., 1] - origin[1]) * ppm - 0.5).astype(np.float32)
+    bad = ~(s > 0)
+    mapx[bad] = -1
+    out = cv2.remap(texture, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=background)
+    return out
+
+
+@dataclass
+class BoardView:
+    """One rendered view with truth: image (h, w) uint8, pose board->camera, corner pixels (N, 2)."""
+
+    camera: str
+    image: np.ndarray
+    rvec: np.ndarray
+    tvec: np.ndarray
+    image_points: np.ndarray
+    object_points: np.ndarray
+
+
+def _random_pose(camera: Camera, board: Board, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A board pose filling 20-60 % of the image width, tilted up to 40 deg, fully visible."""
+    obj = board.object_points()
+    centre = obj.mean(0)
+    width = np.ptp(obj[:, 0]) + 2 * board.square
+    for _ in range(200):
+        frac = rng.uniform(0.25, 0.6)
+        z = camera.focal * width / (frac * camera.size[0])
+        tilt = np.radians(rng.uniform(-40, 40, 2))
+        spin = np.radians(rng.uniform(-20, 20))
+        R = rodrigues_to_matrix(np.array([tilt[0], tilt[1], 0.0])) @ rodrigues_to_matrix(np.array([0, 0, spin]))
+        u = rng.uniform(0.25, 0.75, 2) * camera.size
+        ray = camera.undistort_points(u)
+        target = np.array([ray[0], ray[1], 1.0]) * z
+        t = target - R @ centre
+        uv = Camera(camera.name, camera.size, camera.matrix, camera.distortions, matrix_to_rodrigues(R), t,
+                    camera.fisheye).project(obj)
+        if np.all(camera.in_image(uv, margin=0.04 * min(camera.size))):
+            return matrix_to_rodrigues(R), t
+    raise RuntimeError(f"{camera.name}: no board pose fits the image")
+
+
+def _finish(img: np.ndarray, rng: np.random.Generator, noise: float) -> np.ndarray:
+    """Lens blur and sensor noise."""
+    img = cv2.GaussianBlur(img, (0, 0), 0.8)
+    if noise > 0:
+        img = np.clip(img + rng.normal(0, noise, img.shape), 0, 255).astype(np.uint8)
+    return img
+
+
+def intrinsic_views(camera: Camera, n_views: int = 10, board: Board | None = None, seed: int = 0,
+                    noise: float = 2.0) -> list[BoardView]:
+    """``n_views`` rendered board images at varied poses for one camera, with their truth."""
+    board = board or Board()
+    rng = np.random.default_rng(seed)
+    tex, ppm, origin = board.texture()
+    rays = pixel_rays(camera)
+    obj = board.object_points()
+    views = []
+    for _ in range(n_views):
+        rvec, tvec = _random_pose(camera, board, rng)
+        img = _finish(render_plane(camera, rvec, tvec, tex, ppm, origin, rays), rng, noise)
+        cam_b = camera.copy(rotation=rvec, translation=tvec)
+        views.append(BoardView(camera.name, img, rvec, tvec, cam_b.project(obj), obj))
+    return views
+
+
+def floor_board_pose(centre: tuple[float, float] = (0.0, 0.0)) -> tuple[np.ndarray, np.ndarray]:
+    """Board->world rotation (3, 3) and translation (3,) of a board lying flat on the floor.
+
+    Board X -> world X, board Y -> world Z, board Z -> world -Y (into the
+    floor): board (x, y, 0) -> world (x, 0, y) + translation.
+    """
+    R = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])  # columns: board X->X, Y->Z, Z->-Y
+    return R, np.array([centre[0], 0.0, centre[1]])
+
+
+def floor_board_views(rig: CameraRig, board: Board | None = None, seed: int = 0,
+                      noise: float = 2.0) -> list[BoardView]:
+    """Each camera's image of a large board flat on the floor at the walkway centre, with truth.
+
+    Default board: 7x5 inner corners, 0.12 m squares (an A0 print).
+    """
+    board = board or Board((7, 5), 0.12)
+    rng = np.random.default_rng(seed)
+    obj = board.object_points()
+    Rbw, tbw = floor_board_pose((-obj[:, 0].mean(), -obj[:, 1].mean()))
+    tex, ppm, origin = board.texture()
+    views = []
+    for cam in rig:
+        R = cam.R @ Rbw
+        t = cam.R @ tbw + cam.translation
+        rvec = matrix_to_rodrigues(R)
+        img = _finish(render_plane(cam, rvec, t, tex, ppm, origin), rng, noise)
+        world = obj @ Rbw.T + tbw
+        views.append(BoardView(cam.name, img, rvec, t, cam.project(world), world))
+    return views
+
+
+def scene_points(rig: CameraRig, noise_px: float = 0.0, seed: int = 0) -> dict[str, np.ndarray]:
+    """Known 3D scene points and their pixels in every camera.
+
+    Points: 4 floor marks at the walkway corners (+-2.5 m, +-0.75 m), 4 more at
+    +-1 m, and the tops of two 1.5 m poles at the walkway ends.
+
+    Returns ``{"object_points": (N, 3), "image_points": (C, N, 2)}``; pixels
+    get Gaussian noise of ``noise_px``.
+    """
+    rng = np.random.default_rng(seed)
+    floor = [(x, 0.0, z) for x in (-2.5, -1.0, 1.0, 2.5) for z in (-0.75, 0.75)]
+    pts = np.array(floor + [(-3.0, 1.5, 0.0), (3.0, 1.5, 0.0)])
+    uv = rig.project(pts)
+    return {"object_points": pts, "image_points": uv + rng.normal(0, noise_px, uv.shape) if noise_px else uv}
+
+
+def _write_image(path: Path, img: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        if not cv2.imwrite(str(tmp), img):
+            raise OSError(f"could not write {path}")
+
+
+def write_calibration_inputs(rig: CameraRig, folder: str | os.PathLike, n_views: int = 8,
+                             board: Board | None = None, seed: int = 0, ext: str = ".png") -> Path:
+    """Write Pose2Sim-layout calibration inputs and their truth.
+
+    ``folder/intrinsics/int_<cam>_img/*.png``, ``folder/extrinsics/ext_<cam>_img/floor.png``,
+    ``folder/extrinsics/scene_points.json`` (object points and pixels), and
+    ``folder/calibration_inputs_truth.json`` (board, poses, corner pixels).
+    Put the truth file elsewhere if the pipeline must not see it.
+    """
+    folder = Path(folder)
+    board = board or Board()
+    truth: dict = {"board": {"corners": board.corners, "square": board.square, "charuco": board.charuco},
+                   "intrinsics": {}, "floor": {}}
+    for i, cam in enumerate(rig):
+        views = intrinsic_views(cam, n_views, board, seed + i)
+        for k, v in enumerate(views):
+            _write_image(folder / "intrinsics" / f"int_{cam.name}_img" / f"{cam.name}_{k:02d}{ext}", v.image)
+        truth["intrinsics"][cam.name] = [{"rvec": v.rvec, "tvec": v.tvec, "image_points": v.image_points}
+                                         for v in views]
+    for v in floor_board_views(rig, seed=seed):
+        _write_image(folder / "extrinsics" / f"ext_{v.camera}_img" / f"{v.camera}_floor{ext}", v.image)
+        truth["floor"][v.camera] = {"rvec": v.rvec, "tvec": v.tvec, "image_points": v.image_points,
+                                    "world_points": v.object_points}
+    sp = scene_points(rig, seed=seed)
+    with atomic_write(folder / "extrinsics" / "scene_points.json", encoding="utf-8") as fh:
+        json.dump(_jsonable({"object_points": sp["object_points"],
+                             "image_points": dict(zip(rig.names, sp["image_points"]))}), fh)
+    with atomic_write(folder / "calibration_inputs_truth.json", encoding="utf-8") as fh:
+        json.dump(_jsonable(truth), fh)
+    return folder
