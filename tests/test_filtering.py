@@ -214,3 +214,15 @@ def test_causal_kalman_converges_to_the_riccati_steady_state_gain():
     # the RTS smoother is symmetric in time around the impulse (zero phase)
     s = kalman(impulse, RATE, 500.0)
     np.testing.assert_allclose(s[290:300][::-1], s[301:311], atol=1e-6)
+
+
+def test_gcv_auto_agrees_with_scipys_exact_gcv_spline():
+    from scipy.interpolate import make_smoothing_spline
+    clean, noisy = _signal(n=400, noise=0.005, cols=2, seed=5)
+    t = np.arange(400.0)
+    ours = gcv_spline(noisy, RATE, "auto")
+    for j in range(2):
+        centre = np.median(noisy[:, j])
+        ref = make_smoothing_spline(t, (noisy[:, j] - centre) / 0.05)(t) * 0.05 + centre   # lam by scipy's GCV
+        assert _rmse(ours[:, j], ref) < 0.04 * 0.005            # < 4 % of the noise level apart
+        assert _rmse(ours[:, j], clean[:, j]) < 0.5 * _rmse(noisy[:, j], clean[:, j])
