@@ -31,6 +31,7 @@ log = get_logger("run")
 # stage -> (module, function); the function is called as fn(trial) -> report dict.
 STAGE_TARGETS: dict[str, tuple[str, str]] = {s: (f"mocap3d.{s}", f"run_{s}") for s in STAGES}
 _HANDLER_TAG = "_mocap3d_handler"
+_NO_PROGRESS_AT_START = os.environ.get("MOCAP3D_NO_PROGRESS")
 
 
 def lookup(module: str, func: str, what: str) -> Callable[..., Any]:
@@ -73,8 +74,10 @@ def configure_logging(log_file: str | os.PathLike | None = None, level: str | in
         h.close()
     if quiet or not progress_bars:
         os.environ["MOCAP3D_NO_PROGRESS"] = "1"
-    else:
+    elif _NO_PROGRESS_AT_START is None:
         os.environ.pop("MOCAP3D_NO_PROGRESS", None)
+    else:
+        os.environ["MOCAP3D_NO_PROGRESS"] = _NO_PROGRESS_AT_START
     if use_custom:
         return logger
     console_level = logging.DEBUG if verbose else logging.WARNING if quiet else _level(level)
@@ -198,7 +201,8 @@ def _run_one(fn: Callable[[Trial], dict], trial: Trial, stage: str) -> StageResu
     return StageResult(trial.id, stage, "ok", dt, dict(report))
 
 
-def run_stages(trials: Sequence[Trial], stages: Sequence[str] | None = None) -> list[StageResult]:
+def run_stages(trials: Sequence[Trial], stages: Sequence[str] | None = None,
+               report_dir: Path | None = None) -> list[StageResult]:
     """Run ``stages`` (default: each trial's ``[project] stages``) in order on every trial.
 
     Calibration runs once per calibration folder (trials sharing the session's
@@ -206,6 +210,7 @@ def run_stages(trials: Sequence[Trial], stages: Sequence[str] | None = None) -> 
     stage that is not built stops the run at once. On a failure the trial's
     remaining stages are skipped; with ``[project] continue_on_error`` (and more
     than one trial) the next trial goes on and a summary error is raised at the end.
+    With ``report_dir``, ``run_report.json`` is written there, also after a failure.
     """
     plans = [[canonical_stage(s) for s in (stages or t.config["project"]["stages"])] for t in trials]
     needed = sorted({s for plan in plans for s in plan}, key=lambda s: STAGES.index(s) if s in STAGES else 99)
@@ -223,6 +228,16 @@ def run_stages(trials: Sequence[Trial], stages: Sequence[str] | None = None) -> 
             f"stage(s) {', '.join(missing)} not built yet; nothing was run. Built: {', '.join(built) or 'none'}; "
             "remove the others from [project] stages (e.g. --set project.stages=[...]) to run the built ones")
     results: list[StageResult] = []
+    try:
+        _run_plans(trials, plans, funcs, results)
+    finally:
+        if report_dir is not None and results:
+            write_run_report(report_dir, results)
+    return results
+
+
+def _run_plans(trials: Sequence[Trial], plans: list[list[str]], funcs: dict[str, Callable[[Trial], dict]],
+               results: list[StageResult]) -> None:
     calibrated: dict[Path, str] = {}
     failed = 0
     for trial, plan in zip(trials, plans):
@@ -251,7 +266,6 @@ def run_stages(trials: Sequence[Trial], stages: Sequence[str] | None = None) -> 
     log.info("\n%s", format_summary(results))
     if failed:
         raise Mocap3dError(f"{failed} of {len(trials)} trial(s) failed (see the summary above and the log file)")
-    return results
 
 
 def execute(project: str | os.PathLike | Mapping[str, Any] = ".", stages: Sequence[str] | None = None,
@@ -279,10 +293,20 @@ def execute(project: str | os.PathLike | Mapping[str, Any] = ".", stages: Sequen
     log.info("mocap3d: %s on %d trial(s) of %s%s", ", ".join(stages) if stages else "run", len(trials),
              trials[0].session, f" (log: {log_file})" if log_file else "")
     try:
-        return run_stages(trials, stages)
+        return run_stages(trials, stages, report_dir=trials[0].session if stages is None else None)
     except Exception as exc:
         record_error(exc)
         raise
+
+
+def write_run_report(session: Path, results: Sequence[StageResult]) -> Path:
+    """``<session>/run_report.json``: status, time and error of every trial and stage of a run."""
+    from .logs import write_report
+    return write_report(session, "run", {
+        "trials": sorted({r.trial for r in results}),
+        "counts": {st: sum(r.status == st for r in results) for st in ("ok", "failed", "skipped", "shared")},
+        "results": [{"trial": r.trial, "stage": r.stage, "status": r.status, "seconds": round(r.seconds, 3),
+                     "error": r.error} for r in results]})
 
 
 def record_error(exc: BaseException) -> None:

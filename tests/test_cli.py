@@ -1,6 +1,7 @@
 """CLI and Python API: subcommands, exit codes, one-line errors, stage plug-in, summary, log file, convert."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -211,6 +212,9 @@ def test_batch_continues_after_a_failed_trial(tmp_path, fake, capsys):
     assert re.search(r"T1\s+filtering\s+skipped\s+0\.0\s+after triangulation failed", err)
     assert re.search(r"T2\s+filtering\s+ok", err)
     assert err.strip().splitlines()[-1] == "mocap3d: error: 1 of 2 trial(s) failed (see the summary above and the log file)"
+    report = json.loads((s / "run_report.json").read_text())
+    assert report["counts"] == {"ok": 2, "failed": 1, "skipped": 1, "shared": 0}
+    assert report["results"][0]["error"].startswith("T1: no person triangulated")
     # stop at the first failure when asked; a single trial's error is its own one-line message
     fake.unlink()
     assert cli.main(["run", str(s), "-q", "--set", "project.stages=['triangulation']",
