@@ -48,6 +48,24 @@ def _open(path: Path) -> Any:
                          "Re-export the file from the capture software") from None
 
 
+def _header_frame_count(path: Path) -> int | None:
+    """Frame count declared by the raw C3D header (ezc3d shrinks it to what it could read).
+
+    None when unknown: 16-bit overflow (> 65535 frames, stored in TRIAL instead).
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+        if len(head) < 12 or head[1] != 0x50:
+            return None
+        fh.seek((head[0] - 1) * 512 + 3)
+        proc = fh.read(1)
+    order = ">" if proc == bytes([86]) else "<"  # 84 Intel, 85 DEC: little endian; 86 MIPS: big endian
+    first, last = np.frombuffer(head[6:10], dtype=f"{order}u2")
+    if last == 0xFFFF or last < first:
+        return None
+    return int(last) - int(first) + 1
+
+
 def c3d_info(path: str | os.PathLike) -> dict:
     """Header facts of a C3D: ``rate``, ``units``, ``labels``, ``n_frames``,
     ``first_frame`` (1-based), ``x_screen``, ``y_screen`` and ``up_axis``
@@ -83,6 +101,10 @@ def read_c3d(path: str | os.PathLike, to_y_up: bool = False) -> Markers3D:
     pts = np.asarray(c["data"]["points"], dtype=float)  # (4, M, F)
     if pts.ndim != 3 or pts.shape[0] < 3:
         raise file_error(path, f"unexpected point array shape {pts.shape}", "Re-export the file")
+    expected = _header_frame_count(path)
+    if expected is not None and pts.shape[2] < expected:
+        raise file_error(path, f"truncated: header says {expected} frames, found {pts.shape[2]}",
+                         "Re-export the file from the capture software")
     M = pts.shape[1]
     labels = info["labels"][:M]
     if len(labels) < M:  # more points than LABELS (LABELS2 in long files)
