@@ -28,9 +28,9 @@ from .logs import get_logger
 
 log = get_logger("project")
 
-# Folders that belong to a trial and are never searched for trials.
+# Folders that belong to a trial (or hold truth the pipeline never reads) and are never searched for trials.
 STAGE_FOLDERS = frozenset({"calibration", "videos", "pose", "pose-sync", "pose-associated", "pose-3d",
-                           "kinematics", "logs", "__pycache__"})
+                           "kinematics", "logs", "ground_truth", "__pycache__"})
 TRIAL_MARKERS = ("videos", "pose")   # a folder holding one of these is a trial
 MAX_DEPTH = 6
 
