@@ -26,7 +26,7 @@ from ..keypoints import Keypoints2D
 from ..markers import Markers3D
 from ..skeletons import Skeleton, get_skeleton
 from . import corruptions as cor
-from .body import MARKER_NAMES, body_points
+from .body import MARKER_NAMES, absolute_coordinates, body_points
 from .motion import MOTIONS, Motion
 from .rig import make_rig
 
@@ -43,13 +43,14 @@ class Capture:
         keypoints3d: true keypoints of person 0 on camera 0's clock, names
             ``skeleton.all_names`` (derived Hip/Neck included).
         markers: true anatomical markers (``*_study``) of person 0.
-        motion: true OpenSim coordinates of person 0 (degrees, metres).
+        motion: true OpenSim coordinates of person 0 (degrees, metres; pelvis_ty absolute).
         offsets: (C,) true time offsets in frames (see module docstring).
         identities: (C, F, P) true person index in each detection slot.
         swapped: (C, F, P) True where that detection had left/right swapped.
         recorded: (C, F) True where the camera was recording.
         persons: true keypoints of every person (index = identity).
-        motions: true coordinates of every person.
+        motions: true coordinates of every person in its own walking frame (person 1 is then
+            turned by 150 deg about Y and shifted 1.5 m along X; its .mot is not written).
         height: participant heights (m) per person.
         settings: the arguments that made the capture (for the record).
     """
@@ -159,7 +160,7 @@ def make_capture(n_cameras: int = 4, motion: str = "walking", n_frames: int = 12
         place.append((150.0, np.array([1.5, 0.0, 0.0])))  # diagonal path crossing the walkway at x = 1.5 m
 
     def points(p: int, t: np.ndarray, names: list[str]) -> np.ndarray:
-        return _place(body_points(people[p](t), names, heights[p]), *place[p])
+        return _place(body_points(people[p](t), names, heights[p], sk.name), *place[p])
 
     P = len(people)
     # 3D keypoints at every camera's own times: (C, F, P, K3, 3)
@@ -197,7 +198,7 @@ def make_capture(n_cameras: int = 4, motion: str = "walking", n_frames: int = 12
         swapped = np.take_along_axis(swapped, identities, axis=2)
     kp2d = Keypoints2D(data, rig.names, list(sk.names), np.arange(F), rate, np.zeros(C))
     persons = [Markers3D(points(p, t_ref, names3d), names3d, rate, 0.0, 1) for p in range(P)]
-    motions = [people[p](t_ref) for p in range(P)]
+    motions = [absolute_coordinates(people[p](t_ref), heights[p], sk.name) for p in range(P)]
     markers = Markers3D(points(0, t_ref, list(MARKER_NAMES)), list(MARKER_NAMES), rate, 0.0, 1)
     return Capture(rig, sk, kp2d, persons[0], markers, motions[0], off, identities, swapped, recorded,
                    persons, motions, heights, settings)

@@ -4,7 +4,9 @@ Angles are in degrees, translations (``pelvis_tx/ty/tz``) in metres, world
 frame Y up, walking along +X. Sign conventions are OpenSim's: hip flexion,
 knee flexion (Rajagopal sign, flexion positive), ankle dorsiflexion, mtp
 extension (toes up), arm flexion, elbow flexion are positive; pelvis_tilt is
-positive for a posterior tilt, lumbar_extension positive for extension.
+a rotation about +Z (front up = posterior tilt positive, so the usual ~10 deg
+anterior tilt of walking is -10), lumbar_extension positive for extension;
+pro_sup 0 = neutral (palms facing the thighs), as in our model.
 
 Walking and running curves are periodic functions of the gait cycle (0 % =
 right heel strike), built from the normative facts listed in ``WALK`` and
@@ -36,7 +38,7 @@ COORDINATES: tuple[str, ...] = (
     ("pelvis_tilt", "pelvis_list", "pelvis_rotation", "pelvis_tx", "pelvis_ty", "pelvis_tz")
     + tuple(f"{c}_{s}" for s in SIDES for c in ("hip_flexion", "hip_adduction", "hip_rotation",
                                                   "knee_angle", "ankle_angle", "subtalar_angle", "mtp_angle"))
-    + ("lumbar_extension", "lumbar_bending", "lumbar_rotation", "neck")
+    + ("lumbar_extension", "lumbar_bending", "lumbar_rotation", "neck_flexion", "neck_bending", "neck_rotation")
     + tuple(f"{c}_{s}" for s in SIDES for c in ("arm_flex", "arm_add", "arm_rot", "elbow_flex",
                                                   "pro_sup", "wrist_flex", "wrist_dev")))
 TRANSLATIONS = ("pelvis_tx", "pelvis_ty", "pelvis_tz")
@@ -67,7 +69,7 @@ WALK: dict[str, list[tuple[float, float]]] = {
     "elbow_flex": [(0, 15), (25, 25), (55, 40), (80, 25)],
     "arm_add": [(0, -10), (50, -8)],
     "arm_rot": [(0, 0), (50, 2)],
-    "pro_sup": [(0, 80), (50, 80)],
+    "pro_sup": [(0, 5), (50, 8)],
     "wrist_flex": [(0, 0), (50, 3)],
     "wrist_dev": [(0, 0), (50, 0)],
 }
@@ -83,7 +85,7 @@ WALK_TRUNK: dict[str, list[tuple[float, float]]] = {
     "lumbar_extension": [(0, -4), (15, -6), (35, -3), (50, -4), (65, -6), (85, -3)],
     "lumbar_bending": [(0, 0), (18, -3), (50, 0), (68, 3)],
     "lumbar_rotation": [(0, -5), (50, 5)],
-    "neck": [(0, 0), (50, 0)],
+    "neck_flexion": [(0, 0), (50, 0)],
     # vertical pelvis excursion (m): lowest in double support (~5 %, ~55 %), highest at mid stance.
     "pelvis_ty": [(5, -0.02), (30, 0.02), (55, -0.02), (80, 0.02)],
     # lateral sway (m) toward the stance limb (right = +Z), +-2 cm.
@@ -102,7 +104,7 @@ RUN: dict[str, list[tuple[float, float]]] = {
     "elbow_flex": [(0, 80), (50, 95)],
     "arm_add": [(0, -12), (50, -8)],
     "arm_rot": [(0, 0), (50, 5)],
-    "pro_sup": [(0, 80), (50, 80)],
+    "pro_sup": [(0, 5), (50, 8)],
     "wrist_flex": [(0, 0), (50, 5)],
     "wrist_dev": [(0, 0), (50, 0)],
 }
@@ -113,7 +115,7 @@ RUN_TRUNK: dict[str, list[tuple[float, float]]] = {
     "lumbar_extension": [(0, -10), (20, -13), (50, -10), (70, -13)],
     "lumbar_bending": [(0, 0), (15, -4), (50, 0), (65, 4)],
     "lumbar_rotation": [(0, -10), (50, 10)],
-    "neck": [(0, 0), (50, 0)],
+    "neck_flexion": [(0, 0), (50, 0)],
     # lowest at mid stance (~20 %), highest in flight (~45 %); +-4 cm.
     "pelvis_ty": [(20, -0.04), (45, 0.04), (70, -0.04), (95, 0.04)],
     "pelvis_tz": [(0, 0), (20, 0.015), (50, 0), (70, -0.015)],
@@ -253,7 +255,7 @@ def squat(times: np.ndarray, height: float = 1.75, period: float = 3.0) -> Motio
                  f"ankle_angle_{s}": 2 + 26 * down, f"hip_adduction_{s}": -4 - 8 * down,
                  f"hip_rotation_{s}": -3 - 5 * down, f"arm_flex_{s}": 5 + 75 * down,
                  f"elbow_flex_{s}": 10 + 5 * down, f"arm_add_{s}": np.full_like(times, -8.0),
-                 f"pro_sup_{s}": np.full_like(times, 80.0)}
+                 f"pro_sup_{s}": np.full_like(times, 5.0)}
     vals["pelvis_tx"] = np.zeros_like(times)
     return _assemble("squat", times, vals, {"period": [period]})
 
@@ -289,7 +291,7 @@ def jump(times: np.ndarray, height: float = 1.75, jump_height: float = 0.30, sta
                  f"ankle_angle_{s}": 2 + 23 * crouch + 20 * land - 32 * push,
                  f"mtp_angle_{s}": 25 * push, f"arm_flex_{s}": -45 * crouch + 120 * push * (1 - crouch) + 20 * land,
                  f"elbow_flex_{s}": 15 + 10 * crouch, f"arm_add_{s}": np.full_like(t, -8.0),
-                 f"pro_sup_{s}": np.full_like(t, 80.0)}
+                 f"pro_sup_{s}": np.full_like(t, 5.0)}
     return _assemble("jump", times, vals, {"take_off": [start + t_off], "landing": [start + t_land]})
 
 

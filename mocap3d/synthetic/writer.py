@@ -10,7 +10,6 @@ Layout::
         person<i>_keypoints.trc          every person's true keypoints
         markers.trc                      true anatomical markers of person 0
         coordinates.mot                  true OpenSim coordinates of person 0 (degrees, metres)
-        person<i>_coordinates.mot        every person's true coordinates
         Calib_true.toml                  true calibration
         truth.json                       offsets (frames), identities, swaps, recorded frames, settings
 """
@@ -121,9 +120,8 @@ def write_capture(capture: Capture, folder: str | os.PathLike, calibration: Came
     write_trc(capture.keypoints3d, gt / "keypoints.trc")
     write_trc(capture.markers, gt / "markers.trc")
     write_mot(_motion_table(capture.motion), gt / "coordinates.mot")
-    for i, (p, m) in enumerate(zip(capture.persons, capture.motions)):
+    for i, p in enumerate(capture.persons):
         write_trc(p, gt / f"person{i}_keypoints.trc")
-        write_mot(_motion_table(m), gt / f"person{i}_coordinates.mot")
     with atomic_write(gt / "truth.json", encoding="utf-8") as fh:
         json.dump(_jsonable(truth_dict(capture)), fh, separators=(",", ":"))
     return folder
