@@ -180,9 +180,10 @@ def _all_paths(config: Mapping[str, Any], prefix: str = "") -> list[str]:
 def _unknown_override(key: str, defaults: Mapping[str, Any]) -> str:
     paths = _all_paths(defaults)
     close = difflib.get_close_matches(key, paths, n=3, cutoff=0.6)
-    if not close:
-        last = key.rsplit(".", 1)[-1]
-        close = [p for p in paths if p.rsplit(".", 1)[-1] in difflib.get_close_matches(last, [q.rsplit(".", 1)[-1] for q in paths], n=3)][:3]
+    if not close:  # compare the last components: 'threshold_triangulation' -> 'triangulation.xxx_threshold...'
+        names = {p.rsplit(".", 1)[-1] for p in paths}
+        near = set(difflib.get_close_matches(key.rsplit(".", 1)[-1], sorted(names), n=3))
+        close = [p for p in paths if p.rsplit(".", 1)[-1] in near][:3]
     hint = f"; did you mean {' or '.join(close)}?" if close else "; see mocap3d/Config.toml for the known keys"
     return f"unknown config key {key!r} in overrides{hint}"
 
@@ -206,7 +207,7 @@ def overrides_layer(overrides: Overrides, defaults: Mapping[str, Any] | None = N
     layer: dict[str, Any] = {}
     for key, value in items:
         if key in defaults and isinstance(defaults[key], Mapping) and isinstance(value, Mapping):
-            for sub in _flatten_known(value, defaults[key], key):
+            for sub in _flatten_known(value, defaults[key], key, defaults):
                 layer = merge(layer, _nest(sub[0].split("."), sub[1]))
             continue
         path = resolve_key(str(key), defaults)
@@ -214,15 +215,16 @@ def overrides_layer(overrides: Overrides, defaults: Mapping[str, Any] | None = N
     return layer
 
 
-def _flatten_known(value: Mapping[str, Any], default: Mapping[str, Any], prefix: str) -> list[tuple[str, Any]]:
+def _flatten_known(value: Mapping[str, Any], default: Mapping[str, Any], prefix: str,
+                   root: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """Check every key of a nested override table exists; custom skeleton trees pass through."""
     out = []
     for key, sub in value.items():
         path = f"{prefix}.{key}"
         if key not in default and not _is_custom_skeleton(path, sub):
-            raise ConfigError(_unknown_override(path, default_config()))
+            raise ConfigError(_unknown_override(path, root))
         if isinstance(sub, Mapping) and isinstance(default.get(key), Mapping):
-            out.extend(_flatten_known(sub, default[key], path))
+            out.extend(_flatten_known(sub, default[key], path, root))
         else:
             out.append((path, sub))
     return out
