@@ -24,7 +24,7 @@ import opensim as osim
 from ..errors import Mocap3dError
 from ..skeletons import get_skeleton
 from . import anthropometry as anth
-from .model_builder import _trunk_parts, foot_points, lumbar_location
+from .model_builder import HEAD_TOP, _trunk_parts, foot_points, lumbar_location
 
 Landmark = tuple[str, tuple[float, float, float]]
 
@@ -55,7 +55,7 @@ def _landmarks() -> dict[str, Landmark]:
         "small_toe": ("toes", (tip_x - 0.04, fl_t + 0.012, 0.035)),
         "foot_index": ("toes", (tip_x, fl_t + 0.015, -0.005)),
         # head (origin at C7 level, vertex 0.243 m above)
-        "head_top": ("head", (0.02, 0.235, 0.0)), "nose": ("head", (0.115, 0.09, 0.0)),
+        "head_top": ("head", HEAD_TOP), "nose": ("head", (0.115, 0.09, 0.0)),
         "eye": ("head", (0.085, 0.125, 0.032)), "eye_inner": ("head", (0.088, 0.125, 0.017)),
         "eye_outer": ("head", (0.078, 0.125, 0.047)), "ear": ("head", (0.005, 0.11, 0.075)),
         "mouth": ("head", (0.10, 0.055, 0.025)),

@@ -296,6 +296,16 @@ def standing_pelvis_height() -> float:
     return float(-anth.HIP_FROM_MID_ASIS[1] + d["thigh"].length + d["shank"].length + anth.ANKLE_HEIGHT)
 
 
+#: Head-top (vertex) landmark height above the neck joint in the head frame (m).
+HEAD_TOP = (0.02, 0.235, 0.0)
+
+
+def model_height() -> float:
+    """Standing height (m, floor to head top) of the generic model in its default pose."""
+    torso_len = _trunk_parts()[0][3]
+    return float(standing_pelvis_height() + lumbar_location()[1] + torso_len + HEAD_TOP[1])
+
+
 def build_model(variant: str = "full", mass: float = anth.REFERENCE_MASS, name: str | None = None,
                 clamped: bool = False) -> osim.Model:
     """Build the generic mocap3d model (de Leva male reference proportions).
