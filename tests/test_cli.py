@@ -318,3 +318,18 @@ def test_convert_errors(tmp_path, monkeypatch, capsys):
 def test_help_text_mentions_the_log_and_config_order():
     text = textwrap.dedent(cli.build_parser().format_help())
     assert "session Config.toml < participant < trial < --config < --set" in text
+
+
+def test_config_file_option_and_logging_section(tmp_path, fake, capsys):
+    s = make_session(tmp_path / "S", masses=(70.0,))
+    extra = tmp_path / "extra.toml"
+    extra.write_text("[project]\nframe_range = [3, 9]\n[logging]\nlog_file = 'out/session.log'\nlevel = 'WARNING'\n")
+    assert cli.main(["triangulate", str(s), "--config", str(extra)]) == 0
+    assert calls(fake) == ["triangulation T1 [3, 9]"]
+    assert capsys.readouterr().err == ""                          # level WARNING: nothing to say
+    assert "[T1] triangulation done" in (s / "out" / "session.log").read_text()   # the file still gets INFO
+    assert not (s / "logs.txt").exists()
+    assert cli.main(["triangulate", str(s), "-q", "--set", "logging.log_file=''"]) == 0
+    assert not (s / "logs.txt").exists()
+    assert cli.main(["triangulate", str(s), "--config", str(tmp_path / "missing.toml")]) == 2
+    assert "missing.toml: config file not found" in capsys.readouterr().err
