@@ -121,14 +121,18 @@ def _masked_mean(err: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def reject_outlier_cameras(xy: np.ndarray, weights: np.ndarray, extrinsics: np.ndarray, focal: np.ndarray,
                            threshold_px: float, min_cameras: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Triangulate points, dropping their worst camera while the error is too high.
+    """Triangulate points, dropping their worst camera while its error is too high.
+
+    A camera is dropped while the largest reprojection error of a point exceeds
+    ``threshold_px`` (so that one bad view among many is caught even when the
+    mean stays low); the point is accepted if its mean error is within it.
 
     Args:
         xy: (C, N, 2) ideal normalized coordinates; NaN = missing.
         weights: (C, N) weights; 0 excludes a camera.
         extrinsics: (C, 3, 4) ``[R | t]``.
         focal: (C, 2) focal lengths, pixels.
-        threshold_px: mean reprojection error above which the worst camera is dropped.
+        threshold_px: reprojection error (px) above which the worst camera is dropped.
         min_cameras: never go below this many cameras.
 
     Returns:
@@ -142,7 +146,8 @@ def reject_outlier_cameras(xy: np.ndarray, weights: np.ndarray, extrinsics: np.n
     X = triangulate_normalized(xy, extrinsics, w)
     err = reprojection_px(X, xy, extrinsics, focal)
     mean = _masked_mean(err, used)
-    todo = np.flatnonzero((mean > threshold_px) & (used.sum(0) > min_cameras))
+    worst_err = np.where(used, err, -np.inf).max(0)
+    todo = np.flatnonzero((worst_err > threshold_px) & (used.sum(0) > min_cameras))
     for _ in range(C):
         if todo.size == 0:
             break
@@ -153,7 +158,8 @@ def reject_outlier_cameras(xy: np.ndarray, weights: np.ndarray, extrinsics: np.n
         X[todo] = triangulate_normalized(xy[:, todo], extrinsics, sub_w)
         err[:, todo] = reprojection_px(X[todo], xy[:, todo], extrinsics, focal)
         mean[todo] = _masked_mean(err[:, todo], used[:, todo])
-        keep = (mean[todo] > threshold_px) & (used[:, todo].sum(0) > min_cameras)
+        worst_err = np.where(used[:, todo], err[:, todo], -np.inf).max(0)
+        keep = (worst_err > threshold_px) & (used[:, todo].sum(0) > min_cameras)
         todo = todo[keep]
     ok = (used.sum(0) >= min_cameras) & (mean <= threshold_px)
     X[~ok] = np.nan
