@@ -146,6 +146,10 @@ def test_published_models_have_the_documented_shapes(models):
     assert len(LOWER.responses) + len(UPPER.responses) == 43
 
 
+#: Technical cluster markers and virtual joint centres: their placement is a lab's choice, not anatomy.
+TECHNICAL = ("thigh1", "thigh2", "thigh3", "sh1", "sh2", "sh3", "HJC")
+
+
 @pytest.fixture(scope="module")
 def synthetic_result(models):
     from mocap3d.synthetic import make_capture
@@ -158,20 +162,20 @@ def synthetic_result(models):
 
 def test_augmented_markers_follow_the_true_motion(synthetic_result):
     err, names, info = synthetic_result
-    assert info["ran"] == ["lower", "upper"] and len(names) >= 25
+    assert info["ran"] == ["lower", "upper"] and len(names) == 43
     dynamic = np.linalg.norm(err - err.mean(0), axis=2)                    # error once each marker's bias is removed
     print(f"dynamic error {1000 * dynamic.mean():.1f} mm over {len(names)} markers")
     assert dynamic.mean() < 0.020
 
 
-@pytest.mark.xfail(strict=True, reason="synthetic *_study markers come from the provisional LinkModel, placed "
-                   "differently from OpenCap's training markers: mean error 31.7 mm (PSIS, C7, toes, wrists biased "
-                   "25-50 mm); remove this mark once the synthetic body uses the OpenCap-placed marker set")
-def test_augmented_markers_match_the_model_markers_within_25mm(synthetic_result):
+def test_anatomical_markers_match_the_model_markers_within_25mm(synthetic_result):
     err, names, _ = synthetic_result
-    mean = np.linalg.norm(err, axis=2).mean()
-    print(f"mean error {1000 * mean:.1f} mm over {len(names)} markers")
-    assert mean <= 0.025
+    dist = np.linalg.norm(err, axis=2).mean(axis=0)                        # (M,) mean error per marker
+    anatomical = np.array([not any(t in n for t in TECHNICAL) for n in names])
+    print(f"mean error: {1000 * dist[anatomical].mean():.1f} mm over {anatomical.sum()} anatomical markers, "
+          f"{1000 * dist.mean():.1f} mm over all {len(names)}")
+    assert anatomical.sum() == 29
+    assert dist[anatomical].mean() <= 0.025
 
 
 def test_run_augmentation_writes_lstm_trc(tmp_path, models):
