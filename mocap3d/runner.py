@@ -15,7 +15,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from typing import Any
 from .config import Overrides, merge
 from .config_schema import STAGES, canonical_stage
 from .errors import Mocap3dError, StageNotBuiltError
-from .logs import get_logger
+from .logs import get_logger, progress
 from .project import Trial, discover
 
 log = get_logger("run")
@@ -240,32 +240,52 @@ def _run_plans(trials: Sequence[Trial], plans: list[list[str]], funcs: dict[str,
                results: list[StageResult]) -> None:
     calibrated: dict[Path, str] = {}
     failed = 0
-    for trial, plan in zip(trials, plans):
-        for i, stage in enumerate(plan):
-            if stage == "calibration" and trial.calibration_dir.resolve() in calibrated:
-                results.append(StageResult(trial.id, stage, "shared", 0.0,
-                                           error=f"uses calibration of {calibrated[trial.calibration_dir.resolve()]}"))
-                continue
-            try:
-                results.append(_run_one(funcs[stage], trial, stage))
-                if stage == "calibration":
-                    calibrated[trial.calibration_dir.resolve()] = trial.id
-            except Exception as exc:  # noqa: BLE001 - recorded, logged, re-raised or summarized
-                failed += 1
-                msg = str(exc) if isinstance(exc, Mocap3dError) else f"internal error: {type(exc).__name__}: {exc}"
-                results.append(StageResult(trial.id, stage, "failed", 0.0, error=msg))
-                results += [StageResult(trial.id, s, "skipped", error=f"after {stage} failed") for s in plan[i + 1:]]
-                stop = isinstance(exc, StageNotBuiltError) or not trial.config["project"].get("continue_on_error", True)
-                if len(trials) == 1 or stop:
-                    if len(results) > 1:
-                        log.info("\n%s", format_summary(results))
-                    raise  # the caller prints the one-line message
-                log.error("[%s] %s failed: %s", trial.id, stage, msg)
-                log.debug("%s", traceback.format_exc())
-                break
-    log.info("\n%s", format_summary(results))
+    t0 = time.perf_counter()
+    with _batch_progress(trials) as batch:
+        for trial, plan in zip(batch, plans):
+            failed += _run_trial(trial, plan, funcs, calibrated, results, alone=len(trials) == 1)
+    log.info("\n%s\n%d trial(s) in %.1f s", format_summary(results), len(trials), time.perf_counter() - t0)
     if failed:
         raise Mocap3dError(f"{failed} of {len(trials)} trial(s) failed (see the summary above and the log file)")
+
+
+@contextlib.contextmanager
+def _batch_progress(trials: Sequence[Trial]) -> Iterator[Iterable[Trial]]:
+    """A progress bar over the trials of a batch, with log lines printed above it."""
+    if len(trials) < 2:
+        yield trials
+        return
+    from tqdm.contrib.logging import logging_redirect_tqdm
+    with logging_redirect_tqdm(loggers=[get_logger()]):
+        yield progress(trials, desc="trials", total=len(trials), unit="trial")
+
+
+def _run_trial(trial: Trial, plan: list[str], funcs: dict[str, Callable[[Trial], dict]],
+               calibrated: dict[Path, str], results: list[StageResult], alone: bool) -> int:
+    """Run one trial's stages; 1 if one failed (and the batch goes on), 0 if all went well."""
+    for i, stage in enumerate(plan):
+        calib = trial.calibration_dir.resolve()
+        if stage == "calibration" and calib in calibrated:
+            results.append(StageResult(trial.id, stage, "shared", 0.0, error=f"uses calibration of {calibrated[calib]}"))
+            continue
+        t0 = time.perf_counter()
+        try:
+            results.append(_run_one(funcs[stage], trial, stage))
+        except Exception as exc:  # noqa: BLE001 - recorded, logged, re-raised or summarized
+            msg = str(exc) if isinstance(exc, Mocap3dError) else f"internal error: {type(exc).__name__}: {exc}"
+            results.append(StageResult(trial.id, stage, "failed", time.perf_counter() - t0, error=msg))
+            results += [StageResult(trial.id, s, "skipped", error=f"after {stage} failed") for s in plan[i + 1:]]
+            stop = isinstance(exc, StageNotBuiltError) or not trial.config["project"].get("continue_on_error", True)
+            if alone or stop:
+                if len(results) > 1:
+                    log.info("\n%s", format_summary(results))
+                raise  # the caller prints the one-line message
+            log.error("[%s] %s failed: %s", trial.id, stage, msg)
+            log.debug("%s", traceback.format_exc())
+            return 1
+        if stage == "calibration":
+            calibrated[calib] = trial.id
+    return 0
 
 
 def execute(project: str | os.PathLike | Mapping[str, Any] = ".", stages: Sequence[str] | None = None,

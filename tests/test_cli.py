@@ -179,10 +179,10 @@ def test_run_executes_enabled_stages_in_order_with_summary_and_log(tmp_path, fak
     table = err[err.index("trial  stage"):].splitlines()
     assert re.match(r"T1\s+calibration\s+ok\s+\d+\.\d\s+calibration fine", table[1])
     assert re.match(r"T2\s+calibration\s+shared\s+0\.0\s+uses calibration of T1", table[4])
-    assert len(table) == 7
+    assert len(table) == 8 and re.fullmatch(r"2 trial\(s\) in \d+\.\d s", table[7])
     log = (s / "logs.txt").read_text().splitlines()
     assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (INFO|WARNING|ERROR|DEBUG)", line)
-               for line in log if not line.startswith(("trial", "T1", "T2", " ")) and line)
+               for line in log if not line.startswith(("trial", "T1", "T2", " ", "2 trial(s) in")) and line)
     assert any("[T2] filtering done" in line for line in log)
 
 
