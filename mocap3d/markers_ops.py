@@ -86,7 +86,7 @@ def combine(a: Markers3D, b: Markers3D, suffix: str = "_2") -> Markers3D:
 
     Both must have the same rate. The result spans the union of their times;
     frames one file lacks are NaN for its markers. A name present in both gets
-    ``suffix`` appended in ``b``.
+    ``suffix`` appended in ``b``. Frame numbers follow the file that starts first.
     """
     if not np.isclose(a.rate, b.rate, rtol=1e-9):
         raise Mocap3dError(f"cannot combine markers at {a.rate} Hz and {b.rate} Hz: resample one first "
@@ -104,5 +104,5 @@ def combine(a: Markers3D, b: Markers3D, suffix: str = "_2") -> Markers3D:
     data[ia0 - lo:ia0 - lo + a.n_frames, :Ma] = a.data
     data[ib0 - lo:ib0 - lo + b.n_frames, Ma:] = b.data
     names_b = [n + suffix if n in a.names else n for n in b.names]
-    first = a.first_frame - (ia0 - lo)
+    first = a.first_frame if ia0 == lo else b.first_frame  # numbering of the file that starts first
     return Markers3D(data, list(a.names) + names_b, rate, lo / rate, first)
