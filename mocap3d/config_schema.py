@@ -204,6 +204,12 @@ _workers = any_of(keyword("auto"), integer(ge=1), where(boolean(), lambda v: v i
 _save_video = choice("to_video", "to_images", "none")
 _output_format = choice("openpose", "mmpose", "deeplabcut", "none")
 _stage = choice(*STAGES, *STAGE_ALIASES)
+_even = where(integer(ge=2), lambda v: v % 2 == 0, "an even integer >= 2")
+
+
+def _odd(low: int) -> Spec:
+    return where(integer(ge=low), lambda v: v % 2 == 1, f"an odd integer >= {low}")
+
 
 SCHEMA: dict[str, Spec] = {
     # [project]
@@ -229,7 +235,9 @@ SCHEMA: dict[str, Spec] = {
     "synchronization.keypoints_to_consider": any_of(keyword("all"), list_of(text(), min_len=1)),
     "synchronization.approx_time_maxspeed": any_of(keyword("auto"), list_of(number(ge=0), min_len=1)),
     "synchronization.time_range_around_maxspeed": number(gt=0),
-    "synchronization.filter_cutoff": number(gt=0),
+    "synchronization.synchronization_method": choice("auto", "calibration", "motion"),
+    "synchronization.filter_cutoff": number(ge=0),
+    "synchronization.sync_person": any_of(keyword("auto"), integer(ge=0)),
     # [calibration]
     "calibration.calibration_type": choice("convert", "calculate"),
     "calibration.convert.convert_from": choice("qualisys", "optitrack", "vicon", "opencap", "easymocap", "biocv",
@@ -250,15 +258,25 @@ SCHEMA: dict[str, Spec] = {
     "triangulation.min_chunk_size": integer(ge=1),
     "triangulation.fill_large_gaps_with": choice("last_value", "nan", "zeros"),
     "triangulation.max_distance_m": number(gt=0),
+    "triangulation.match_by": choice("keypoints", "centroid"),
+    "triangulation.acceleration_prior": number(ge=0),
+    "triangulation.max_uncertainty_mm_per_px": number(ge=0),
+    "triangulation.world_up_axis": choice("auto", "Y", "Z"),
     # [filtering]
     "filtering.type": choice(*FILTER_TYPES),
+    "filtering.outlier_window": _odd(3),
+    "filtering.outlier_n_sigma": number(gt=0),
+    "filtering.interp_if_gap_smaller_than": integer(ge=0),
+    "filtering.interpolation": choice("linear", "cubic", "pchip"),
+    "filtering.butterworth.order": _even,
+    "filtering.butterworth_on_speed.order": _even,
     "filtering.kalman.trust_ratio": number(gt=0),
     "filtering.one_euro.beta": number(ge=0),
     "filtering.gcv_spline.cut_off_frequency": any_of(keyword("auto"), number(gt=0)),
     "filtering.gcv_spline.smoothing_factor": number(ge=0),
-    "filtering.loess.nb_values_used": integer(ge=1),
+    "filtering.loess.nb_values_used": integer(ge=3),
     "filtering.gaussian.sigma_kernel": number(gt=0),
-    "filtering.median.kernel_size": integer(ge=1),
+    "filtering.median.kernel_size": _odd(1),
     # [kinematics]
     "kinematics.ik_filter_type": choice(*FILTER_TYPES),
     "kinematics.default_height": _height,

@@ -248,7 +248,11 @@ def test_rules_by_pattern_and_by_default_type():
     assert check_value("triangulation.likelihood_threshold_triangulation", 0.3, 0.3) is None
     assert check_value("filtering.butterworth.cut_off_frequency", -6, 6) == "a number > 0"
     assert check_value("filtering.butterworth.cut_off_frequency", 6.5, 6) is None   # Hz may be fractional
-    assert check_value("filtering.butterworth.order", 2.5, 4) == "an integer >= 1"
+    assert check_value("filtering.some_filter.order", 2.5, 4) == "an integer >= 1"
+    assert check_value("synchronization.filter_order", 0, 4) == "an integer >= 1"
+    assert check_value("filtering.butterworth.order", 3, 4) == "an even integer >= 2"   # forward-backward cascade
+    assert check_value("filtering.median.kernel_size", 4, 3) == "an odd integer >= 1"
+    assert check_value("synchronization.filter_cutoff", 0, 6) is None                   # 0 disables
     assert check_value("filtering.gcv_spline.cut_off_frequency", "auto", "auto") is None
     assert check_value("filtering.gcv_spline.cut_off_frequency", 8, "auto") is None
     assert check_value("kinematics.parallel_workers_kinematics", False, "auto") is None
