@@ -13,14 +13,15 @@
 from .c3d import c3d_info, read_c3d, write_c3d
 from .calibration_toml import read_calibration, read_calibration_metadata, write_calibration
 from .importers import (alphapose_to_keypoints, alphapose_to_openpose, dlc_to_keypoints, dlc_to_openpose,
-                        mediapipe_to_keypoints, mediapipe_to_openpose, mmpose_to_keypoints, mmpose_to_openpose)
+                        mediapipe_array_to_keypoints, mediapipe_to_keypoints, mediapipe_to_openpose, mmpose_to_keypoints, mmpose_to_openpose)
 from .mot import Table, read_mot, write_mot
 from .openpose import (read_openpose_camera, read_openpose_folders, write_openpose_camera,
                        write_openpose_folders)
 from .trc import read_trc, read_trc_header, write_trc
 
 __all__ = ["Table", "alphapose_to_keypoints", "alphapose_to_openpose", "c3d_info", "dlc_to_keypoints",
-           "dlc_to_openpose", "mediapipe_to_keypoints", "mediapipe_to_openpose", "mmpose_to_keypoints",
+           "dlc_to_openpose", "mediapipe_array_to_keypoints", "mediapipe_to_keypoints",
+           "mediapipe_to_openpose", "mmpose_to_keypoints",
            "mmpose_to_openpose", "read_c3d", "read_calibration", "read_calibration_metadata", "read_mot",
            "read_openpose_camera", "read_openpose_folders", "read_trc", "read_trc_header", "write_c3d",
            "write_calibration", "write_mot", "write_openpose_camera", "write_openpose_folders", "write_trc"]

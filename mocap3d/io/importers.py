@@ -130,9 +130,10 @@ def _read_dlc_table(path: Path):
                 head = [next(csv.reader([fh.readline()])) for _ in range(4)]
             n_header = 4 if head[3] and head[3][0].strip().lower() == "coords" else 3
             df = pd.read_csv(path, header=list(range(n_header)), index_col=0)
-    except (OSError, ValueError, KeyError, IndexError, StopIteration) as e:
-        raise file_error(path, f"cannot read DeepLabCut table ({str(e).splitlines()[0] if str(e) else type(e).__name__})",
-                         "Give DeepLabCut's .h5 or .csv output") from None
+    except Exception as e:  # pandas/PyTables raise many types for foreign or damaged files
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        why = type(e).__name__ + (f": {first}" if first and "back trace" not in first else "")
+        raise file_error(path, f"cannot read DeepLabCut table ({why})", "Give DeepLabCut's .h5 or .csv output") from None
     if not hasattr(df, "columns") or df.columns.nlevels not in (3, 4):
         raise file_error(path, "columns are not (scorer, [individuals,] bodyparts, coords)",
                          "Give DeepLabCut's .h5 or .csv output")

@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import file_error
-from ..logs import atomic_write
+from ..logs import atomic_write, get_logger
 from ..markers import Markers3D
 
+log = get_logger("io")
 _UNITS = {"m": 1.0, "mm": 1e-3, "cm": 1e-2}
 _HEADER_KEYS = ["DataRate", "CameraRate", "NumFrames", "NumMarkers", "Units", "OrigDataRate",
                 "OrigDataStartFrame", "OrigNumFrames"]
@@ -124,6 +125,12 @@ def read_trc(path: str | os.PathLike) -> Markers3D:
     if len(arr) and np.isnan(arr[:, :2]).any():
         bad = int(np.nonzero(np.isnan(arr[:, :2]).any(axis=1))[0][0])
         raise file_error(path, "missing Frame# or Time", "Every row needs Frame# and Time", line=first_line + bad)
+    if len(arr) > 1:
+        drift = np.abs(arr[:, 1] - arr[0, 1] - np.arange(len(arr)) / head["DataRate"])
+        if drift.max() > 0.5 / head["DataRate"]:
+            bad = int(np.argmax(drift > 0.5 / head["DataRate"]))
+            log.warning("%s, line %d: Time %.6g s is off the %g Hz grid started at %.6g s; times are taken from "
+                        "DataRate", path, first_line + bad, arr[bad, 1], head["DataRate"], arr[0, 1])
     data = arr[:, 2:].reshape(len(arr), M, 3) * _UNITS[head["Units"]]
     start_time = float(arr[0, 1]) if len(arr) else 0.0
     first_frame = int(arr[0, 0]) if len(arr) else head.get("OrigDataStartFrame", 1)
