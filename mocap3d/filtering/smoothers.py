@@ -16,7 +16,6 @@ import logging
 
 import numpy as np
 from scipy.fft import dct
-from scipy.interpolate import make_smoothing_spline
 from scipy.linalg import solveh_banded
 
 from .runs import Block, apply_on_runs
@@ -163,12 +162,31 @@ def gcv_lambdas(blk: Block, rate: float, cutoff_range: tuple[float, float] = GCV
     return np.exp(np.where(best == inner, refined, log_lams[best]))
 
 
-def _spline_columns(blk: Block, lams: np.ndarray) -> Block:
-    t = np.arange(len(blk), dtype=float)
+def smoothing_spline(blk: Block, lam: float | np.ndarray) -> Block:
+    """Cubic smoothing spline at unit-spaced samples of each column of a (L >= 3, N) block.
+
+    Minimizes ``sum (y - g)^2 + lam * integral g''^2`` (``lam`` scalar or (N,)),
+    the problem of ``scipy.interpolate.make_smoothing_spline``, solved by
+    Reinsch's banded equations: ``(R + lam Q^T Q) gamma = Q^T y`` and
+    ``g = y - lam Q gamma``, with Q the second-difference operator and R
+    tridiagonal (2/3, 1/6) for unit spacing. O(L) per column.
+    """
+    n = len(blk)
+    lams = np.broadcast_to(np.asarray(lam, dtype=float), (blk.shape[1],))
+    qty = blk[2:] - 2 * blk[1:-1] + blk[:-2]                       # Q^T y, (L-2, N)
     out = np.empty_like(blk)
-    for j in range(blk.shape[1]):
-        centre = np.median(blk[:, j])   # conditioning: fit around zero mean-ish values
-        out[:, j] = make_smoothing_spline(t, blk[:, j] - centre, lam=float(lams[j]))(t) + centre
+    for value in np.unique(lams):
+        cols = np.flatnonzero(lams == value)
+        ab = np.zeros((3, n - 2))
+        ab[0, 2:] = value
+        ab[1, 1:] = 1 / 6 - 4 * value
+        ab[2] = 2 / 3 + 6 * value
+        gamma = solveh_banded(ab, qty[:, cols])
+        q_gamma = np.zeros((n, len(cols)))                         # Q gamma
+        q_gamma[:-2] += gamma
+        q_gamma[1:-1] -= 2 * gamma
+        q_gamma[2:] += gamma
+        out[:, cols] = blk[:, cols] - value * q_gamma
     return out
 
 
@@ -196,6 +214,6 @@ def gcv_spline(x: np.ndarray, rate: float, cut_off_frequency: float | str = "aut
             lams = np.full(blk.shape[1], float(cutoff_to_lambda(float(cut_off_frequency), rate)))
         if cutoffs_out is not None:
             cutoffs_out.extend(np.atleast_1d(lambda_to_cutoff(lams, rate)).tolist())
-        return _spline_columns(blk, lams)
+        return smoothing_spline(blk, lams)
 
     return apply_on_runs(x, _block, min_len=5)
