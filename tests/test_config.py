@@ -54,7 +54,7 @@ def _undocumented(text: str) -> list[str]:
             prev_comment = False
             continue
         if s.startswith("["):
-            table = s.strip("[]").strip()
+            table = s.split("]")[0].strip("[ ")
             prev_comment = False
             continue
         m = re.match(r"([A-Za-z0-9_\-]+)\s*=\s*(.*)$", s)
