@@ -65,9 +65,11 @@ def test_frame_from_last_number_and_zero_confidence(tmp_path):
                          {"person_id": [-1], "pose_keypoints_2d": [5.0, 6.0, 0.8, 7.0, 8.0, 0.7]}]}
     (d / "vid3_000000000007_keypoints.json").write_text(json.dumps(people))
     (d / "vid3_000000000002_keypoints.json").write_text(json.dumps({"people": []}))
+    (d / "vid3_000000000009_keypoints.json").write_text(json.dumps({"people": [{"pose_keypoints_2d": []}]}))
     kp = read_openpose_camera(d)
-    np.testing.assert_array_equal(kp.frames, [2, 7])
-    assert kp.data.shape == (1, 2, 2, 2, 3) and kp.cameras == ["cam1"]
+    np.testing.assert_array_equal(kp.frames, [2, 7, 9])
+    assert kp.data.shape == (1, 3, 2, 2, 3) and kp.cameras == ["cam1"]
+    assert np.isnan(kp.data[0, 2]).all()  # a person with an empty pose list is missing
     assert np.isnan(kp.data[0, 0]).all()  # empty frame
     np.testing.assert_array_equal(kp.data[0, 1, 0, 0], [10, 20, 0.9])
     assert np.isnan(kp.data[0, 1, 0, 1]).all()  # 0, 0, 0 -> NaN

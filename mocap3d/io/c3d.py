@@ -87,13 +87,15 @@ def _info(c: Any) -> dict:
             "x_screen": x_screen, "y_screen": y_screen, "up_axis": up}
 
 
-def read_c3d(path: str | os.PathLike, to_y_up: bool = False) -> Markers3D:
+def read_c3d(path: str | os.PathLike, to_y_up: bool = False, convention: str = "pose2sim") -> Markers3D:
     """Read the points of a C3D into :class:`Markers3D` (metres).
 
     Args:
         path: the ``.c3d`` file.
         to_y_up: if the file declares Z up (``POINT:Y_SCREEN = +Z``), rotate
             to Y up with :func:`mocap3d.markers_ops.zup_to_yup`.
+        convention: its axis mapping, ``"pose2sim"`` (X,Y,Z <- Y,Z,X) or
+            ``"x_forward"`` (X,Y,Z <- X,Z,-Y).
     """
     path = Path(path)
     c = _open(path)
@@ -126,7 +128,7 @@ def read_c3d(path: str | os.PathLike, to_y_up: bool = False) -> Markers3D:
     markers = Markers3D(xyz, labels, info["rate"], (first - 1) / info["rate"], first)
     if to_y_up and info["up_axis"] == "Z":
         from ..markers_ops import zup_to_yup
-        markers = zup_to_yup(markers)
+        markers = zup_to_yup(markers, convention)  # type: ignore[arg-type]
     elif info["up_axis"] == "Z":
         log.info("%s declares Z up (POINT:Y_SCREEN=%s); pass to_y_up=True to convert", path, info["y_screen"])
     return markers

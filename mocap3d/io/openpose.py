@@ -118,10 +118,14 @@ def _parse_camera(files: list[str], pool: ThreadPoolExecutor, n_kpts: int | None
             found = [",".join(map(repr, map(float, kp))).encode() for kp in _json_people(files[i], raw)]
         counts[i] = len(found)
         items.extend(found)
-        lengths.extend(f.count(b",") + 1 for f in found)
+        lengths.extend(f.count(b",") + 1 if f else 0 for f in found)
     L = np.array(lengths, dtype=int)
     if n_kpts is None:
         n_kpts = int(L.max()) // 3 if len(L) else 0
+    if (L == 0).any():  # a person listed with an empty pose (e.g. hands only): all missing
+        blank = b",".join([b"nan"] * (3 * n_kpts))
+        items = [f if f else blank for f in items]
+        L[L == 0] = 3 * n_kpts
     bad = np.nonzero(L != 3 * n_kpts)[0]
     if len(bad):
         f = int(np.searchsorted(np.cumsum(counts), bad[0], side="right"))
