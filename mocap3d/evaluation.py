@@ -1,0 +1,410 @@
+"""Measure a processed trial against its ground truth: ``mocap3d evaluate RESULT_DIR --truth TRUTH_DIR``.
+
+Truth layout: the ``ground_truth/`` folder written by
+:func:`mocap3d.synthetic.write_capture` (``Calib_true.toml``,
+``keypoints.trc``, ``markers.trc``, ``coordinates.mot``, ``truth.json``).
+
+Stages measured (a stage whose output is absent is reported as
+``{"status": "missing", "reason": ...}``, never as zero error):
+
+* calibration -- per camera: position error (mm), orientation error (deg),
+  focal length error (%), and the pixel distance between the true keypoints
+  projected by the estimated and by the true camera (reprojection px). Also
+  after a similarity alignment of the camera centres (a calibration may use
+  another world origin).
+* synchronization -- estimated minus true offset (frames) per camera, both
+  relative to the pipeline's reference camera.
+* association -- identity accuracy of the detections the stage assigned.
+* keypoints3d -- per keypoint and overall MPJPE (mm), median, 95th percentile,
+  fraction of errors above 50 mm, and coverage (fraction of true
+  keypoint-frames the result reconstructed), for every ``pose-3d/*.trc``.
+* joint_angles -- per coordinate RMSE and max error (deg; translations in mm)
+  of ``kinematics/*.mot`` against ``coordinates.mot``, and a PNG of true vs
+  estimated curves.
+
+Result times: a ``.trc``/``.mot`` time ``t`` is common-clock frame ``t * rate``;
+the truth is on camera 0's clock, shifted by the reference camera's true
+offset when a synchronization report names the reference.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.interpolate import CubicSpline
+
+from .camera import CameraRig, rodrigues_to_matrix
+from .errors import Mocap3dError
+from .logs import _jsonable, atomic_path, atomic_write, get_logger
+from .markers import Markers3D
+
+log = get_logger("evaluation")
+MISSING = "missing"
+
+
+def _missing(reason: str) -> dict[str, Any]:
+    return {"status": MISSING, "reason": reason}
+
+
+# --------------------------------------------------------------------------- pure metrics
+def rotation_angle_deg(Ra: np.ndarray, Rb: np.ndarray) -> float:
+    """Angle (deg) of the rotation taking Rb to Ra."""
+    c = (np.trace(Ra @ Rb.T) - 1) / 2
+    return float(np.degrees(np.arccos(np.clip(c, -1, 1))))
+
+
+def similarity_align(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Umeyama: scale s, rotation R (3, 3), translation t with ``dst ~ s R src + t`` for points (N, 3)."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    a, b = src - mu_s, dst - mu_d
+    U, S, Vt = np.linalg.svd(b.T @ a / len(src))
+    D = np.eye(3)
+    D[2, 2] = np.sign(np.linalg.det(U @ Vt))
+    R = U @ D @ Vt
+    s = float(np.trace(np.diag(S) @ D) / (a ** 2).sum(1).mean())
+    return s, R, mu_d - s * R @ mu_s
+
+
+def compare_rigs(est: CameraRig, true: CameraRig, points: np.ndarray) -> dict[str, Any]:
+    """Calibration errors of ``est`` against ``true`` (cameras matched by name, else by order).
+
+    ``points`` (N, 3) are true world points (e.g. keypoints) used for the pixel error.
+    """
+    names = [c.name for c in true]
+    pairs = [(est[n], true[n]) for n in names if n in est.names] if set(names) <= set(est.names) \
+        else list(zip(est, true))
+    per: dict[str, dict[str, float]] = {}
+    for e, t in pairs:
+        uv_t = t.project(points)
+        uv_e = e.project(points)
+        ok = np.isfinite(uv_t).all(-1) & np.isfinite(uv_e).all(-1) & t.in_image(uv_t)
+        per[t.name] = {"position_mm": float(np.linalg.norm(e.position - t.position) * 1000),
+                       "orientation_deg": rotation_angle_deg(e.R, t.R),
+                       "focal_pct": float((e.focal - t.focal) / t.focal * 100),
+                       "reprojection_px": float(np.linalg.norm(uv_e - uv_t, axis=-1)[ok].mean()) if ok.any() else None}
+    out: dict[str, Any] = {"status": "ok", "per_camera": per}
+    for k in ("position_mm", "orientation_deg", "reprojection_px"):
+        vals = [v[k] for v in per.values() if v[k] is not None]
+        out[f"mean_{k}"] = float(np.mean(vals)) if vals else None
+    out["mean_abs_focal_pct"] = float(np.mean([abs(v["focal_pct"]) for v in per.values()]))
+    if len(pairs) >= 3:
+        pe = np.array([e.position for e, _ in pairs])
+        pt = np.array([t.position for _, t in pairs])
+        s, R, tr = similarity_align(pe, pt)
+        out["aligned"] = {"scale": s,
+                          "mean_position_mm": float(np.linalg.norm(s * pe @ R.T + tr - pt, axis=1).mean() * 1000),
+                          "mean_orientation_deg": float(np.mean([rotation_angle_deg(e.R @ R.T, t.R) for e, t in pairs]))}
+    return out
+
+
+def mpjpe(est: np.ndarray, true: np.ndarray, names: list[str]) -> dict[str, Any]:
+    """3D errors of est vs true (F, K, 3) in metres; NaN in est = not reconstructed."""
+    d = np.linalg.norm(est - true, axis=-1) * 1000  # mm (F, K)
+    valid_true = np.isfinite(true).all(-1)
+    ok = np.isfinite(d)
+    if not ok.any():
+        return _missing("no frame in common with the truth")
+    with np.errstate(invalid="ignore"):
+        per = {n: float(np.nanmean(d[:, k])) if ok[:, k].any() else None for k, n in enumerate(names)}
+    e = d[ok]
+    return {"status": "ok", "mpjpe_mm": float(e.mean()), "median_mm": float(np.median(e)),
+            "p95_mm": float(np.percentile(e, 95)), "frac_over_50mm": float((e > 50).mean()),
+            "coverage": float(ok.sum() / max(valid_true.sum(), 1)), "n_frames": int(ok.any(1).sum()),
+            "per_keypoint_mm": per}
+
+
+def angle_errors(est: np.ndarray, true: np.ndarray, names: list[str]) -> dict[str, Any]:
+    """Per coordinate RMSE and max |error| of est vs true (F, N): degrees, translations in mm."""
+    per = {}
+    for k, n in enumerate(names):
+        e = est[:, k] - true[:, k]
+        e = e[np.isfinite(e)]
+        if not e.size:
+            continue
+        unit = 1000.0 if n in ("pelvis_tx", "pelvis_ty", "pelvis_tz") else 1.0
+        per[n] = {"rmse": float(np.sqrt(np.mean(e ** 2)) * unit), "max": float(np.abs(e).max() * unit),
+                  "unit": "mm" if unit > 1 else "deg"}
+    rot = [v["rmse"] for v in per.values() if v["unit"] == "deg"]
+    return {"status": "ok" if per else MISSING, "per_coordinate": per,
+            "mean_rmse_deg": float(np.mean(rot)) if rot else None,
+            "max_rmse_deg": float(np.max(rot)) if rot else None}
+
+
+def resample(times: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Cubic interpolation of values (T, ...) at ``at``; NaN outside the time range or near NaN samples."""
+    out = np.full((len(at),) + values.shape[1:], np.nan)
+    inside = (at >= times[0] - 1e-9) & (at <= times[-1] + 1e-9)
+    flat = values.reshape(len(times), -1)
+    good = np.isfinite(flat).all(0)
+    if inside.any() and good.any():
+        res = out.reshape(len(at), -1)
+        res[np.ix_(inside, good)] = CubicSpline(times, flat[:, good], axis=0)(at[inside])
+        if not good.all():  # columns with gaps: linear, NaN-propagating
+            for j in np.flatnonzero(~good):
+                res[inside, j] = np.interp(at[inside], times, flat[:, j])
+        out = res.reshape(out.shape)
+    return out
+
+
+# --------------------------------------------------------------------------- file-level stages
+def _truth_shift(result_dir: Path, truth: dict) -> tuple[float, str | None]:
+    """Truth time (s) = result time + shift: the pipeline reference camera's true offset."""
+    rep = result_dir / "pose-sync" / "synchronization_report.json"
+    if rep.is_file():
+        ref = json.loads(rep.read_text()).get("reference_camera")
+        if ref in truth["offsets"]:
+            return truth["offsets"][ref] / truth["rate"], ref
+    return 0.0, None
+
+
+def evaluate_calibration(result_dir: Path, truth_dir: Path, truth_points: np.ndarray) -> dict[str, Any]:
+    from .io.calibration_toml import read_calibration
+    files = sorted((result_dir / "calibration").glob("*.toml"), key=lambda p: p.stat().st_mtime)
+    if not files:
+        return _missing(f"no calibration TOML in {result_dir / 'calibration'}")
+    est = read_calibration(files[-1])
+    true = read_calibration(truth_dir / "Calib_true.toml")
+    return {"file": str(files[-1])} | compare_rigs(est, true, truth_points)
+
+
+def evaluate_sync(result_dir: Path, truth: dict) -> dict[str, Any]:
+    rep = result_dir / "pose-sync" / "synchronization_report.json"
+    if not rep.is_file():
+        return _missing("no pose-sync/synchronization_report.json")
+    r = json.loads(rep.read_text())
+    est = r.get("offsets_frames", {})
+    ref = r.get("reference_camera")
+    true = truth["offsets"]
+    if ref not in true:
+        return _missing(f"reference camera {ref!r} is not in the truth")
+    per = {c: {"true": true[c] - true[ref], "estimated": est[c], "error": est[c] - (true[c] - true[ref])}
+           for c in true if c in est}
+    err = np.abs([v["error"] for v in per.values()])
+    return {"status": "ok", "reference_camera": ref, "per_camera": per,
+            "mean_abs_error_frames": float(err.mean()), "max_abs_error_frames": float(err.max())}
+
+
+def evaluate_association(result_dir: Path, truth: dict) -> dict[str, Any]:
+    rep = result_dir / "pose-associated" / "association_report.json"
+    if not rep.is_file():
+        return _missing("no pose-associated/association_report.json")
+    r = json.loads(rep.read_text())
+    ids_est = r.get("identity_of_input_person")
+    if not ids_est:
+        return _missing("association report has no identity_of_input_person")
+    synced = "pose-sync" in str(r.get("input", ""))
+    if synced:
+        sync = evaluate_sync(result_dir, truth)
+        if sync["status"] != "ok" or any(abs(v["estimated"] - round(v["estimated"])) > 1e-6
+                                         for v in sync["per_camera"].values()):
+            return _missing("association ran on sub-frame-interpolated pose-sync/ frames: identities of "
+                            "interpolated detections have no single true person")
+    frames_true = np.asarray(truth["frames"])
+    true_ids = np.asarray(truth["identities"])  # (C, F, P)
+    confusion: dict[tuple[int, int], int] = {}
+    for c, cam in enumerate(truth["cameras"]):
+        est = np.asarray(ids_est.get(cam, []))
+        if est.size == 0:
+            continue
+        frames_in = _input_frames(result_dir, r)
+        shift = _sync_shift(result_dir, cam) if synced else 0
+        for f in range(min(est.shape[0], len(frames_in))):
+            raw = frames_in[f] - shift
+            i = np.searchsorted(frames_true, raw)
+            if i >= len(frames_true) or frames_true[i] != raw:
+                continue
+            for p in range(min(est.shape[1], true_ids.shape[2])):
+                if est[f, p] >= 0:
+                    key = (int(est[f, p]), int(true_ids[c, i, p]))
+                    confusion[key] = confusion.get(key, 0) + 1
+    if not confusion:
+        return _missing("no assigned detection could be matched to the truth")
+    best: dict[int, int] = {}
+    for (e, t), n in sorted(confusion.items(), key=lambda kv: -kv[1]):
+        best.setdefault(e, t)
+    total = sum(confusion.values())
+    hits = sum(n for (e, t), n in confusion.items() if best[e] == t)
+    return {"status": "ok", "identity_accuracy": hits / total, "detections_assigned": total,
+            "identity_map": {str(e): t for e, t in best.items()}}
+
+
+def _input_frames(result_dir: Path, report: dict) -> np.ndarray:
+    """Frame numbers (union over cameras) of the folder the association stage read."""
+    from .io.openpose import list_json_frames
+    src = Path(report.get("input") or result_dir / "pose")
+    if not src.is_absolute():
+        src = result_dir / src
+    if not src.is_dir():
+        src = result_dir / src.name
+    lists = [list_json_frames(d)[0] for d in sorted(src.iterdir()) if d.is_dir()] if src.is_dir() else []
+    return np.unique(np.concatenate(lists)) if lists else np.zeros(0, int)
+
+
+def _sync_shift(result_dir: Path, cam: str) -> int:
+    """Rounded estimated offset of ``cam`` if association read pose-sync/ (raw frame = sync frame - offset)."""
+    rep = result_dir / "pose-sync" / "synchronization_report.json"
+    if not rep.is_file():
+        return 0
+    return int(round(json.loads(rep.read_text()).get("offsets_frames", {}).get(cam, 0.0)))
+
+
+def evaluate_trc(path: Path, truth: Markers3D, shift_s: float) -> dict[str, Any]:
+    """MPJPE of a result .trc against truth markers (common names), times aligned."""
+    from .io.trc import read_trc
+    est = read_trc(path)
+    names = [n for n in est.names if n in truth.names]
+    if not names:
+        return _missing(f"{path.name} has no marker named like the truth ({', '.join(truth.names[:5])}...)")
+    t = est.times + shift_s
+    true = resample(truth.times, truth.select(names).data, t)
+    return {"file": str(path)} | mpjpe(est.select(names).data, true, names)
+
+
+def evaluate_mot(path: Path, truth_path: Path, shift_s: float) -> tuple[dict[str, Any], Any, Any]:
+    from .io.mot import read_mot
+    est, tru = read_mot(path), read_mot(truth_path)
+    names = [n for n in est.columns if n in tru.columns]
+    if not names:
+        return _missing(f"{path.name} shares no coordinate with the truth"), None, None
+    e = np.column_stack([est[n] for n in names])
+    t = resample(tru.times, np.column_stack([tru[n] for n in names]), est.times + shift_s)
+    if not est.in_degrees:
+        rot = [n not in ("pelvis_tx", "pelvis_ty", "pelvis_tz") for n in names]
+        e[:, rot] = np.degrees(e[:, rot])
+    res = {"file": str(path)} | angle_errors(e, t, names)
+    return res, (est.times, e, t, names), None
+
+
+def plot_angles(curves, path: Path) -> Path | None:
+    """PNG of true (black) vs estimated (red) joint angles for the main coordinates."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    times, est, true, names = curves
+    keys = [n for n in ("pelvis_tilt", "pelvis_list", "pelvis_rotation", "hip_flexion_r", "hip_adduction_r",
+                        "knee_angle_r", "ankle_angle_r", "hip_flexion_l", "knee_angle_l", "ankle_angle_l",
+                        "lumbar_extension", "arm_flex_r", "elbow_flex_r", "arm_flex_l", "elbow_flex_l")
+            if n in names]
+    if not keys:
+        return None
+    cols = 3
+    rows = int(np.ceil(len(keys) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.4 * rows), squeeze=False)
+    for ax, n in zip(axes.ravel(), keys):
+        k = names.index(n)
+        ax.plot(times, true[:, k], "k-", lw=1.5, label="truth")
+        ax.plot(times, est[:, k], "r--", lw=1.2, label="estimated")
+        ax.set_title(n, fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in axes.ravel()[len(keys):]:
+        ax.axis("off")
+    axes[0, 0].legend(fontsize=7)
+    fig.supxlabel("time (s)")
+    fig.supylabel("angle (deg)")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)
+    return path
+
+
+def _main_trc(files: list[Path]) -> Path | None:
+    """The most processed keypoint .trc: filtered if any, never the LSTM-augmented one."""
+    plain = [f for f in files if "LSTM" not in f.name]
+    filt = [f for f in plain if "_filt" in f.name]
+    pick = filt or plain
+    return max(pick, key=lambda p: p.stat().st_mtime) if pick else None
+
+
+def run_evaluation(result_dir: str | os.PathLike, truth_dir: str | os.PathLike | None = None,
+                   write: bool = True) -> dict[str, Any]:
+    """Evaluate every stage of a processed trial against its truth; writes ``metrics.json`` and the PNG.
+
+    Args:
+        result_dir: the trial folder the pipeline processed.
+        truth_dir: its ground truth (default ``result_dir/ground_truth``).
+        write: write ``result_dir/evaluation/metrics.json`` and ``joint_angles.png``.
+    """
+    from .io.trc import read_trc
+    result_dir = Path(result_dir)
+    truth_dir = Path(truth_dir) if truth_dir else result_dir / "ground_truth"
+    if not (truth_dir / "truth.json").is_file():
+        raise Mocap3dError(f"{truth_dir}: no truth.json; pass --truth the ground_truth/ folder of a synthetic capture")
+    truth = json.loads((truth_dir / "truth.json").read_text(encoding="utf-8"))
+    kp_true = read_trc(truth_dir / "keypoints.trc")
+    markers_true = read_trc(truth_dir / "markers.trc")
+    shift, ref = _truth_shift(result_dir, truth)
+    out_dir = result_dir / "evaluation"
+    pts = kp_true.data[:: max(1, kp_true.n_frames // 30)].reshape(-1, 3)
+    metrics: dict[str, Any] = {"result_dir": str(result_dir), "truth_dir": str(truth_dir),
+                               "time_shift_s": shift, "reference_camera": ref}
+    metrics["calibration"] = evaluate_calibration(result_dir, truth_dir, pts[np.isfinite(pts).all(1)])
+    metrics["synchronization"] = evaluate_sync(result_dir, truth)
+    metrics["association"] = evaluate_association(result_dir, truth)
+    trcs = sorted((result_dir / "pose-3d").glob("*.trc"))
+    per_file = {f.name: evaluate_trc(f, kp_true, shift) for f in trcs if "LSTM" not in f.name}
+    main = _main_trc(trcs)
+    metrics["keypoints3d"] = (dict(per_file[main.name], files=per_file) if main else
+                              _missing(f"no .trc in {result_dir / 'pose-3d'}"))
+    lstm = [f for f in trcs if "LSTM" in f.name]
+    metrics["markers3d"] = evaluate_trc(lstm[-1], markers_true, shift) if lstm else _missing("no *_LSTM.trc")
+    mots = sorted((result_dir / "kinematics").glob("*.mot"), key=lambda p: p.stat().st_mtime)
+    if mots:
+        res, curves, _ = evaluate_mot(mots[-1], truth_dir / "coordinates.mot", shift)
+        if curves is not None and write:
+            png = plot_angles(curves, out_dir / "joint_angles.png")
+            res["plot"] = str(png) if png else None
+        metrics["joint_angles"] = res
+    else:
+        metrics["joint_angles"] = _missing(f"no .mot in {result_dir / 'kinematics'}")
+    if write:
+        with atomic_write(out_dir / "metrics.json", encoding="utf-8") as fh:
+            json.dump(_jsonable(metrics), fh, indent=2)
+    return metrics
+
+
+def _fmt(v: Any, nd: int = 1) -> str:
+    return "-" if v is None else f"{v:.{nd}f}"
+
+
+def format_table(metrics: dict[str, Any]) -> str:
+    """A plain-text summary table of :func:`run_evaluation`'s metrics."""
+    rows = [("stage", "metric", "value")]
+    m = metrics
+    c = m.get("calibration", {})
+    if c.get("status") == "ok":
+        rows += [("calibration", "camera position (mm, mean)", _fmt(c["mean_position_mm"])),
+                 ("calibration", "orientation (deg, mean)", _fmt(c["mean_orientation_deg"], 2)),
+                 ("calibration", "focal length (|%|, mean)", _fmt(c["mean_abs_focal_pct"], 2)),
+                 ("calibration", "reprojection of truth (px, mean)", _fmt(c["mean_reprojection_px"], 2))]
+    s = m.get("synchronization", {})
+    if s.get("status") == "ok":
+        rows += [("synchronization", "offset error (frames, mean |e|)", _fmt(s["mean_abs_error_frames"], 2)),
+                 ("synchronization", "offset error (frames, max |e|)", _fmt(s["max_abs_error_frames"], 2))]
+    a = m.get("association", {})
+    if a.get("status") == "ok":
+        rows += [("association", "identity accuracy (%)", _fmt(100 * a["identity_accuracy"], 1))]
+    for key, label in (("keypoints3d", "3D keypoints"), ("markers3d", "3D markers (LSTM)")):
+        k = m.get(key, {})
+        if k.get("status") == "ok":
+            rows += [(label, "MPJPE (mm)", _fmt(k["mpjpe_mm"])), (label, "median / p95 (mm)",
+                     f"{_fmt(k['median_mm'])} / {_fmt(k['p95_mm'])}"),
+                     (label, "> 50 mm (%)", _fmt(100 * k["frac_over_50mm"])),
+                     (label, "coverage (%)", _fmt(100 * k["coverage"]))]
+    j = m.get("joint_angles", {})
+    if j.get("status") == "ok":
+        rows += [("joint angles", "RMSE (deg, mean over coordinates)", _fmt(j["mean_rmse_deg"], 2))]
+        for n in ("hip_flexion_r", "knee_angle_r", "ankle_angle_r", "hip_flexion_l", "knee_angle_l", "ankle_angle_l"):
+            if n in j["per_coordinate"]:
+                v = j["per_coordinate"][n]
+                rows.append(("joint angles", f"{n} RMSE / max (deg)", f"{_fmt(v['rmse'], 2)} / {_fmt(v['max'], 2)}"))
+    for key in ("calibration", "synchronization", "association", "keypoints3d", "markers3d", "joint_angles"):
+        if m.get(key, {}).get("status") == MISSING:
+            rows.append((key, "not evaluated", m[key]["reason"][:60]))
+    w = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:>{w[2]}}" for r in rows]
+    lines.insert(1, "-" * (sum(w) + 4))
+    return "\n".join(lines)
