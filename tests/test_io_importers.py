@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mocap3d.errors import FileFormatError
+from mocap3d.errors import FileFormatError, Mocap3dError
 from mocap3d.io.importers import (alphapose_to_keypoints, alphapose_to_openpose, dlc_to_keypoints,
                                   dlc_to_openpose, mediapipe_array_to_keypoints, mediapipe_to_keypoints,
                                   mediapipe_to_openpose, mmpose_to_keypoints, mmpose_to_openpose)
@@ -142,6 +142,10 @@ def test_mediapipe_array_json_csv(tmp_path):
     kc = mediapipe_to_keypoints(pc, (1280, 720))
     assert kc.keypoints == names
     np.testing.assert_allclose(kc.data, kp.data, atol=1e-9)
+    np.save(tmp_path / "mp.npy", lm)
+    np.testing.assert_array_equal(mediapipe_to_keypoints(tmp_path / "mp.npy", (1280, 720)).data, kp.data)
+    with pytest.raises(Mocap3dError, match="image_size"):
+        mediapipe_to_keypoints(tmp_path / "mp.npy")
     out = mediapipe_to_openpose(lm, tmp_path / "cam01_json", (1280, 720))
     np.testing.assert_allclose(read_openpose_camera(out).data, kp.data, atol=1e-12)
     pc.write_text(pc.read_text().rsplit("\n", 2)[0] + "\n1,0.5\n")

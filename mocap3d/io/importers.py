@@ -22,8 +22,9 @@ Formats:
 * MediaPipe: normalized landmarks (x, y in [0, 1] of the image width and
   height) with ``visibility`` as likelihood: an array (F, K, 3 or 4) = x, y,
   [z,] visibility; a JSON list of frames, each a list of ``{"x", "y",
-  "visibility"}`` (or ``{"landmarks": [...]}``); or a CSV with columns
-  ``<name>_x, <name>_y, <name>_visibility``.
+  "visibility"}`` (or ``{"landmarks": [...]}``); a CSV with columns
+  ``<name>_x, <name>_y, <name>_visibility``; or a ``.npy``/``.npz`` array.
+  The video's ``image_size`` (width, height) is always required.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import file_error
+from ..errors import Mocap3dError, file_error
 from ..keypoints import Keypoints2D
 from ..skeletons import Skeleton, get_skeleton
 from .openpose import frame_number, write_openpose_camera
@@ -333,12 +334,32 @@ def _read_mediapipe_csv(path: Path) -> tuple[np.ndarray, np.ndarray, list[str] |
     return arr, frames, names
 
 
-def mediapipe_to_keypoints(source: str | os.PathLike | np.ndarray, image_size: tuple[int, int],
+def mediapipe_to_keypoints(source: str | os.PathLike | np.ndarray, image_size: tuple[int, int] | None = None,
                            camera: str | None = None, rate: float = 30.0) -> Keypoints2D:
-    """MediaPipe landmarks (array, JSON or CSV, see module docstring) -> one-camera Keypoints2D in pixels."""
+    """MediaPipe landmarks -> one-camera Keypoints2D in pixels.
+
+    ``source``: an array (F, K, 3|4), a ``.npy``/``.npz`` file holding one, or a
+    JSON or CSV export (see module docstring). ``image_size`` (width, height)
+    of the video is required: MediaPipe's x, y are fractions of it.
+    """
+    if image_size is None:
+        raise Mocap3dError(f"{source if not isinstance(source, np.ndarray) else 'MediaPipe landmarks'}: "
+                           "give image_size=(width, height) of the video; MediaPipe x, y are normalized to [0, 1]")
     if isinstance(source, np.ndarray):
         return mediapipe_array_to_keypoints(source, image_size, camera or "cam01", rate)
     path = Path(source)
+    if path.suffix.lower() in (".npy", ".npz"):
+        if not path.is_file():
+            raise file_error(path, "file not found", "Check the path")
+        try:
+            loaded = np.load(path)
+            arr = loaded[loaded.files[0]] if path.suffix.lower() == ".npz" else loaded
+        except (OSError, ValueError, IndexError) as e:
+            raise file_error(path, f"cannot read the array ({e})", "Save landmarks with numpy.save") from None
+        try:
+            return mediapipe_array_to_keypoints(arr, image_size, camera or path.stem, rate)
+        except ValueError as e:
+            raise file_error(path, str(e), "Save an array (frames, 33, 3 or 4)") from None
     arr, frames, names = read_mediapipe(path)
     kp = mediapipe_array_to_keypoints(arr, image_size, camera or path.stem, rate, frames,
                                       skeleton="BLAZEPOSE" if arr.shape[1] == 33 and names is None else None)
@@ -348,6 +369,6 @@ def mediapipe_to_keypoints(source: str | os.PathLike | np.ndarray, image_size: t
 
 
 def mediapipe_to_openpose(source: str | os.PathLike | np.ndarray, output_dir: str | os.PathLike,
-                          image_size: tuple[int, int], **kwargs) -> Path:
-    """Convert MediaPipe landmarks into an OpenPose JSON folder; returns the folder."""
+                          image_size: tuple[int, int] | None = None, **kwargs) -> Path:
+    """Convert MediaPipe landmarks into an OpenPose JSON folder (``image_size`` required); returns the folder."""
     return write_openpose_camera(mediapipe_to_keypoints(source, image_size, **kwargs), output_dir)
