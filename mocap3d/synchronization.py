@@ -1,8 +1,10 @@
 """Time offsets between unsynchronized cameras, from the people they film.
 
 Convention (that of :class:`~mocap3d.keypoints.Keypoints2D`): camera ``c``'s
-frame ``n`` happens at common time ``n + offsets[c]`` frames; the reference
-camera (the one with the most detections) has offset 0.
+frame ``n`` happens at common time ``n + offsets[c]`` frames. The core
+functions return offsets relative to a reference camera (the one with the
+most detections); :func:`synchronize` and the stage shell shift them so that
+the camera that started first has offset 0 (all offsets >= 0).
 
 Two methods, each giving an offset (frames, sub-frame) and a confidence per camera:
 
@@ -27,7 +29,8 @@ Two methods, each giving an offset (frames, sub-frame) and a confidence per came
 The stage shell writes ``pose-sync/``: OpenPose JSON on the common clock
 (frame g of camera c = its 2D keypoints at its own frame ``g - offsets[c]``,
 linearly interpolated between its two neighbouring frames when the offset is
-fractional; a keypoint missing on either side stays missing), and
+fractional; where one neighbour is missing, the nearer frame's value if it
+exists), and
 ``synchronization_report.json`` with the offsets and confidences.
 """
 from __future__ import annotations
@@ -380,8 +383,10 @@ def _match_slots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def resample_camera(data: np.ndarray, shift: float, subframe: bool = True) -> np.ndarray:
     """Camera data (F, P, K, 3) resampled at its frames ``n - shift`` (see module docstring).
 
-    Fractional shifts interpolate matched person slots linearly; a keypoint
-    missing at either neighbouring frame stays missing. Outside the recording: NaN.
+    Fractional shifts interpolate matched person slots linearly; where a keypoint
+    is missing at one of the two neighbouring frames, the nearer frame's value
+    is used if it exists (so the first and last recorded frames are kept).
+    Outside the recording: NaN.
     """
     if not subframe:
         shift = float(np.round(shift))
@@ -398,7 +403,12 @@ def resample_camera(data: np.ndarray, shift: float, subframe: bool = True) -> np
     perm = _match_slots(p0, p1)
     p1 = np.take_along_axis(p1, perm[:, :, None, None], axis=1)
     w = a[:, None, None, None]
-    return (1 - w) * p0 + w * p1
+    both = (1 - w) * p0 + w * p1
+    f0 = np.isfinite(p0).all(-1, keepdims=True) & (w <= 0.5 + 1e-9)
+    f1 = np.isfinite(p1).all(-1, keepdims=True) & (w >= 0.5 - 1e-9)
+    nearest = np.where(f0, p0, np.where(f1, p1, np.nan))
+    ok = np.isfinite(both).all(-1, keepdims=True)
+    return np.where(ok, both, nearest)
 
 
 def apply_offsets(kp: Keypoints2D, offsets: np.ndarray, subframe: bool = True) -> Keypoints2D:
@@ -434,8 +444,12 @@ def synchronize(kp: Keypoints2D, rig: CameraRig | None, opts: SyncOptions) -> Sy
         if rig is None:
             raise Mocap3dError("synchronization_method = 'calibration' needs a calibration file; "
                                "run the calibration stage first or use 'motion'")
-        return sync_by_calibration(rig, kp.data, kp.rate, opts)
-    return sync_by_motion(kp.data, kp.keypoints, kp.rate, opts)
+        res = sync_by_calibration(rig, kp.data, kp.rate, opts)
+    else:
+        res = sync_by_motion(kp.data, kp.keypoints, kp.rate, opts)
+    # Common clock = that of the camera that started first: every offset >= 0, so frame numbers stay >= 0.
+    res.offsets = res.offsets - res.offsets.min()
+    return res
 
 
 def run_synchronization(trial) -> dict[str, Any]:
@@ -468,7 +482,7 @@ def run_synchronization(trial) -> dict[str, Any]:
               "confidence": dict(zip(kp.cameras, res.confidence.tolist())),
               "low_confidence_cameras": low,
               "convention": "camera frame n happens at common frame n + offset; pose-sync frame g of a camera "
-                            "is its frame g - offset, linearly interpolated when fractional",
+                            "is its frame g - offset, linearly interpolated when fractional (nearer frame if a neighbour is missing)",
               "frames_out": [int(synced.frames[0]), int(synced.frames[-1])],
               "subframe_interpolation": bool(opts.subframe_interpolation),
               "settings": {k: v for k, v in vars(opts).items() if k != "extra"}}
