@@ -264,3 +264,47 @@ def uniform_model(variant: str = "full", height: float | None = None, mass: floa
         scale_model(model, {model.getBodySet().get(i).getName(): f for i in range(model.getBodySet().getSize())},
                     mass)
     return model
+
+
+def posture_ratios(observed: np.ndarray, model_pts: np.ndarray, names: Sequence[str],
+                   trimmed_percent: float = 50.0) -> dict[str, float]:
+    """Per body group: trimmed mean over frames of observed / model pair distance, model in the IK posture.
+
+    Args:
+        observed, model_pts: (F, M, 3) observed markers and the scaled model's
+            markers at the IK solution of the same frames.
+
+    Returns:
+        ``{group: ratio}`` for the groups with at least one finite pair.
+    """
+    out = {}
+    for sp in segment_pairs(names):
+        rs = []
+        for a, b in sp.pairs:
+            d_obs = np.linalg.norm(_point(observed, names, a) - _point(observed, names, b), axis=1)
+            d_mod = np.linalg.norm(_point(model_pts, names, a) - _point(model_pts, names, b), axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                r = robust_distance(d_obs / d_mod, trimmed_percent)
+            if np.isfinite(r):
+                rs.append(r)
+        if rs:
+            out[sp.name] = float(np.mean(rs))
+    return out
+
+
+def apply_ratios(factors: dict[str, float], ratios: dict[str, float], how: dict[str, str], names: Sequence[str],
+                 symmetry: bool = True) -> dict[str, float]:
+    """Multiply the factors of measured groups by their posture ratios (left/right averaged if ``symmetry``)."""
+    ratios = {g: r for g, r in ratios.items() if how.get(g) == "measured"}
+    if symmetry:
+        for g in list(ratios):
+            if g.endswith(("_r", "_l")):
+                other = g[:-1] + ("l" if g.endswith("r") else "r")
+                if other in ratios:
+                    ratios[g] = ratios[other] = (ratios[g] + ratios[other]) / 2
+    out = dict(factors)
+    for sp in segment_pairs(names):
+        if sp.name in ratios:
+            for b in sp.bodies:
+                out[b] = factors[b] * ratios[sp.name]
+    return out

@@ -1,0 +1,274 @@
+"""One person's kinematics: markers -> scaled model -> IK (arrays in, OpenSim objects out).
+
+:func:`scale_from_markers` and :func:`kinematics_from_markers` are the
+array-level entry points used by the stage shell and the tests.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import opensim as osim
+
+from ..errors import ConfigError, Mocap3dError
+from ..logs import get_logger
+from ..markers import Markers3D
+from ..skeletons import SKELETONS, get_skeleton
+from . import scaling
+from .forward import marker_positions
+from .ik import IKResult, solve_ik
+from .markersets import attach_markers, default_weights, marker_definitions
+from .model_builder import build_model, model_height
+
+log = get_logger("kinematics")
+
+
+@dataclass
+class KinematicsOptions:
+    """Settings of the kinematics of one person (see the [kinematics] section of Config.toml)."""
+
+    variant: str = "full"
+    height: float | None = None                # m, None = 'auto'
+    mass: float = 70.0                          # kg
+    default_height: float = 1.7
+    symmetry: bool = True
+    large_hip_knee_angles: float = 45.0
+    trimmed_extrema_percent: float = 50.0
+    fastest_frames_to_remove_percent: float = 10.0
+    scaling_time_range: tuple[float, float] | None = None
+    static_markers: Markers3D | None = None
+    skeleton: str | None = None                 # detector skeleton of the keypoints (None = guess from names)
+    osim_model: str | None = None               # user model; None = ours
+    marker_mapping: dict[str, str] = field(default_factory=dict)   # trial name -> model marker name
+    weights: dict[str, float] | None = None
+    solver: str = "auto"
+    accuracy: float = 1e-6
+    constraint_weight: float = float("inf")
+    min_markers: int = 6
+    scaling_iterations: int = 2               # posture-corrected refinements of the scale factors
+    scaling_frames_max: int = 60              # frames used by each refinement IK
+    setup_dir: Path | None = None
+
+
+@dataclass
+class Scaled:
+    """A scaled model and how it was scaled."""
+
+    model: osim.Model
+    factors: dict[str, float]
+    how: dict[str, str]
+    measured: dict[str, list[float]]
+    generic: dict[str, list[float]]
+    estimated_height: float
+    frames_used: int
+    markerset: str
+
+
+def guess_skeleton(names: Sequence[str], preferred: str | None = None) -> str:
+    """The detector skeleton whose keypoint names cover most of ``names`` (``preferred`` wins ties)."""
+    scores = {k: len(set(names) & set(s.all_names)) for k, s in SKELETONS.items()}
+    if preferred:
+        try:
+            key = get_skeleton(preferred).name
+            scores[key] = scores.get(key, 0) + 0.5
+        except Mocap3dError:
+            pass
+    best = max(scores, key=scores.get)
+    if scores[best] < 3:
+        raise Mocap3dError(f"the markers ({', '.join(list(names)[:8])}...) match no known skeleton; "
+                           "set pose.pose_model, or give kinematics.osim_model with a marker_mapping")
+    return best
+
+
+def marker_defs_for(names: Sequence[str], skeleton: str | None) -> tuple[str, dict]:
+    """(marker-set label, definitions of the markers of ``names`` that our models carry)."""
+    has_lstm = any(n.endswith("_study") for n in names)
+    defs: dict = {}
+    label = ""
+    if has_lstm:
+        defs |= marker_definitions("LSTM")
+        label = "LSTM"
+    try:
+        sk = guess_skeleton([n for n in names if not n.endswith("_study")], skeleton)
+        defs |= marker_definitions(sk)
+        label = label or sk
+    except Mocap3dError:
+        if not has_lstm:
+            raise
+    defs = {n: d for n, d in defs.items() if n in names}
+    return label, defs
+
+
+def _load_model(opts: KinematicsOptions) -> osim.Model:
+    osim.Logger.setLevelString("warn")
+    if opts.osim_model:
+        path = Path(opts.osim_model)
+        if not path.is_file():
+            raise ConfigError(f"kinematics.osim_model = {opts.osim_model!r}: file not found")
+        return osim.Model(str(path))
+    from .setup_files import model_path
+    path = model_path(opts.variant, opts.setup_dir)
+    if path.is_file():
+        return osim.Model(str(path))
+    log.info("%s not found; building the %s model in memory", path, opts.variant)
+    return build_model(opts.variant)
+
+
+def prepare_model(markers: Markers3D, opts: KinematicsOptions) -> tuple[osim.Model, Markers3D, str]:
+    """The generic model with the trial's markers attached, and the markers renamed/selected for it."""
+    model = _load_model(opts)
+    if opts.marker_mapping:
+        missing = [k for k in opts.marker_mapping if k not in markers.names]
+        if missing:
+            log.warning("marker_mapping names not in the trial: %s", ", ".join(missing))
+        keep = [n for n in markers.names if n in opts.marker_mapping]
+        markers = markers.select(keep)
+        markers.names = [opts.marker_mapping[n] for n in keep]
+    if opts.osim_model:
+        ms = model.getMarkerSet()
+        present = [n for n in markers.names if ms.contains(n)]
+        if len(present) < 3:
+            raise ConfigError(f"kinematics.osim_model {opts.osim_model}: only {len(present)} trial markers are on "
+                              "the model; give kinematics.marker_mapping {{trial name = model marker}}")
+        model.initSystem()
+        return model, markers.select(present), "custom"
+    label, defs = marker_defs_for(markers.names, opts.skeleton)
+    attach_markers(model, defs)
+    return model, markers.select(list(defs)), label
+
+
+def scale_from_markers(model: osim.Model, markers: Markers3D, opts: KinematicsOptions, label: str = "") -> Scaled:
+    """Scale ``model`` (in place, markers attached) to the person seen in ``markers``.
+
+    Frames: the static trial if given, else the time range if given, else the
+    reliable frames of the motion itself.
+    """
+    names = markers.names
+    data = markers.data
+    frames = None
+    if opts.static_markers is not None:
+        st = opts.static_markers.select([n for n in names if n in opts.static_markers.names])
+        names, data = st.names, st.data
+        frames = np.ones(len(data), dtype=bool)
+    elif opts.scaling_time_range:
+        t0, t1 = opts.scaling_time_range
+        frames = (markers.times >= t0) & (markers.times <= t1)
+        if frames.sum() == 0:
+            raise ConfigError(f"kinematics.scaling_time_range = [{t0}, {t1}] contains no frame of the trial "
+                              f"({markers.times[0]:.3f}-{markers.times[-1]:.3f} s)")
+    if frames is None:
+        frames = scaling.reliable_frames(data, names, markers.rate, opts.fastest_frames_to_remove_percent,
+                                         opts.large_hip_knee_angles)
+        if frames.sum() < 5:
+            log.warning("only %d reliable frames for scaling; using all frames", int(frames.sum()))
+            frames = np.ones(len(data), dtype=bool)
+    measured = scaling.segment_lengths(data, names, markers.rate, frames, trimmed_percent=opts.trimmed_extrema_percent)
+    used = int(frames.sum())
+    generic_model = osim.Model(model)
+    generic_pts = marker_positions(generic_model, np.zeros((1, 0)), [], names)[0]
+    generic = scaling.model_lengths(generic_pts, names)
+    h_model = model_height()
+    fallback = (opts.height / h_model) if opts.height else None
+    factors, how = scaling.scale_factors(measured, generic, names, opts.symmetry, fallback)
+    if not any(v == "measured" for v in how.values()):
+        f = (opts.height or opts.default_height) / h_model
+        factors = {b: f for b in factors}
+        log.warning("no segment could be measured from the markers; model scaled uniformly to %.2f m",
+                    opts.height or opts.default_height)
+    else:
+        factors = _refine(generic_model, factors, how, data, names, frames, markers.rate, opts, label)
+    est = scaling.estimate_height(factors, h_model)
+    if opts.height and abs(est - opts.height) > 0.1 * opts.height:
+        log.warning("height from the markers (%.2f m) differs from participant_height (%.2f m) by more than 10%%",
+                    est, opts.height)
+    scaling.scale_model(model, factors, opts.mass)
+    return Scaled(model, factors, how, measured, generic, est, used, label)
+
+
+def _refine(generic: osim.Model, factors: dict[str, float], how: dict[str, str], data: np.ndarray,
+            names: list[str], frames: np.ndarray, rate: float, opts: KinematicsOptions, label: str) -> dict[str, float]:
+    """Correct the factors for posture: IK on the scaling frames, then compare each marker pair with the
+    model's in the same posture (knee translation, trunk lean, acromion vs shoulder centre...)."""
+    idx = np.flatnonzero(frames)
+    if len(idx) > opts.scaling_frames_max:
+        idx = idx[np.linspace(0, len(idx) - 1, opts.scaling_frames_max).round().astype(int)]
+    weights = opts.weights if opts.weights is not None else _weights_for(label, names, opts.setup_dir)
+    times = np.arange(len(idx)) / rate
+    for _ in range(opts.scaling_iterations):
+        trial_model = osim.Model(generic)
+        scaling.scale_model(trial_model, factors, None)
+        res = solve_ik(trial_model, data[idx], names, times, weights, opts.accuracy, opts.constraint_weight,
+                       min(opts.min_markers, 3), opts.solver, show_progress=False)
+        pts = marker_positions(trial_model, res.values, res.coordinates, names)
+        pts[~np.isfinite(data[idx])] = np.nan
+        ratios = scaling.posture_ratios(data[idx], pts, names, opts.trimmed_extrema_percent)
+        factors = scaling.apply_ratios(factors, ratios, how, names, opts.symmetry)
+    return factors
+
+
+def kinematics_from_markers(markers: Markers3D, opts: KinematicsOptions | None = None,
+                            show_progress: bool = False) -> tuple[Scaled, IKResult]:
+    """Scale our model (or the user's) to ``markers`` and solve IK on all frames."""
+    opts = opts or KinematicsOptions()
+    model, markers, label = prepare_model(markers, opts)
+    if opts.osim_model:
+        scaled = Scaled(model, {}, {}, {}, {}, float("nan"), 0, label)
+    else:
+        scaled = scale_from_markers(model, markers, opts, label)
+    weights = opts.weights if opts.weights is not None else _weights_for(label, markers.names, opts.setup_dir)
+    result = solve_ik(scaled.model, markers.data, markers.names, markers.times, weights, opts.accuracy,
+                      opts.constraint_weight, opts.min_markers, opts.solver, show_progress)
+    return scaled, result
+
+
+def _weights_for(label: str, names: Sequence[str], folder: Path | None) -> dict[str, float]:
+    """Weights from ``OpenSim_Setup/ik_setup_<SET>.xml`` when present, else the defaults."""
+    from .setup_files import ik_setup_path, read_ik_weights
+    weights = default_weights(label, list(names)) if label and label != "custom" else {}
+    for key in {label, "LSTM" if any(n.endswith("_study") for n in names) else label}:
+        if not key or key == "custom":
+            continue
+        path = ik_setup_path(key, folder)
+        if path.is_file():
+            file_w = read_ik_weights(path)
+            weights |= {n: w for n, w in file_w.items() if n in names}
+    return weights
+
+
+def options_from_config(config: dict[str, Any], person: int = 0, base_dir: Path | None = None) -> KinematicsOptions:
+    """:class:`KinematicsOptions` from a merged config (``[kinematics]``, ``[project]``, ``[pose]``)."""
+    kin = config.get("kinematics", {}) or {}
+    proj = config.get("project", {}) or {}
+
+    def per_person(value, key):
+        if isinstance(value, (list, tuple)):
+            if not value:
+                return None
+            return value[min(person, len(value) - 1)]
+        return value
+
+    h = per_person(proj.get("participant_height", "auto"), "participant_height")
+    height = None if h in (None, "auto") else float(h)
+    mass = float(per_person(proj.get("participant_mass", 70.0), "participant_mass") or 70.0)
+    rng = kin.get("scaling_time_range", []) or []
+    if rng and len(rng) != 2:
+        raise ConfigError(f"kinematics.scaling_time_range = {rng!r}; give [start_s, end_s] or []")
+    cw = kin.get("constraint_weight", "inf")
+    model = kin.get("osim_model", "") or None
+    if model and base_dir is not None and not Path(model).is_absolute():
+        model = str(base_dir / model)
+    return KinematicsOptions(
+        variant="simple" if kin.get("use_simple_model", False) else "full",
+        height=height, mass=mass, default_height=float(kin.get("default_height", 1.7)),
+        symmetry=bool(kin.get("right_left_symmetry", True)),
+        large_hip_knee_angles=float(kin.get("large_hip_knee_angles", 45)),
+        trimmed_extrema_percent=float(kin.get("trimmed_extrema_percent", 50)),
+        fastest_frames_to_remove_percent=float(kin.get("fastest_frames_to_remove_percent", 10)),
+        scaling_time_range=(float(rng[0]), float(rng[1])) if rng else None,
+        skeleton=(config.get("pose", {}) or {}).get("pose_model"),
+        osim_model=model, marker_mapping=dict(kin.get("marker_mapping", {}) or {}),
+        solver=str(kin.get("ik_solver", "auto")), accuracy=float(kin.get("ik_accuracy", 1e-6)),
+        constraint_weight=float(cw) if cw not in ("inf", None) else float("inf"),
+        min_markers=int(kin.get("min_markers_per_frame", 6)))
