@@ -6,15 +6,16 @@ Python API (same verbs as the ``mocap3d`` command; see :mod:`mocap3d.api`)::
     mocap3d.run("path/to/session")                       # all enabled stages, all trials
     mocap3d.triangulation("path/to/trial", frame_range=[10, 300])
 
-The stage verbs share their names with the stage modules (``mocap3d.triangulation``
-is also a module); once such a module is imported it stays callable as the verb.
+The stage verbs share their names with the stage modules: ``mocap3d.triangulation``
+is the module ``mocap3d/triangulation.py``, made callable as the verb (``from
+mocap3d import triangulation`` gives that module too); while a stage module does
+not exist, the name is the API verb alone.
 """
 import sys as _sys
 import types as _types
 
 from . import api as _api
-from .api import (associate, association, augment, augmentation, calibration, convert, demo, evaluate,
-                  filtering, kinematics, pose, run, sync, synchronization, triangulate, triangulation)
+from .api import associate, augment, convert, demo, evaluate, run, sync, triangulate
 from .camera import Camera, CameraRig
 from .errors import Mocap3dError
 from .keypoints import Keypoints2D
@@ -25,10 +26,10 @@ filter = _api.filter  # noqa: A001 - `mocap3d filter`; left out of __all__ so `i
 
 __version__ = "0.1.0"
 
+# The stage nouns (calibration, pose, ..., kinematics) are resolved on first access (see __getattr__)
+# and left out of __all__ so that `from mocap3d import *` stays light.
 __all__ = ["Camera", "CameraRig", "Keypoints2D", "Markers3D", "Mocap3dError", "Skeleton", "get_skeleton",
-           "run", "calibration", "pose", "synchronization", "association", "triangulation", "filtering",
-           "augmentation", "kinematics", "sync", "associate", "triangulate", "augment", "demo", "evaluate",
-           "convert"]
+           "run", "sync", "associate", "triangulate", "augment", "demo", "evaluate", "convert"]
 
 _STAGE_VERBS = frozenset({"calibration", "pose", "synchronization", "association", "triangulation",
                           "filtering", "augmentation", "kinematics"})
@@ -48,6 +49,23 @@ class _Package(_types.ModuleType):
         if name in _STAGE_VERBS and type(value) is _types.ModuleType:
             value.__class__ = _StageModule
         super().__setattr__(name, value)
+
+
+def __getattr__(name):
+    """``mocap3d.<stage>``: the stage module (callable as the API verb) if it imports, else the API verb."""
+    if name in _STAGE_VERBS:
+        import importlib
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ImportError:
+            return getattr(_api, name)
+        setattr(_sys.modules[__name__], name, module)  # made callable by _Package.__setattr__
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | _STAGE_VERBS)
 
 
 _sys.modules[__name__].__class__ = _Package

@@ -237,23 +237,27 @@ def test_python_api_verbs(tmp_path, fake):
     cfg = {"project": {"project_dir": str(s / "T2"), "frame_range": [1, 3]}}
     mocap3d.run(cfg, stages=["filter"], quiet=True, **{"project.participant_height": 1.7})
     assert calls(fake) == ["filtering T2 [1, 3]"]
-    assert mocap3d.triangulate is mocap3d.triangulation and mocap3d.filter is mocap3d.filtering
+    assert mocap3d.triangulate is mocap3d.api.triangulation and mocap3d.filter is mocap3d.api.filtering
+    assert callable(mocap3d.triangulation) and callable(mocap3d.filtering)   # modules or verbs, both callable
     with pytest.raises(Mocap3dError, match="kinematics is not built yet"):
         mocap3d.kinematics(s, quiet=True)
     with pytest.raises(Mocap3dError, match="unknown config key 'bogus_key'"):
         mocap3d.run(s, bogus_key=3, quiet=True)
 
 
-def test_stage_modules_stay_callable_as_verbs(tmp_path, fake):
-    original = mocap3d.__dict__.get("kinematics")
+def test_stage_modules_stay_callable_as_verbs(tmp_path, fake, monkeypatch):
     fake_module = types.ModuleType("mocap3d.kinematics")
-    try:
-        mocap3d.kinematics = fake_module    # what the import system does when it binds the submodule
-        assert mocap3d.kinematics is fake_module and callable(fake_module)
-        with pytest.raises(StageNotBuiltError):
-            fake_module(make_session(tmp_path / "S"), quiet=True)
-    finally:
-        mocap3d.__dict__["kinematics"] = original
+    monkeypatch.delitem(mocap3d.__dict__, "kinematics", raising=False)
+    monkeypatch.setitem(sys.modules, "mocap3d.kinematics", fake_module)
+    from mocap3d import kinematics          # resolved through the package: the module itself...
+    assert kinematics is fake_module and callable(fake_module)    # ...made callable
+    with pytest.raises(StageNotBuiltError):
+        kinematics(make_session(tmp_path / "S"), quiet=True)     # = mocap3d.api.kinematics
+    monkeypatch.delitem(mocap3d.__dict__, "kinematics")
+    # a stage module that cannot be imported: the name is the API verb
+    monkeypatch.setitem(sys.modules, "mocap3d.kinematics", None)
+    assert mocap3d.kinematics is mocap3d.api.kinematics
+    monkeypatch.delitem(mocap3d.__dict__, "kinematics", raising=False)
 
 
 def test_importing_mocap3d_stays_light():
