@@ -261,7 +261,7 @@ def test_stage_modules_stay_callable_as_verbs(tmp_path, fake, monkeypatch):
 
 
 def test_importing_mocap3d_stays_light():
-    code = ("import sys, mocap3d; print(sorted(m for m in ('cv2', 'opensim', 'jax', 'scipy', 'matplotlib', "
+    code = ("import sys, mocap3d; print(sorted(m for m in ('cv2', 'opensim', 'jax', 'torch', 'mediapipe', 'matplotlib', "
             "'onnxruntime', 'ezc3d', 'pandas') if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert r.returncode == 0, r.stderr
