@@ -48,8 +48,7 @@ def read_toml(path: str | os.PathLike) -> dict[str, Any]:
     """Parse a TOML file; a syntax error names the file and line."""
     path = Path(path)
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
+        return tomllib.loads(path.read_bytes().decode("utf-8-sig"))  # tolerate a Windows BOM
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except tomllib.TOMLDecodeError as exc:

@@ -273,6 +273,12 @@ def test_rules_by_pattern_and_by_default_type():
     assert all(isinstance(p, str) for p, _ in PATTERNS)
 
 
+def test_config_saved_with_a_windows_bom_loads(tmp_path):
+    f = tmp_path / "Config.toml"
+    f.write_bytes("\ufeff[project]\r\nframe_rate = 25\r\n".encode("utf-8"))
+    assert C.load_config(f)["project"]["frame_rate"] == 25
+
+
 def test_malformed_toml_names_file_and_line(tmp_path):
     f = write(tmp_path / "Config.toml", "[project]\nframe_rate = 60\nframe_range = [10,\n")
     with pytest.raises(FileFormatError, match=rf"^{re.escape(str(f))}: invalid TOML .*line"):
