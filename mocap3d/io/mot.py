@@ -135,14 +135,10 @@ def format_mot(table: Table, digits: int = 12) -> str:
     head += [f"{k}={v}" for k, v in table.metadata.items()
              if k not in ("version", "nRows", "nColumns", "inDegrees")]
     head += ["endheader", "\t".join(["time"] + table.columns)]
-    fmt = f"%.{digits}g"
     full = np.column_stack([table.times, table.data]) if F else np.zeros((0, N + 1))
-    body = []
-    for row in full:
-        vals = np.char.mod(fmt, row)
-        vals[np.isnan(row)] = "NaN"
-        body.append("\t".join(vals.tolist()))
-    return "\n".join(head + body) + "\n"
+    row_fmt = "\t".join([f"%.{digits}g"] * (N + 1))
+    body = "\n".join(row_fmt % tuple(row) for row in full.tolist()).replace("nan", "NaN")
+    return "\n".join(head) + "\n" + (body + "\n" if F else "")
 
 
 def write_mot(table: Table, path: str | os.PathLike, digits: int = 12) -> Path:

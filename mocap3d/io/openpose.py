@@ -266,7 +266,7 @@ def write_openpose_camera(kp: Keypoints2D, folder: str | os.PathLike, camera: in
     for f, frame in enumerate(kp.frames):
         doc = openpose_document(kp.data[c, f])
         with atomic_write(folder / f"{stem}_{int(frame):06d}.json", encoding="utf-8") as fh:
-            json.dump(doc, fh, separators=(",", ":"))
+            fh.write(json.dumps(doc, separators=(",", ":")))
     return folder
 
 

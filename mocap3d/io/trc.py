@@ -97,6 +97,46 @@ def read_trc(path: str | os.PathLike) -> Markers3D:
     head = _parse_header(path, lines[:5])
     M = len(head["names"])
     width = 2 + 3 * M
+    first_line = 6
+    arr = _fast_rows(lines[5:], width)
+    if arr is None:
+        arr = _parse_rows(path, lines, width, M)
+    n = head.get("NumFrames")
+    if n is not None and len(arr) < n:
+        raise file_error(path, f"truncated: header says {n} frames, found {len(arr)}",
+                         "Re-export the file or fix NumFrames", line=len(lines))
+    if len(arr) and np.isnan(arr[:, :2]).any():
+        bad = int(np.nonzero(np.isnan(arr[:, :2]).any(axis=1))[0][0])
+        raise file_error(path, "missing Frame# or Time", "Every row needs Frame# and Time", line=first_line + bad)
+    if len(arr) > 1:
+        drift = np.abs(arr[:, 1] - arr[0, 1] - np.arange(len(arr)) / head["DataRate"])
+        if drift.max() > 0.5 / head["DataRate"]:
+            bad = int(np.argmax(drift > 0.5 / head["DataRate"]))
+            log.warning("%s, line %d: Time %.6g s is off the %g Hz grid started at %.6g s; times are taken from "
+                        "DataRate", path, first_line + bad, arr[bad, 1], head["DataRate"], arr[0, 1])
+    data = arr[:, 2:].reshape(len(arr), M, 3) * _UNITS[head["Units"]]
+    start_time = float(arr[0, 1]) if len(arr) else 0.0
+    first_frame = int(arr[0, 0]) if len(arr) else head.get("OrigDataStartFrame", 1)
+    return Markers3D(data, head["names"], head["DataRate"], start_time, first_frame)
+
+
+def _fast_rows(lines: list[str], width: int) -> np.ndarray | None:
+    """Rows (F, width) parsed in one call when every row is complete and well formed, else None."""
+    rows = [l for l in lines if l.strip()]
+    if not rows or not rows[-1].endswith("\n"):
+        return None
+    body = "".join(rows)
+    if " " in body or "\t\t" in body or any(l.count("\t") != width - 1 or l[0] == "\t" for l in rows):
+        return None
+    try:
+        vals = np.fromstring(body, sep="\t")  # any whitespace (tabs, newlines) separates
+    except ValueError:
+        return None
+    return vals.reshape(len(rows), width) if vals.size == len(rows) * width else None
+
+
+def _parse_rows(path: Path, lines: list[str], width: int, M: int) -> np.ndarray:
+    """Rows (F, width) parsed line by line; empty fields -> NaN; errors name the line."""
     rows = []
     first_line = 6
     for i, line in enumerate(lines[5:], start=first_line):
@@ -117,24 +157,7 @@ def read_trc(path: str | os.PathLike) -> Markers3D:
         except ValueError:
             bad = next(f for f in fields[:width] if f.strip() and not _is_float(f))
             raise file_error(path, f"non-numeric value {bad!r}", "Fix or re-export the .trc", line=i) from None
-    n = head.get("NumFrames")
-    if n is not None and len(rows) < n:
-        raise file_error(path, f"truncated: header says {n} frames, found {len(rows)}",
-                         "Re-export the file or fix NumFrames", line=len(lines))
-    arr = np.array(rows, dtype=float).reshape(len(rows), width)
-    if len(arr) and np.isnan(arr[:, :2]).any():
-        bad = int(np.nonzero(np.isnan(arr[:, :2]).any(axis=1))[0][0])
-        raise file_error(path, "missing Frame# or Time", "Every row needs Frame# and Time", line=first_line + bad)
-    if len(arr) > 1:
-        drift = np.abs(arr[:, 1] - arr[0, 1] - np.arange(len(arr)) / head["DataRate"])
-        if drift.max() > 0.5 / head["DataRate"]:
-            bad = int(np.argmax(drift > 0.5 / head["DataRate"]))
-            log.warning("%s, line %d: Time %.6g s is off the %g Hz grid started at %.6g s; times are taken from "
-                        "DataRate", path, first_line + bad, arr[bad, 1], head["DataRate"], arr[0, 1])
-    data = arr[:, 2:].reshape(len(arr), M, 3) * _UNITS[head["Units"]]
-    start_time = float(arr[0, 1]) if len(arr) else 0.0
-    first_frame = int(arr[0, 0]) if len(arr) else head.get("OrigDataStartFrame", 1)
-    return Markers3D(data, head["names"], head["DataRate"], start_time, first_frame)
+    return np.array(rows, dtype=float).reshape(len(rows), width)
 
 
 def _is_float(text: str) -> bool:
@@ -154,16 +177,11 @@ def format_trc(markers: Markers3D, filename: str = "markers.trc", digits: int = 
               "\t".join([rate, rate, str(F), str(M), "m", rate, str(markers.first_frame), str(F)]),
               "Frame#\tTime\t" + "".join(f"{n}\t\t\t" for n in markers.names),
               "\t\t" + "".join(f"X{i}\tY{i}\tZ{i}\t" for i in range(1, M + 1))]
-    frame_col = markers.frame_numbers
-    times = markers.times
-    flat = markers.data.reshape(F, 3 * M)
-    fmt = f"%.{digits}g"
-    body = []
-    for f in range(F):
-        vals = np.char.mod(fmt, flat[f]) if M else np.zeros(0, str)
-        vals[np.isnan(flat[f])] = "NaN"
-        body.append(f"{frame_col[f]}\t{fmt % times[f]}\t" + "\t".join(vals.tolist()))
-    return "\n".join(header + body) + "\n"
+    flat = np.column_stack([markers.frame_numbers, markers.times, markers.data.reshape(F, 3 * M)])
+    row_fmt = "\t".join(["%d"] + [f"%.{digits}g"] * (1 + 3 * M))
+    body = "\n".join(row_fmt % tuple(row) for row in flat.tolist())
+    body = body.replace("nan", "NaN")  # the body holds numbers only
+    return "\n".join(header) + "\n" + (body + "\n" if F else "")
 
 
 def write_trc(markers: Markers3D, path: str | os.PathLike, digits: int = 12) -> Path:
