@@ -198,7 +198,7 @@ def _solve_fast(model, names, w, sub, frames, q0, frame_iter):
     prev, prev2, last = q0, None, None
     for f in frame_iter:
         guess = prev if prev2 is None or last != f - 1 else 2 * prev - prev2
-        q[f], errors[f] = solver.solve(guess, sub[f])
+        q[f], errors[f] = solver.solve(guess, sub[f], None if last is not None else 500)
         prev2, prev, last = (prev if last == f - 1 else None), q[f], f
     log.debug("fast IK: %.2f iterations per frame", np.mean(solver.iterations))
     return q, errors

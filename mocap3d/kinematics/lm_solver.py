@@ -39,7 +39,9 @@ class LMSolver:
         weights: (M,) non-negative weights.
         tol: convergence threshold on the largest coordinate step (rad or m).
         max_iter: iterations per frame.
-        clamp: keep clamped coordinates inside their ranges.
+        clamp: keep joint coordinates (all but the root joint's) inside their
+            ranges, which also stops a first frame from converging to a
+            non-physiological local minimum.
     """
 
     def __init__(self, model: osim.Model, marker_names: Sequence[str], weights: np.ndarray,
@@ -67,12 +69,20 @@ class LMSolver:
         self.upper = np.full(self.nq, np.inf)
         if clamp:
             from .forward import q_indices
-            names = [cs.get(i).getName() for i in range(cs.getSize()) if cs.get(i).getClamped(self.state)]
+            names = [cs.get(i).getName() for i in range(cs.getSize()) if self._bounded(cs.get(i))]
             if names:
                 idx = q_indices(model, self.state, names)
                 self.lower[idx] = [cs.get(n).getRangeMin() for n in names]
                 self.upper[idx] = [cs.get(n).getRangeMax() for n in names]
         self.iterations: list[int] = []
+
+    @staticmethod
+    def _bounded(coord: osim.Coordinate) -> bool:
+        """Joint coordinates are kept in their ranges; the root joint's (pelvis) are free."""
+        lo, hi = coord.getRangeMin(), coord.getRangeMax()
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+            return False
+        return coord.getJoint().getParentFrame().findBaseFrame().getName() != "ground"
 
     def _n_is_identity(self) -> bool:
         if self.nq != self.nu:
@@ -100,7 +110,8 @@ class LMSolver:
         self.matter.multiplyByN(self.state, False, osim.Vector.createFromMat(du), out)
         return out.to_numpy()
 
-    def solve(self, q0: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def solve(self, q0: np.ndarray, observed: np.ndarray, max_iter: int | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
         """Best Q vector for one frame and the per-marker errors (m).
 
         Args:
@@ -121,7 +132,7 @@ class LMSolver:
         cost = r @ r
         lam = 1e-6
         it = 0
-        for it in range(1, self.max_iter + 1):
+        for it in range(1, (max_iter or self.max_iter) + 1):
             J = w3[:, None] * self._jacobian()
             H = J.T @ J
             g = J.T @ r

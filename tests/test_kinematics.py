@@ -1,0 +1,172 @@
+"""Kinematics round trips against ground truth: FK -> .trc -> automatic scaling + IK -> coordinates."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+osim = pytest.importorskip("opensim")
+
+from mocap3d.io.trc import read_trc, write_trc
+from mocap3d.kinematics import scaling
+from mocap3d.kinematics.forward import marker_positions
+from mocap3d.kinematics.ik import solve_ik
+from mocap3d.kinematics.markersets import attach_markers
+from mocap3d.kinematics.model_builder import build_model
+from mocap3d.kinematics.pipeline import KinematicsOptions, kinematics_from_markers
+from mocap3d.kinematics.stage import run_kinematics
+from mocap3d.markers import Markers3D
+from mocap3d.project import Trial
+
+RATE = 60.0
+#: A taller, heavier person than the generic model (1.76 m), with unequal segment proportions.
+TRUTH_FACTORS = {"pelvis": 1.04, "femur": 1.07, "tibia": 1.05, "talus": 1.05, "calcn": 1.03, "toes": 1.03,
+                 "torso": 1.02, "head": 1.02, "humerus": 1.06, "ulna": 1.04, "radius": 1.04, "hand": 1.04}
+
+
+def gait(n: int) -> dict[str, np.ndarray]:
+    """A gait-like trajectory (rad, m): 1.1 s cycle, walking at 1.3 m/s along X."""
+    t = np.arange(n) / RATE
+    ph = 2 * np.pi * t / 1.1
+    d = np.radians
+    return {
+        "pelvis_tx": 1.3 * t, "pelvis_ty": 1.03 + 0.02 * np.sin(2 * ph), "pelvis_tz": 0.02 * np.sin(ph),
+        "pelvis_tilt": d(-5 + 3 * np.sin(2 * ph)), "pelvis_list": d(4 * np.sin(ph)), "pelvis_rotation": d(6 * np.sin(ph)),
+        "hip_flexion_r": d(10 + 25 * np.sin(ph)), "hip_flexion_l": d(10 - 25 * np.sin(ph)),
+        "hip_adduction_r": d(3 * np.sin(ph)), "hip_adduction_l": d(-3 * np.sin(ph)),
+        "hip_rotation_r": d(5 * np.sin(ph)), "hip_rotation_l": d(-5 * np.sin(ph)),
+        "knee_angle_r": d(30 + 30 * np.sin(ph - 1)), "knee_angle_l": d(30 - 30 * np.sin(ph - 1)),
+        "ankle_angle_r": d(5 + 10 * np.sin(ph + 1)), "ankle_angle_l": d(5 - 10 * np.sin(ph + 1)),
+        "mtp_angle_r": d(10 + 10 * np.sin(ph + 2)), "mtp_angle_l": d(10 - 10 * np.sin(ph + 2)),
+        "lumbar_extension": d(-5 + 2 * np.sin(2 * ph)), "lumbar_bending": d(2 * np.sin(ph)),
+        "lumbar_rotation": d(-4 * np.sin(ph)), "neck_flexion": d(5 + 2 * np.sin(ph)),
+        "arm_flex_r": d(-20 * np.sin(ph)), "arm_flex_l": d(20 * np.sin(ph)),
+        "arm_add_r": d(-10 + 0 * t), "arm_add_l": d(-10 + 0 * t),
+        "elbow_flex_r": d(30 + 10 * np.sin(ph)), "elbow_flex_l": d(30 - 10 * np.sin(ph)),
+    }
+
+
+def truth_markers(variant: str, markerset: str, n: int = 70):
+    """(Markers3D, coordinate dict, per-body factors) of the truth person."""
+    model = build_model(variant)
+    names = attach_markers(model, markerset)
+    bodies = [model.getBodySet().get(i).getName() for i in range(model.getBodySet().getSize())]
+    factors = {b: TRUTH_FACTORS[b[:-2] if b.endswith(("_r", "_l")) else b] for b in bodies}
+    scaling.scale_model(model, factors, 80.0)
+    traj = gait(n)
+    q = np.column_stack(list(traj.values()))
+    pts = marker_positions(model, q, list(traj), names)
+    return Markers3D(pts, names, RATE), traj, factors
+
+
+def _rmse_deg(result, traj) -> dict[str, float]:
+    out = {}
+    for c, v in traj.items():
+        if c.startswith("pelvis_t"):
+            continue
+        est = result.values[:, result.coordinates.index(c)]
+        out[c] = float(np.degrees(np.sqrt(np.mean((est - v) ** 2))))
+    return out
+
+
+@pytest.mark.parametrize("variant", ["full", "simple"])
+def test_round_trip_trc_scale_ik(tmp_path: Path, variant: str):
+    markers, traj, truth = truth_markers(variant, "HALPE_26")
+    path = write_trc(markers, tmp_path / "walk.trc")
+    loaded = read_trc(path)                                        # from the .trc alone
+    scaled, result = kinematics_from_markers(loaded, KinematicsOptions(variant=variant, setup_dir=tmp_path))
+    for body, f in truth.items():
+        assert scaled.factors[body] == pytest.approx(f, rel=0.01), body
+    rmse = _rmse_deg(result, traj)
+    assert max(rmse.values()) < 0.5, rmse
+    assert np.nanmax(result.rms_error) < 1e-3                      # < 1 mm marker RMS
+    tx = result.values[:, result.coordinates.index("pelvis_tx")]
+    assert np.abs(tx - traj["pelvis_tx"]).max() < 0.01
+
+
+def test_round_trip_lstm_markers(tmp_path: Path):
+    markers, traj, truth = truth_markers("simple", "LSTM", 60)
+    scaled, result = kinematics_from_markers(markers, KinematicsOptions(variant="simple", setup_dir=tmp_path))
+    errs = {b: abs(scaled.factors[b] / f - 1) for b, f in truth.items() if not b.startswith(("hand", "radius"))}
+    assert max(errs.values()) < 0.01, errs
+    rmse = _rmse_deg(result, traj)
+    rmse.pop("neck_flexion")                                       # no head marker among the 43: unobservable
+    assert max(rmse.values()) < 0.5, rmse
+
+
+def test_fast_and_opensim_solvers_agree():
+    model = build_model("full")
+    names = attach_markers(model, "HALPE_26")
+    traj = gait(15)
+    q = np.column_stack(list(traj.values()))
+    pts = marker_positions(model, q, list(traj), names)
+    times = np.arange(15) / RATE
+    fast = solve_ik(model, pts, names, times, solver="fast", show_progress=False)
+    ref = solve_ik(model, pts, names, times, solver="opensim", accuracy=1e-7, show_progress=False)
+    observable = [i for i, c in enumerate(fast.coordinates) if c in traj and not c.startswith("pelvis_t")]
+    diff = np.degrees(np.abs(fast.values[:, observable] - ref.values[:, observable]))
+    assert diff.max() < 0.1
+    assert np.nanmax(fast.rms_error) <= np.nanmax(ref.rms_error) + 1e-6
+
+
+def test_nan_markers_and_frames_are_excluded_and_reported():
+    model = build_model("simple")
+    names = attach_markers(model, "HALPE_26")
+    traj = gait(20)
+    pts = marker_positions(model, np.column_stack(list(traj.values())), list(traj), names)
+    pts[5:9, names.index("RKnee")] = np.nan
+    pts[12] = np.nan                                               # a frame with nothing
+    res = solve_ik(model, pts, names, np.arange(20) / RATE, show_progress=False)
+    assert res.missing["RKnee"] == 5 and not res.solved[12] and res.solved.sum() == 19
+    assert np.isnan(res.marker_errors[6, res.marker_names.index("RKnee")])
+    assert np.all(np.isfinite(res.values))
+    k = res.coordinates.index("knee_angle_r")
+    assert np.degrees(np.abs(res.values[[6, 12], k] - traj["knee_angle_r"][[6, 12]])).max() < 1.0
+
+
+def test_posture_ratios_and_robust_distance():
+    d = np.array([1.0, 1.0, 1.0, 5.0, np.nan, -3.0])
+    assert scaling.robust_distance(d, 50.0) == pytest.approx(1.0)
+    names = ["RHip", "RKnee"]
+    obs = np.zeros((4, 2, 3))
+    obs[:, 1, 1] = -0.5
+    mod = obs.copy()
+    mod[:, 1, 1] = -0.4
+    assert scaling.posture_ratios(obs, mod, names)["thigh_r"] == pytest.approx(1.25)
+
+
+def test_stage_outputs_mot_loads_on_scaled_osim(tmp_path: Path):
+    markers, traj, _ = truth_markers("simple", "HALPE_26", 50)
+    markers.data[10:13, markers.names.index("LWrist")] = np.nan
+    trial_dir = tmp_path / "trial"
+    write_trc(markers, trial_dir / "pose-3d" / "walk_filt_butterworth.trc")
+    write_trc(markers, trial_dir / "pose-3d" / "walk.trc")         # raw: must not be chosen
+    config = {"project": {"participant_height": "auto", "participant_mass": 80.0},
+              "pose": {"pose_model": "HALPE_26"},
+              "kinematics": {"use_augmentation": True, "use_simple_model": True, "parallel_workers_kinematics": 1,
+                             "remove_individual_ik_setup": False}}
+    report = run_kinematics(Trial(trial_dir, trial_dir, config))
+    kin = trial_dir / "kinematics"
+    person = report["persons"][0]
+    assert report["input_kind"] == "filtered" and person["markers_missing_frames"] == {"LWrist": 3}
+    osim_path, mot_path = kin / "walk_filt_butterworth_scaled.osim", kin / "walk_filt_butterworth.mot"
+    assert json.loads((kin / "kinematics_report.json").read_text())["persons"][0]["frames"] == 50
+    assert (kin / "walk_filt_butterworth_ik_setup.xml").is_file()
+    model = osim.Model(str(osim_path))
+    model.initSystem()
+    table = osim.TimeSeriesTable(str(mot_path))
+    labels = list(table.getColumnLabels())
+    cs = model.getCoordinateSet()
+    assert len(labels) == cs.getSize() and all(cs.contains(c) for c in labels)
+    assert table.getTableMetaDataAsString("inDegrees") == "yes"
+    knee = table.getDependentColumn("knee_angle_r").to_numpy()
+    assert np.sqrt(np.mean((knee - np.degrees(traj["knee_angle_r"])) ** 2)) < 0.5
+    assert model.getTotalMass(model.initSystem()) == pytest.approx(80.0)
+    code = (f"import opensim as osim; m = osim.Model({str(osim_path)!r}); m.initSystem(); "
+            "print(m.getNumCoordinates(), m.getMarkerSet().getSize())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split()[-2:] == ["40", str(len(markers.names))]
