@@ -63,7 +63,7 @@ def test_frame_from_last_number_and_zero_confidence(tmp_path):
     # OpenPose's own naming: <video>_<12 digits>_keypoints.json; the camera number must not be used.
     people = {"people": [{"person_id": [-1], "pose_keypoints_2d": [10.0, 20.0, 0.9, 0.0, 0.0, 0.0]},
                          {"person_id": [-1], "pose_keypoints_2d": [5.0, 6.0, 0.8, 7.0, 8.0, 0.7]}]}
-    (d / "vid3_000000000007_keypoints.json").write_text(json.dumps(people))
+    (d / "vid3_000000000007_keypoints.json").write_text(json.dumps(people, indent=2))  # pretty-printed
     (d / "vid3_000000000002_keypoints.json").write_text(json.dumps({"people": []}))
     (d / "vid3_000000000009_keypoints.json").write_text(json.dumps({"people": [{"pose_keypoints_2d": []}]}))
     kp = read_openpose_camera(d)
