@@ -167,7 +167,8 @@ def _note(result: StageResult) -> str:
     rep = result.report or {}
     if isinstance(rep.get("summary"), str):
         return rep["summary"]
-    items = [f"{k}={v}" for k, v in rep.items() if isinstance(v, (int, float, str, bool)) and k != "stage"][:4]
+    items = [f"{k}={v}" for k, v in rep.items() if isinstance(v, (int, float, str, bool)) and k != "stage"
+             and not (isinstance(v, str) and (os.sep in v or "/" in v))][:4]   # paths are noise here
     return ", ".join(items)
 
 
