@@ -162,9 +162,11 @@ def _truth_shift(result_dir: Path, truth: dict) -> tuple[float, str | None]:
 
 def evaluate_calibration(result_dir: Path, truth_dir: Path, truth_points: np.ndarray) -> dict[str, Any]:
     from .io.calibration_toml import read_calibration
-    files = sorted((result_dir / "calibration").glob("*.toml"), key=lambda p: p.stat().st_mtime)
+    files = sorted((result_dir / "calibration").glob("Calib*.toml"), key=lambda p: p.stat().st_mtime)
     if not files:
-        return _missing(f"no calibration TOML in {result_dir / 'calibration'}")
+        return _missing(f"no calibration/Calib*.toml in {result_dir}")
+    if "TRUE_fallback" in files[-1].name:
+        return _missing(f"{files[-1].name}: the true calibration was used (no calibration was computed)")
     est = read_calibration(files[-1])
     true = read_calibration(truth_dir / "Calib_true.toml")
     return {"file": str(files[-1])} | compare_rigs(est, true, truth_points)
@@ -311,22 +313,24 @@ def plot_angles(curves, path: Path) -> Path | None:
     return path
 
 
-def _main_trc(files: list[Path]) -> Path | None:
-    """The most processed keypoint .trc: filtered if any, never the LSTM-augmented one."""
-    plain = [f for f in files if "LSTM" not in f.name]
-    filt = [f for f in plain if "_filt" in f.name]
-    pick = filt or plain
-    return max(pick, key=lambda p: p.stat().st_mtime) if pick else None
+def _main_trc(per_file: dict[str, dict[str, Any]]) -> str | None:
+    """The keypoint .trc to summarize: among the most processed ones (filtered if any), the one
+    closest to person 0 (a multi-person result has one file per person)."""
+    ok = {n: m for n, m in per_file.items() if m.get("status") == "ok"}
+    filt = {n: m for n, m in ok.items() if "_filt" in n}
+    pick = filt or ok
+    return min(pick, key=lambda n: pick[n]["mpjpe_mm"]) if pick else None
 
 
 def run_evaluation(result_dir: str | os.PathLike, truth_dir: str | os.PathLike | None = None,
-                   write: bool = True) -> dict[str, Any]:
+                   write: bool = True, print_table: bool = True) -> dict[str, Any]:
     """Evaluate every stage of a processed trial against its truth; writes ``metrics.json`` and the PNG.
 
     Args:
         result_dir: the trial folder the pipeline processed.
         truth_dir: its ground truth (default ``result_dir/ground_truth``).
         write: write ``result_dir/evaluation/metrics.json`` and ``joint_angles.png``.
+        print_table: print :func:`format_table` to stdout.
     """
     from .io.trc import read_trc
     result_dir = Path(result_dir)
@@ -346,9 +350,9 @@ def run_evaluation(result_dir: str | os.PathLike, truth_dir: str | os.PathLike |
     metrics["association"] = evaluate_association(result_dir, truth)
     trcs = sorted((result_dir / "pose-3d").glob("*.trc"))
     per_file = {f.name: evaluate_trc(f, kp_true, shift) for f in trcs if "LSTM" not in f.name}
-    main = _main_trc(trcs)
-    metrics["keypoints3d"] = (dict(per_file[main.name], files=per_file) if main else
-                              _missing(f"no .trc in {result_dir / 'pose-3d'}"))
+    main = _main_trc(per_file)
+    metrics["keypoints3d"] = (dict(per_file[main], files=per_file) if main else
+                              _missing(f"no usable keypoint .trc in {result_dir / 'pose-3d'}"))
     lstm = [f for f in trcs if "LSTM" in f.name]
     metrics["markers3d"] = evaluate_trc(lstm[-1], markers_true, shift) if lstm else _missing("no *_LSTM.trc")
     mots = sorted((result_dir / "kinematics").glob("*.mot"), key=lambda p: p.stat().st_mtime)
@@ -363,6 +367,8 @@ def run_evaluation(result_dir: str | os.PathLike, truth_dir: str | os.PathLike |
     if write:
         with atomic_write(out_dir / "metrics.json", encoding="utf-8") as fh:
             json.dump(_jsonable(metrics), fh, indent=2)
+    if print_table:
+        print(format_table(metrics))
     return metrics
 
 

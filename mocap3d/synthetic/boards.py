@@ -216,12 +216,14 @@ def _write_image(path: Path, img: np.ndarray) -> None:
 
 
 def write_calibration_inputs(rig: CameraRig, folder: str | os.PathLike, n_views: int = 8,
-                             board: Board | None = None, seed: int = 0, ext: str = ".png") -> Path:
+                             board: Board | None = None, seed: int = 0, ext: str = ".png",
+                             noise: float = 2.0) -> Path:
     """Write Pose2Sim-layout calibration inputs and their truth.
 
     ``folder/intrinsics/int_<cam>_img/*.png``, ``folder/extrinsics/ext_<cam>_img/floor.png``,
     ``folder/extrinsics/scene_points.json`` (object points and pixels), and
     ``folder/calibration_inputs_truth.json`` (board, poses, corner pixels).
+    ``noise``: sensor noise sigma (grey levels); 0 keeps PNG files small.
     Put the truth file elsewhere if the pipeline must not see it.
     """
     folder = Path(folder)
@@ -229,12 +231,12 @@ def write_calibration_inputs(rig: CameraRig, folder: str | os.PathLike, n_views:
     truth: dict = {"board": {"corners": board.corners, "square": board.square, "charuco": board.charuco},
                    "intrinsics": {}, "floor": {}}
     for i, cam in enumerate(rig):
-        views = intrinsic_views(cam, n_views, board, seed + i)
+        views = intrinsic_views(cam, n_views, board, seed + i, noise)
         for k, v in enumerate(views):
             _write_image(folder / "intrinsics" / f"int_{cam.name}_img" / f"{cam.name}_{k:02d}{ext}", v.image)
         truth["intrinsics"][cam.name] = [{"rvec": v.rvec, "tvec": v.tvec, "image_points": v.image_points}
                                          for v in views]
-    for v in floor_board_views(rig, seed=seed):
+    for v in floor_board_views(rig, seed=seed, noise=noise):
         _write_image(folder / "extrinsics" / f"ext_{v.camera}_img" / f"{v.camera}_floor{ext}", v.image)
         truth["floor"][v.camera] = {"rvec": v.rvec, "tvec": v.tvec, "image_points": v.image_points,
                                     "world_points": v.object_points}

@@ -7,7 +7,7 @@ Layout::
     <folder>/pose/<cam>_json/<cam>_<frame:06d>.json   OpenPose JSON, recorded frames only
     <folder>/ground_truth/               never read by the pipeline:
         keypoints.trc                    true keypoints of person 0 (skeleton.all_names)
-        person<i>_keypoints.trc          every person's true keypoints
+        person<i>_keypoints.trc          true keypoints of person i >= 1 (bystanders)
         markers.trc                      true anatomical markers of person 0
         coordinates.mot                  true OpenSim coordinates of person 0 (degrees, metres)
         Calib_true.toml                  true calibration
@@ -54,13 +54,16 @@ def perturb_rig(rig: CameraRig, position_mm: float, angle_deg: float, focal_pct:
     return CameraRig(cams)
 
 
-def config_text(capture: Capture, mass: float = 70.0) -> str:
-    """Trial Config.toml overrides (Pose2Sim key names) for a capture."""
+def config_text(capture: Capture, mass: float = 70.0, multi_person: bool = False) -> str:
+    """Trial Config.toml overrides (Pose2Sim key names) for a capture.
+
+    ``multi_person`` False: person 0 is the person of interest and any other is a bystander.
+    """
     s = capture.settings
     return (
         "# Synthetic capture made by mocap3d.synthetic.make_capture; truth in ground_truth/ (not read by the pipeline).\n"
         "[project]\n"
-        f"multi_person = {'true' if len(capture.persons) > 1 else 'false'}\n"
+        f"multi_person = {'true' if multi_person else 'false'}\n"
         f"participant_height = {capture.height[0]:.3f}  # m\n"
         f"participant_mass = {mass:.1f}  # kg\n"
         f"frame_rate = {capture.rate:g}  # Hz\n\n"
@@ -98,12 +101,13 @@ def write_pose(kp: Keypoints2D, recorded: np.ndarray, pose_dir: Path) -> None:
     """Write each camera's recorded frames as OpenPose JSON in ``pose_dir/<cam>_json``."""
     for c in range(kp.n_cameras):
         rec = recorded[c]
-        one = Keypoints2D(kp.data[c:c + 1, rec], [kp.cameras[c]], kp.keypoints, kp.frames[rec], kp.rate)
+        data = np.round(kp.data[c:c + 1, rec], 3)  # 0.001 px: shorter JSON, far below detector noise
+        one = Keypoints2D(data, [kp.cameras[c]], kp.keypoints, kp.frames[rec], kp.rate)
         write_openpose_folders(one, pose_dir)
 
 
 def write_capture(capture: Capture, folder: str | os.PathLike, calibration: CameraRig | None = None,
-                  mass: float = 70.0) -> Path:
+                  mass: float = 70.0, multi_person: bool = False) -> Path:
     """Write ``capture`` as a trial folder (layout in the module docstring); returns the folder.
 
     ``calibration`` is the rig written to ``calibration/Calib.toml`` (default:
@@ -113,14 +117,14 @@ def write_capture(capture: Capture, folder: str | os.PathLike, calibration: Came
     gt = folder / GROUND_TRUTH
     gt.mkdir(parents=True, exist_ok=True)
     with atomic_write(folder / "Config.toml", encoding="utf-8") as fh:
-        fh.write(config_text(capture, mass))
+        fh.write(config_text(capture, mass, multi_person))
     write_calibration(calibration or capture.rig, folder / "calibration" / "Calib.toml")
     write_calibration(capture.rig, gt / "Calib_true.toml", {"synthetic_truth": True})
     write_pose(capture.keypoints2d, capture.recorded, folder / "pose")
     write_trc(capture.keypoints3d, gt / "keypoints.trc")
     write_trc(capture.markers, gt / "markers.trc")
     write_mot(_motion_table(capture.motion), gt / "coordinates.mot")
-    for i, p in enumerate(capture.persons):
+    for i, p in enumerate(capture.persons[1:], start=1):
         write_trc(p, gt / f"person{i}_keypoints.trc")
     with atomic_write(gt / "truth.json", encoding="utf-8") as fh:
         json.dump(_jsonable(truth_dict(capture)), fh, separators=(",", ":"))
