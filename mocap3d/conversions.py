@@ -40,15 +40,15 @@ FORMATS: dict[str, tuple[str, tuple[str, ...], str]] = {
 }
 
 _CALIB_CONV = "mocap3d.calibration.converters"
+_HERE = "mocap3d.conversions"
 # format -> (module, function, keyword arguments); fn(path, **kw) -> core object
 READERS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "trc": ("mocap3d.io.trc", "read_trc", {}),
     "c3d": ("mocap3d.io.c3d", "read_c3d", {"to_y_up": True}),
     "calibration": ("mocap3d.io.calibration_toml", "read_calibration", {}),
-    "anipose": ("mocap3d.io.calibration_toml", "read_calibration", {}),
-    "caliscope": ("mocap3d.io.calibration_toml", "read_calibration", {}),
-    "freemocap": ("mocap3d.io.calibration_toml", "read_calibration", {}),
-    **{f: (_CALIB_CONV, f"read_{f}", {}) for f in ("qualisys", "vicon", "opencap", "easymocap", "biocv", "optitrack")},
+    **{f: (_HERE, "read_calibration_variant", {"fmt": f}) for f in ("anipose", "caliscope", "freemocap")},
+    **{f: (_HERE, "read_calibration_converter", {"fmt": f})
+       for f in ("qualisys", "vicon", "opencap", "easymocap", "biocv", "optitrack")},
     "openpose": ("mocap3d.io.openpose", "read_openpose_folders", {}),
 }
 # format -> (module, function, keyword arguments); fn(obj, path, **kw)
@@ -66,6 +66,51 @@ DIRECT: dict[tuple[str, str], tuple[str, str]] = {
     ("dlc", "openpose"): ("mocap3d.io.importers", "dlc_to_openpose"),
     ("mediapipe", "openpose"): ("mocap3d.io.importers", "mediapipe_to_openpose"),
 }
+
+
+def _siblings(path: Path, pattern: str) -> list[Path]:
+    """``path`` if it is a folder's files matching ``pattern``; a file stands for all such files beside it."""
+    folder = path if path.is_dir() else path.parent
+    files = sorted(folder.glob(pattern))
+    if not files:
+        raise Mocap3dError(f"{folder}: no {pattern} file found")
+    return files
+
+
+def read_calibration_converter(path: str | os.PathLike, fmt: str) -> Any:
+    """A calibration in another program's format -> CameraRig, via mocap3d.calibration.converters.
+
+    Multi-file formats take a folder (or one of its files): OpenCap (every ``*.pickle``),
+    bioCV (every ``*.calib``), EasyMocap (``intri.yml`` and ``extri.yml``).
+    """
+    from .runner import lookup
+    path = Path(path)
+    fn = lookup(_CALIB_CONV, f"read_{fmt}", f"converter {fmt} -> calibration")
+    if fmt == "opencap":
+        args: tuple = (_siblings(path, "*.pickle"),)
+    elif fmt == "biocv":
+        args = (_siblings(path, "*.calib"),)
+    elif fmt == "easymocap":
+        folder = path if path.is_dir() else path.parent
+        args = (folder / "intri.yml", folder / "extri.yml")
+    else:
+        args = (path,)
+    if isinstance(args[0], list):
+        log.info("%s: reading %d files: %s", fmt, len(args[0]), ", ".join(p.name for p in args[0]))
+    out = fn(*args)
+    return out[0] if isinstance(out, tuple) else out   # some readers also return metadata
+
+
+def read_calibration_variant(path: str | os.PathLike, fmt: str) -> Any:
+    """AniPose / Caliscope / FreeMoCap TOML -> CameraRig (FreeMoCap translations in mm)."""
+    from .runner import lookup
+    try:
+        return lookup(_CALIB_CONV, "read_toml_variant", f"converter {fmt}")(path, fmt)
+    except Mocap3dError as exc:
+        if "not built yet" not in str(exc):
+            raise
+    from .io.calibration_toml import read_calibration
+    return read_calibration(path, translation_units="mm" if fmt == "freemocap" else "auto")
 
 
 def guess_format(path: str | os.PathLike, kind: str | None = None) -> str | None:

@@ -337,3 +337,27 @@ def test_config_file_option_and_logging_section(tmp_path, fake, capsys):
     assert not (s / "logs.txt").exists()
     assert cli.main(["triangulate", str(s), "--config", str(tmp_path / "missing.toml")]) == 2
     assert "missing.toml: config file not found" in capsys.readouterr().err
+
+
+def test_convert_calibration_through_other_formats(tmp_path):
+    """TOML -> Qualisys / EasyMocap folder / OpenCap folder -> TOML keeps the cameras (k3 aside)."""
+    conv = pytest.importorskip("mocap3d.calibration.converters", reason="calibration converters not in this tree")
+    if not all(hasattr(conv, f) for f in ("read_qualisys", "write_qualisys", "read_easymocap", "write_easymocap")):
+        pytest.skip("calibration converters incomplete in this tree")
+    from mocap3d.camera import Camera, CameraRig
+    from mocap3d.io.calibration_toml import read_calibration, write_calibration
+    cams = [Camera(f"cam{i:02d}", (1920, 1080), [[1500.0 + 10 * i, 0, 960], [0, 1500.0 + 10 * i, 540], [0, 0, 1]],
+                   [-0.1, 0.02, 0.001, -0.002], [0.1 * i, 1.0 + 0.2 * i, -0.05], [0.3 * i, 1.2, 4.0]) for i in range(3)]
+    write_calibration(CameraRig(cams), tmp_path / "Calib.toml")
+    routes = [("cams.qca.txt", []), ("easy", ["--to", "easymocap"]), ("ocap", ["--to", "opencap"])]
+    for out, opts in routes:
+        fmt = opts[1] if opts else "qualisys"
+        assert cli.main(["convert", str(tmp_path / "Calib.toml"), str(tmp_path / out), "-q", *opts]) == 0
+        back = tmp_path / f"back_{fmt}.toml"
+        assert cli.main(["convert", str(tmp_path / out), str(back), "-q", "--from", fmt]) == 0
+        rig = read_calibration(back)
+        assert len(rig) == 3
+        for a, b in zip(cams, rig):
+            np.testing.assert_allclose(b.position, a.position, atol=1e-6)
+            np.testing.assert_allclose(b.matrix, a.matrix, atol=1e-6)
+            np.testing.assert_allclose(b.distortions[:4], a.distortions[:4], atol=1e-9)
