@@ -44,12 +44,13 @@ class Trial:
         session: the session folder (equal to ``path`` for a single trial).
         config: merged configuration (defaults < session < participant < trial
             < overrides), a nested dict keyed like Pose2Sim's Config.toml.
+        config_files: the Config.toml files merged, outermost first.
     """
 
     path: Path
     session: Path
-    config: dict[str, Any] = field(default_factory=dict)
-    config_files: list[Path] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict, repr=False)
+    config_files: list[Path] = field(default_factory=list, repr=False)
 
     @property
     def id(self) -> str:
