@@ -48,9 +48,10 @@ def test_known_perturbations(trial, tmp_path):
     K[:2, :2] *= 1.02
     cams[3] = cams[3].copy(matrix=K)
     write_calibration(CameraRig(cams), res / "calibration" / "Calib.toml")
-    # sync: reference cam02 (true offset 2); estimates off by +0.5 frame for cam04
+    # sync: reference cam02 (true offset 2), clock origin moved by -2 frames; cam03 -0.5 and cam04 +0.5 off
     truth_off = np.array([0, 2, -1, 3.0])
     est = truth_off - 2
+    est[2] -= 0.5
     est[3] += 0.5
     sync = {"reference_camera": "cam02", "offsets_frames": dict(zip(cap.rig.names, est.tolist()))}
     (res / "pose-sync").mkdir(parents=True)
@@ -80,7 +81,8 @@ def test_known_perturbations(trial, tmp_path):
     assert abs(c["cam04"]["focal_pct"] - 2.0) < 1e-6 and c["cam04"]["reprojection_px"] > 1
     s = m["synchronization"]
     assert s["reference_camera"] == "cam02"
-    assert abs(s["max_abs_error_frames"] - 0.5) < 1e-9 and abs(s["mean_abs_error_frames"] - 0.125) < 1e-9
+    assert abs(s["clock_bias_frames"] + 2) < 1e-9
+    assert abs(s["max_abs_error_frames"] - 0.5) < 1e-9 and abs(s["mean_abs_error_frames"] - 0.25) < 1e-9
     a = m["association"]
     expected = 1 - (10 * 2) / np.sum(cap.identities >= 0)
     assert abs(a["identity_accuracy"] - expected) < 1e-9

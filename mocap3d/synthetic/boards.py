@@ -200,13 +200,17 @@ def scene_points(rig: CameraRig, noise_px: float = 0.0, seed: int = 0) -> dict[s
     +-1 m, and the tops of two 1.5 m poles at the walkway ends.
 
     Returns ``{"object_points": (N, 3), "image_points": (C, N, 2)}``; pixels
-    get Gaussian noise of ``noise_px``.
+    get Gaussian noise of ``noise_px``; NaN where a point is outside an image.
     """
     rng = np.random.default_rng(seed)
     floor = [(x, 0.0, z) for x in (-2.5, -1.0, 1.0, 2.5) for z in (-0.75, 0.75)]
     pts = np.array(floor + [(-3.0, 1.5, 0.0), (3.0, 1.5, 0.0)])
     uv = rig.project(pts)
-    return {"object_points": pts, "image_points": uv + rng.normal(0, noise_px, uv.shape) if noise_px else uv}
+    uv = rig.project(pts)
+    if noise_px:
+        uv = uv + rng.normal(0, noise_px, uv.shape)
+    seen = np.stack([c.in_image(u) for c, u in zip(rig, uv)])
+    return {"object_points": pts, "image_points": np.where(seen[..., None], uv, np.nan)}
 
 
 def _write_image(path: Path, img: np.ndarray) -> None:
@@ -217,11 +221,12 @@ def _write_image(path: Path, img: np.ndarray) -> None:
 
 def write_calibration_inputs(rig: CameraRig, folder: str | os.PathLike, n_views: int = 8,
                              board: Board | None = None, seed: int = 0, ext: str = ".png",
-                             noise: float = 2.0) -> Path:
+                             noise: float = 2.0, scene_noise_px: float = 1.0) -> Path:
     """Write Pose2Sim-layout calibration inputs and their truth.
 
     ``folder/intrinsics/int_<cam>_img/*.png``, ``folder/extrinsics/ext_<cam>_img/floor.png``,
-    ``folder/extrinsics/scene_points.json`` (object points and pixels), and
+    ``folder/scene_points.json`` (``{cam: {"points_2d": [[u, v] | null, ...]}}`` in the order of
+    ``object_coords_3d``, which is stored there too; pixels with ``scene_noise_px`` click noise), and
     ``folder/calibration_inputs_truth.json`` (board, poses, corner pixels).
     ``noise``: sensor noise sigma (grey levels); 0 keeps PNG files small.
     Put the truth file elsewhere if the pipeline must not see it.
@@ -240,10 +245,14 @@ def write_calibration_inputs(rig: CameraRig, folder: str | os.PathLike, n_views:
         _write_image(folder / "extrinsics" / f"ext_{v.camera}_img" / f"{v.camera}_floor{ext}", v.image)
         truth["floor"][v.camera] = {"rvec": v.rvec, "tvec": v.tvec, "image_points": v.image_points,
                                     "world_points": v.object_points}
-    sp = scene_points(rig, seed=seed)
-    with atomic_write(folder / "extrinsics" / "scene_points.json", encoding="utf-8") as fh:
-        json.dump(_jsonable({"object_points": sp["object_points"],
-                             "image_points": dict(zip(rig.names, sp["image_points"]))}), fh)
+    sp = scene_points(rig, noise_px=scene_noise_px, seed=seed)
+    doc = {"object_coords_3d": sp["object_points"]} | {
+        name: {"points_2d": [None if not np.isfinite(p).all() else p for p in uv]}
+        for name, uv in zip(rig.names, sp["image_points"])}
+    with atomic_write(folder / "scene_points.json", encoding="utf-8") as fh:
+        json.dump(_jsonable(doc), fh)
+    truth["scene_points"] = {"object_points": sp["object_points"],
+                             "image_points_true": dict(zip(rig.names, rig.project(sp["object_points"])))}
     with atomic_write(folder / "calibration_inputs_truth.json", encoding="utf-8") as fh:
         json.dump(_jsonable(truth), fh)
     return folder
