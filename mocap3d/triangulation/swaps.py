@@ -24,6 +24,8 @@ _ARMS = ("Shoulder", "Elbow", "Wrist", "Hand", "Thumb", "Index", "Middle", "Ring
 _EXHAUSTIVE_MAX_CAMERAS = 10
 #: A camera is only relabelled when the swap lowers its epipolar error by this much (px).
 MIN_GAIN_PX = 3.0
+#: Frames around a tie used to build its 3D reference trajectory.
+TIE_WINDOW = 15
 #: Weight of the other limb groups' evidence in a group's swap decision.
 BODY_WEIGHT = 0.5
 #: Per keypoint pair, a difference of epipolar distances below this (px) is noise, not evidence.
@@ -76,17 +78,22 @@ def sampson_px(xc: np.ndarray, xd: np.ndarray, E: np.ndarray, focal: np.ndarray)
     Returns:
         (Q, ...) distances, pixels (NaN where a point is missing).
     """
-    hc = np.concatenate([xc, np.ones(xc.shape[:-1] + (1,))], -1)
-    hd = np.concatenate([xd, np.ones(xd.shape[:-1] + (1,))], -1)
     Q = E.shape[0]
-    hc2, hd2 = hc.reshape(Q, -1, 3), hd.reshape(Q, -1, 3)
-    Ex = np.einsum("qij,qnj->qni", E, hc2)
-    Etx = np.einsum("qji,qnj->qni", E, hd2)
-    num = np.abs((hd2 * Ex).sum(-1))
-    den = np.sqrt(Ex[..., 0] ** 2 + Ex[..., 1] ** 2 + Etx[..., 0] ** 2 + Etx[..., 1] ** 2)
+    shape = xc.shape[:-1]
+    x1, y1 = xc[..., 0].reshape(Q, -1), xc[..., 1].reshape(Q, -1)
+    x2, y2 = xd[..., 0].reshape(Q, -1), xd[..., 1].reshape(Q, -1)
+    e = [[E[:, i, j, None] for j in range(3)] for i in range(3)]
+    # E @ [x1, y1, 1] and E^T @ [x2, y2, 1], written out (much faster than einsum on 3x3)
+    a0 = e[0][0] * x1 + e[0][1] * y1 + e[0][2]
+    a1 = e[1][0] * x1 + e[1][1] * y1 + e[1][2]
+    a2 = e[2][0] * x1 + e[2][1] * y1 + e[2][2]
+    b0 = e[0][0] * x2 + e[1][0] * y2 + e[2][0]
+    b1 = e[0][1] * x2 + e[1][1] * y2 + e[2][1]
+    num = np.abs(x2 * a0 + y2 * a1 + a2)
+    den = np.sqrt(a0 * a0 + a1 * a1 + b0 * b0 + b1 * b1)
     with np.errstate(invalid="ignore", divide="ignore"):
         d = num / den * focal[:, None]
-    return d.reshape(xc.shape[:-1])
+    return d.reshape(shape)
 
 
 def camera_pairs(C: int) -> tuple[np.ndarray, np.ndarray]:
@@ -138,11 +145,31 @@ def group_evidence(xy: np.ndarray, w: np.ndarray, extrinsics: np.ndarray, focal:
     ok = (w[:, :, L] > 0) & (w[:, :, R] > 0)
     valid = ok[ci] & ok[di]  # (Q, F, n)
 
-    def dist(a, b):
-        return np.minimum(np.nan_to_num(sampson_px(a, b, E, f), nan=cap_px), cap_px)
+    # epipolar lines E x_c of camera c's points and E^T x_d of camera d's, computed once each
+    e = E[:, :, :, None, None]  # (Q, 3, 3, 1, 1) against (Q, F, n)
 
-    same = dist(xl[ci], xl[di]) + dist(xr[ci], xr[di])
-    swap = dist(xl[ci], xr[di]) + dist(xr[ci], xl[di])
+    def line_c(x):
+        x = x[ci]
+        return [e[:, i, 0] * x[..., 0] + e[:, i, 1] * x[..., 1] + e[:, i, 2] for i in range(3)]
+
+    def line_d(x):
+        x = x[di]
+        return [e[:, 0, j] * x[..., 0] + e[:, 1, j] * x[..., 1] + e[:, 2, j] for j in range(2)], x
+
+    lc = {"l": line_c(xl), "r": line_c(xr)}
+    ld = {"l": line_d(xl), "r": line_d(xr)}
+    fq = f[:, None, None]
+
+    def dist(sc, sd):
+        a, (b, x2) = lc[sc], ld[sd]
+        num = np.abs(x2[..., 0] * a[0] + x2[..., 1] * a[1] + a[2])
+        den = np.sqrt(a[0] ** 2 + a[1] ** 2 + b[0] ** 2 + b[1] ** 2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            d = num / den * fq
+        return np.minimum(np.nan_to_num(d, nan=cap_px), cap_px)
+
+    same = dist("l", "l") + dist("r", "r")
+    swap = dist("l", "r") + dist("r", "l")
     a = np.where(valid, swap - same, 0.0).sum(-1)  # (Q, F): > 0 when c and d agree
     dead = DEAD_ZONE_PX * valid.sum(-1)  # evidence within noise level counts as none
     a = np.sign(a) * np.maximum(np.abs(a) - dead, 0.0)
@@ -180,10 +207,8 @@ def apply_group_swaps(xy: np.ndarray, w: np.ndarray, swapped: np.ndarray,
     return xy, w
 
 
-def _interp_reference(X: np.ndarray, good: np.ndarray) -> np.ndarray:
-    """Per-keypoint linear interpolation (F, n, 3) of X over the frames where ``good`` and finite."""
-    F = X.shape[0]
-    t = np.arange(F)
+def _interp_reference(X: np.ndarray, good: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Per-keypoint linear interpolation (F, n, 3) of X (frames ``t``) over the frames where ``good`` and finite."""
     ref = np.full_like(X, np.nan)
     for k in range(X.shape[1]):
         ok = good & np.isfinite(X[:, k]).all(-1)
@@ -206,21 +231,25 @@ def resolve_ties(xy: np.ndarray, w: np.ndarray, extrinsics: np.ndarray, focal: n
     C, F = w.shape[:2]
     L = [l for l, _ in pairs]
     R = [r for _, r in pairs]
-    xs, ws = apply_group_swaps(xy, w, swapped, pairs)
+    if not (~tie).any():
+        return swapped
+    # only frames within a window of a tie are needed (the reference comes from their untied neighbours)
+    near = np.convolve(tie.astype(float), np.ones(2 * TIE_WINDOW + 1), mode="same") > 0
+    fr = np.flatnonzero(near)
+    xs, ws = apply_group_swaps(xy[:, fr], w[:, fr], swapped[:, fr], pairs)
     idx = L + R
     n = len(L)
     X, _, _ = reject_outlier_cameras(xs[:, :, idx].reshape(C, -1, 2), ws[:, :, idx].reshape(C, -1),
                                      extrinsics, focal, threshold_px, min_cameras)
-    X = X.reshape(F, 2 * n, 3)
-    if not (~tie).any():
-        return swapped
-    ref = _interp_reference(X, ~tie)
+    X = X.reshape(len(fr), 2 * n, 3)
+    ref = _interp_reference(X, ~tie[fr], fr)
     d_keep = np.linalg.norm(X - ref, axis=-1)
     d_flip = np.linalg.norm(X[:, np.r_[n:2 * n, 0:n]] - ref, axis=-1)
     both = np.isfinite(d_keep) & np.isfinite(d_flip)
     keep = np.where(both, d_keep, 0).sum(1)
     flip = np.where(both, d_flip, 0).sum(1)
-    do_flip = tie & (flip < keep)
+    do_flip = np.zeros(F, bool)
+    do_flip[fr] = tie[fr] & (flip < keep)
     has = (w[:, :, L] > 0).any(-1) | (w[:, :, R] > 0).any(-1)
     swapped = swapped.copy()
     swapped[:, do_flip] = has[:, do_flip] & ~swapped[:, do_flip]
