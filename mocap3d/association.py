@@ -14,8 +14,10 @@ stage gives every detection a stable identity:
    A detection left alone joins a cluster whose 3D skeleton reprojects onto it
    within ``reproj_error_threshold_association`` px.
 2. **Over time.** Clusters seen by >= 2 cameras are triangulated and matched
-   to tracks by 3D distance (Hungarian), within ``max_distance_m``; a track
-   unseen for more than ``max_unseen_frames`` frames is closed.
+   to tracks by 3D distance (Hungarian; median over keypoints, from the last
+   position or, with ``predict_displacement``, a constant-velocity prediction),
+   within ``max_distance_m``; a track unseen for more than
+   ``max_unseen_frames`` frames is closed.
 3. **Output.** Multi-person: one person slot per track (index = identity),
    tracks shorter than ``min_chunk_size`` frames dropped. Single-person: only
    the track with the most detections (the person of interest), so bystanders
@@ -51,6 +53,7 @@ class AssociationOptions:
     min_chunk_size: int = 10
     min_keypoints: int = 3
     multi_person: bool = False
+    predict_displacement: bool = False
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "AssociationOptions":
@@ -70,6 +73,7 @@ class AssociationOptions:
         o.max_unseen_frames = int(pa.get("max_unseen_frames", tri.get("max_unseen_frames", o.max_unseen_frames)))
         o.min_chunk_size = int(tri.get("min_chunk_size", o.min_chunk_size))
         o.multi_person = bool((config.get("project", {}) or {}).get("multi_person", False))
+        o.predict_displacement = bool(tri.get("predict_displacement", False))
         if o.reconstruction_error_threshold <= 0 or not 0 <= o.min_affinity < 1:
             raise ConfigError("personAssociation.multi_person: reconstruction_error_threshold must be > 0 (m) and "
                               f"min_affinity in [0, 1) (got {o.reconstruction_error_threshold}, {o.min_affinity})")
@@ -244,6 +248,8 @@ def _track(tracks: list[dict], clusters, skel, f: int, slots: np.ndarray, opts: 
     for a, X in enumerate(skel):
         for b, i in enumerate(open_ids):
             Y = tracks[i]["pos"]
+            if opts.predict_displacement:  # constant velocity since the last sighting
+                Y = Y + tracks[i]["vel"] * (f - tracks[i]["last"])
             ok = np.isfinite(X).all(-1) & np.isfinite(Y).all(-1)
             if ok.sum() >= 1:
                 cost[a, b] = np.median(np.linalg.norm(X[ok] - Y[ok], axis=-1))
@@ -256,10 +262,13 @@ def _track(tracks: list[dict], clusters, skel, f: int, slots: np.ndarray, opts: 
                 assigned[a] = open_ids[b]
     for a, (cl, X) in enumerate(zip(clusters, skel)):
         if a not in assigned:
-            tracks.append({"pos": X.copy(), "last": f, "first": f, "count": 0})
+            tracks.append({"pos": X.copy(), "vel": np.zeros_like(X), "last": f, "first": f, "count": 0})
             assigned[a] = len(tracks) - 1
         t = tracks[assigned[a]]
         ok = np.isfinite(X).all(-1)
+        if t["last"] < f:
+            vel = (X - t["pos"]) / (f - t["last"])
+            t["vel"][ok] = np.nan_to_num(vel[ok])
         t["pos"][ok] = X[ok]
         t["last"] = f
         t["count"] += len(cl)

@@ -79,7 +79,7 @@ def test_run_association_and_multi_person_triangulation(tmp_path):
     from mocap3d.triangulation import run_triangulation
     cap = make_capture(4, "walking", n_frames=150, rate=60, noise_px=1.0, second_person=True, seed=4)
     write_capture(cap, tmp_path / "t")
-    trial = discover(tmp_path / "t")[0]
+    trial = discover(tmp_path / "t", config={"project": {"multi_person": True}})[0]
     assert trial.config["project"]["multi_person"] is True
     rep = run_association(trial)
     assert rep["persons"] == 2

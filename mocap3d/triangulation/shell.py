@@ -68,6 +68,8 @@ def run_triangulation(trial) -> dict[str, Any]:
             written.append(write_c3d(markers, out_dir / f"{stem}.c3d"))
         files += [str(w) for w in written]
         rep = dict(res.report, person=p, files=[str(w) for w in written])
+        if not opts.extra.get("show_interp_indices", True):
+            rep.pop("frames_interpolated", None)
         persons.append(rep)
         log.info("%s: frames %d-%d, mean reprojection error %.1f px (%.1f mm), swaps corrected %d -> %s",
                  label, f0, f1, rep["reprojection_error_px"]["mean"] or np.nan,
