@@ -237,16 +237,16 @@ def calibrate_intrinsics(detections: Sequence[Detection], board: Board, size: tu
                                f"{rejected[:5]}. Add images of the whole board at varied angles")
     _check(len(kept))
     guess = None
-    for _ in range(5):
+    for _ in range(max(1, len(kept) // 3)):
         K, D, rvecs, tvecs, errs = _calibrate_once(kept, board, size, fisheye, k3, guess)
         z = robust_z(errs)
         bad = (z > outlier_z) & (errs > outlier_floor_px)
         if not bad.any():
             break
-        for i in np.flatnonzero(bad):
-            rejected.append((kept[i].source, f"reprojection error {errs[i]:.2f} px is an outlier "
-                             f"(robust z {z[i]:.1f} > {outlier_z})"))
-        kept = [d for d, b in zip(kept, bad) if not b]
+        i = int(np.argmax(np.where(bad, z, -np.inf)))     # drop the worst view only, then recalibrate
+        rejected.append((kept[i].source, f"reprojection error {errs[i]:.2f} px is an outlier "
+                         f"(robust z {z[i]:.1f} > {outlier_z})"))
+        kept = kept[:i] + kept[i + 1:]
         _check(len(kept))
         guess = (K, D)
     n_pts = np.array([len(d.ids) for d in kept])
