@@ -38,6 +38,9 @@ class LMSolver:
         marker_names: (M,) markers, all on the model.
         weights: (M,) non-negative weights.
         tol: convergence threshold on the largest coordinate step (rad or m).
+        rel_cost_tol: also stop when an iteration lowers the cost by less than
+            this fraction (noisy data: the remaining steps are in directions the
+            markers barely determine, far below their uncertainty).
         max_iter: iterations per frame.
         clamp: keep joint coordinates (all but the root joint's) inside their
             ranges, which also stops a first frame from converging to a
@@ -45,14 +48,14 @@ class LMSolver:
     """
 
     def __init__(self, model: osim.Model, marker_names: Sequence[str], weights: np.ndarray,
-                 tol: float = 1e-10, max_iter: int = 60, clamp: bool = True) -> None:
+                 tol: float = 1e-10, max_iter: int = 60, clamp: bool = True, rel_cost_tol: float = 1e-7) -> None:
         self.model = model
         self.state = model.initSystem()
         self.matter = model.getMatterSubsystem()
         ms = model.getMarkerSet()
         self.markers = [ms.get(n) for n in marker_names]
         self.sqrt_w = np.sqrt(np.asarray(weights, float))
-        self.tol, self.max_iter = tol, max_iter
+        self.tol, self.max_iter, self.rel_cost_tol = tol, max_iter, rel_cost_tol
         self.mobods = osim.SimTKArrayMobilizedBodyIndex()
         self.stations = osim.SimTKArrayVec3()
         for mk in self.markers:
@@ -154,9 +157,10 @@ class LMSolver:
                 self.positions(q)             # leave the state at the best point
                 break
             step = np.abs(q_new - q).max()
+            decrease = cost - cost_new
             q, p, r, cost = q_new, p_new, r_new, cost_new
             lam = max(lam / 10.0, 1e-9)
-            if step < self.tol or cost < 1e-24:
+            if step < self.tol or cost < 1e-24 or decrease <= self.rel_cost_tol * cost:
                 break
         self.iterations.append(it)
         err = np.linalg.norm((p - obs).reshape(-1, 3), axis=1)
