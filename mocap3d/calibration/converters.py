@@ -381,3 +381,54 @@ def read_optitrack(*_: Any, **__: Any) -> CameraRig:
 __all__ = ["read_qualisys", "write_qualisys", "read_vicon", "read_opencap", "write_opencap", "read_easymocap",
            "write_easymocap", "read_biocv", "read_toml_variant", "read_optitrack", "rotate_image_plane",
            "quaternion_to_matrix", "FileFormatError"]
+
+
+# --- file-to-file entry points (used by calibration_tools/) ---------------------------------------
+READ_FORMATS = ("qualisys", "vicon", "opencap", "easymocap", "biocv", "anipose", "caliscope", "freemocap")
+WRITE_FORMATS = ("qualisys", "opencap", "easymocap")
+
+
+def convert_to_toml(fmt: str, inputs: Sequence[str | Path], output: str | Path, binning_factor: float = 1,
+                    apply_view_rotation: bool = True) -> Path:
+    """Convert ``inputs`` of format ``fmt`` into our calibration TOML at ``output``."""
+    from ..io.calibration_toml import write_calibration
+    fmt = fmt.lower()
+    inputs = [Path(p) for p in inputs]
+    meta: dict[str, Any] = {"source": ", ".join(str(p) for p in inputs), "source_format": fmt}
+    if fmt == "qualisys":
+        rig, _ = read_qualisys(inputs[0], binning_factor, apply_view_rotation)
+        meta["up_axis"] = "Z"
+    elif fmt == "vicon":
+        rig, _ = read_vicon(inputs[0])
+        meta["up_axis"] = "Z"
+    elif fmt == "opencap":
+        rig = read_opencap(inputs)
+        meta["up_axis"] = "Z"
+    elif fmt == "easymocap":
+        if len(inputs) != 2:
+            raise Mocap3dError("EasyMocap needs two files: intri.yml extri.yml")
+        intri, extri = sorted(inputs, key=lambda p: "extri" in p.name)
+        rig = read_easymocap(intri, extri)
+    elif fmt == "biocv":
+        rig = read_biocv(inputs)
+    elif fmt in ("anipose", "caliscope", "freemocap"):
+        rig = read_toml_variant(inputs[0], fmt)
+    elif fmt == "optitrack":
+        rig = read_optitrack()
+    else:
+        raise Mocap3dError(f"unknown calibration format {fmt!r}; choose one of {', '.join(READ_FORMATS)}")
+    return write_calibration(rig, output, meta)
+
+
+def convert_from_toml(fmt: str, toml_path: str | Path, output: str | Path, binning_factor: float = 1) -> list[Path]:
+    """Write our calibration TOML as ``fmt`` (a file for qualisys, a folder for opencap and easymocap)."""
+    from ..io.calibration_toml import read_calibration
+    rig = read_calibration(toml_path)
+    fmt = fmt.lower()
+    if fmt == "qualisys":
+        return [write_qualisys(rig, output, binning_factor)]
+    if fmt == "opencap":
+        return write_opencap(rig, output)
+    if fmt == "easymocap":
+        return list(write_easymocap(rig, output))
+    raise Mocap3dError(f"cannot write calibration format {fmt!r}; choose one of {', '.join(WRITE_FORMATS)}")
