@@ -15,7 +15,7 @@ from mocap3d.io.trc import read_trc, write_trc
 from mocap3d.kinematics import scaling
 from mocap3d.kinematics.forward import marker_positions
 from mocap3d.kinematics.ik import solve_ik
-from mocap3d.kinematics.markersets import attach_markers
+from mocap3d.kinematics.markersets import attach_markers, marker_definitions
 from mocap3d.kinematics.model_builder import build_model
 from mocap3d.kinematics.pipeline import KinematicsOptions, kinematics_from_markers
 from mocap3d.kinematics.stage import run_kinematics
@@ -170,3 +170,54 @@ def test_stage_outputs_mot_loads_on_scaled_osim(tmp_path: Path):
             "print(m.getNumCoordinates(), m.getMarkerSet().getSize())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.split()[-2:] == ["40", str(len(markers.names))]
+
+
+def test_user_model_with_marker_mapping(tmp_path: Path):
+    markers, traj, _ = truth_markers("simple", "HALPE_26", 20)
+    user = build_model("simple")                                  # stands for a user's scaled model
+    defs = {f"M_{n}": d for n, d in marker_definitions("HALPE_26").items()}
+    attach_markers(user, defs)
+    scaling.scale_model(user, _truth_factors(user), 80.0)
+    path = tmp_path / "user.osim"
+    user.printToXML(str(path))
+    mapping = {n: f"M_{n}" for n in markers.names if n not in ("Nose", "Head")}
+    opts = KinematicsOptions(osim_model=str(path), marker_mapping=mapping)
+    scaled, result = kinematics_from_markers(markers, opts)
+    assert scaled.markerset == "custom" and "M_Nose" not in result.marker_names
+    assert len(result.marker_names) == len(mapping)
+    k = result.coordinates.index("knee_angle_r")
+    assert np.degrees(np.abs(result.values[:, k] - traj["knee_angle_r"])).max() < 0.5
+
+
+def _truth_factors(model) -> dict[str, float]:
+    bodies = [model.getBodySet().get(i).getName() for i in range(model.getBodySet().getSize())]
+    return {b: TRUTH_FACTORS[b[:-2] if b.endswith(("_r", "_l")) else b] for b in bodies}
+
+
+def test_scaling_from_time_range_uses_only_those_frames():
+    markers, _, truth = truth_markers("simple", "HALPE_26", 60)
+    thigh = [markers.names.index(n) for n in ("RHip", "RKnee")]
+    markers.data[30:, thigh[1]] += np.array([0.0, -0.05, 0.0])     # corrupt the knee outside the range
+    opts = KinematicsOptions(variant="simple", scaling_time_range=(0.0, 0.45), scaling_iterations=1)
+    scaled, _ = kinematics_from_markers(markers, opts)
+    assert scaled.frames_used == 28
+    assert scaled.factors["femur_r"] == pytest.approx(truth["femur_r"], rel=0.01)
+
+
+def test_two_persons_in_parallel_processes(tmp_path: Path):
+    a, traj, _ = truth_markers("simple", "HALPE_26", 25)
+    b = Markers3D(a.data + np.array([0.0, 0.0, 1.5]), a.names, RATE)      # a second person 1.5 m to the right
+    trial_dir = tmp_path / "trial"
+    write_trc(a, trial_dir / "pose-3d" / "walk_P1.trc")
+    write_trc(b, trial_dir / "pose-3d" / "walk_P2.trc")
+    config = {"project": {"participant_mass": [80.0, 60.0]},
+              "kinematics": {"use_simple_model": True, "parallel_workers_kinematics": 2}}
+    report = run_kinematics(Trial(trial_dir, trial_dir, config))
+    assert report["workers"] == 2 and not report["errors"]
+    masses = sorted(p["mass_kg"] for p in report["persons"])
+    assert masses == [60.0, 80.0]
+    for name in ("walk_P1", "walk_P2"):
+        table = osim.TimeSeriesTable(str(trial_dir / "kinematics" / f"{name}.mot"))
+        tz = table.getDependentColumn("pelvis_tz").to_numpy()
+        expected = traj["pelvis_tz"] + (1.5 if name.endswith("2") else 0.0)
+        assert np.abs(tz - expected).max() < 0.005
