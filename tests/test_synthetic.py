@@ -10,7 +10,7 @@ from mocap3d.io.trc import read_trc
 from mocap3d.io.calibration_toml import read_calibration
 from mocap3d.skeletons import HALPE_26
 from mocap3d.synthetic import make_capture, make_rig, read_truth, sees_volume, walkway_volume, write_capture
-from mocap3d.synthetic.body import body_points
+from mocap3d.synthetic.body import body_points, floor_height, grounded
 from mocap3d.synthetic.motion import make_motion, walking
 
 
@@ -71,6 +71,22 @@ def test_forward_kinematics_scales_with_height_and_keeps_lengths():
         assert -0.01 < np.nanmin(P[:, 4, 1]) < 0.06  # heel near the floor
 
 
+@pytest.mark.parametrize("name", ["walking", "squat", "jump"])
+def test_feet_meet_the_floor(name):
+    from mocap3d.synthetic.motion import MOTIONS
+    t = np.arange(60) / 20.0
+    m = grounded(lambda tt: MOTIONS[name](tt), t, 1.7)
+    h = floor_height(m, 1.7)
+    contact = np.ones(len(t), bool)
+    if name == "jump":
+        contact = (t <= m.events["take_off"][0]) | (t >= m.events["landing"][0])
+        assert h[~contact].max() > 0.2  # airborne
+    np.testing.assert_allclose(h[contact], 0.0, atol=1e-9)  # soft-min on the floor
+    from mocap3d.synthetic.body import ground_points
+    lowest = body_points(m, list(ground_points()), 1.7)[..., 1].min(1)
+    assert np.all((lowest[contact] > -0.001) & (lowest[contact] < 0.007))  # a sole point on the floor
+
+
 def test_offsets_are_applied_exactly():
     rate, F = 50.0, 40
     offsets = [0.0, 2.0, -3.25, 0.5]
@@ -80,7 +96,8 @@ def test_offsets_are_applied_exactly():
     names = list(HALPE_26.names)
     for c, cam in enumerate(cap.rig):
         t = (np.arange(F) + offsets[c]) / rate
-        X = body_points(walking(t, speed=1.3, height=1.75, x0=-1.3 * duration / 2), names, 1.75)
+        motion = grounded(lambda tt: walking(tt, speed=1.3, height=1.75, x0=-1.3 * duration / 2), t, 1.75)
+        X = body_points(motion, names, 1.75)
         uv = cam.project(X)
         obs = cap.keypoints2d.data[c, :, 0, :, :2]
         ok = np.isfinite(obs[..., 0])

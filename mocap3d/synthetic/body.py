@@ -9,17 +9,23 @@ and compare directly.
 
 ``pelvis_ty`` of a :class:`~mocap3d.synthetic.motion.Motion` is an excursion
 about standing height; :func:`absolute_coordinates` adds the scaled model's
-standing pelvis height so the feet rest on the floor.
+standing pelvis height. :func:`grounded` then corrects ``pelvis_ty`` so the
+feet meet the floor: eight floor-contact points of the model's feet (heel,
+1st and 5th metatarsal heads, toe tip, each side, at sole level) have a
+smooth minimum height (soft-min, 3 mm temperature) of exactly 0 in every frame of walking, squat and jump contact phases (flight
+phases of the jump: correction interpolated between take-off and landing),
+and once per cycle for running (constant correction).
 """
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Callable
 
 import numpy as np
 
 from ..kinematics.forward import marker_positions
 from ..kinematics.markersets import LSTM_MARKERS, attach_markers, marker_definitions
-from ..kinematics.model_builder import build_model, model_height
+from ..kinematics.model_builder import build_model, foot_points, model_height
 from ..kinematics.scaling import scale_model
 from ..skeletons import Skeleton, get_skeleton
 from .motion import TRANSLATIONS, Motion
@@ -27,6 +33,22 @@ from .motion import TRANSLATIONS, Motion
 #: Anatomical marker names produced (OpenCap v0.3 augmenter outputs, ``*_study``).
 MARKER_NAMES: tuple[str, ...] = tuple(LSTM_MARKERS)
 MODEL_VARIANT = "full"
+GROUND_TAU = 0.003  # m, soft-min temperature of the floor-contact points
+
+
+def ground_points() -> dict[str, tuple[str, tuple[float, float, float]]]:
+    """Floor-contact points of the generic model's feet: name -> (body, location (m))."""
+    fp = foot_points()
+    floor_c, floor_t = float(fp["floor_calcn"]), float(fp["floor_toes"])
+    mtp_x = float(fp["mtp"][0])
+    right = {"heel": ("calcn", (float(fp["heel_calcn"][0]), floor_c, 0.0)),
+             "mth1": ("calcn", (mtp_x, floor_c, -0.035)), "mth5": ("calcn", (mtp_x - 0.02, floor_c, 0.035)),
+             "toe": ("toes", (float(fp["toe_tip_toes"][0]), floor_t, -0.01))}
+    out = {}
+    for side, z in (("r", 1.0), ("l", -1.0)):
+        for k, (body, (x, y, zz)) in right.items():
+            out[f"_ground_{k}_{side}"] = (f"{body}_{side}", (x, y, z * zz))
+    return out
 
 
 @lru_cache(maxsize=8)
@@ -36,7 +58,7 @@ def scaled_model(height: float, skeleton: str, variant: str = MODEL_VARIANT):
     Returns (model, marker names). Cached per process.
     """
     model = build_model(variant)
-    defs = marker_definitions(skeleton) | marker_definitions("LSTM")
+    defs = marker_definitions(skeleton) | marker_definitions("LSTM") | ground_points()
     attach_markers(model, defs)
     f = height / model_height()
     bodies = model.getBodySet()
@@ -74,6 +96,35 @@ def body_points(motion: Motion, names: list[str] | tuple[str, ...], height: floa
         pts = marker_positions(model, values, q.names, on_model)
         out[:, [list(names).index(n) for n in on_model]] = pts
     return out
+
+
+def floor_height(motion: Motion, height: float, skeleton: str = "HALPE_26") -> np.ndarray:
+    """Soft-min height (F,) in metres of the feet's floor-contact points."""
+    y = body_points(motion, list(ground_points()), height, skeleton)[..., 1]
+    m = y.min(1, keepdims=True)
+    return m[:, 0] - GROUND_TAU * np.log(np.exp(-(y - m) / GROUND_TAU).sum(1))
+
+
+def grounded(motion_fn: Callable[[np.ndarray], Motion], times: np.ndarray, height: float,
+             skeleton: str = "HALPE_26") -> Motion:
+    """``motion_fn(times)`` with ``pelvis_ty`` corrected so the feet meet the floor (module docstring)."""
+    m = motion_fn(times)
+    ref = 0.0  # soft-min on the floor: the lowest sole point is 0 to tau*ln(8) = 6 mm above it
+    if m.name == "running":
+        period = m.events["period"][0]
+        cycle = motion_fn(np.arange(120) * period / 120)
+        corr = np.full(len(times), ref - floor_height(cycle, height, skeleton).min())
+    else:
+        corr = ref - floor_height(m, height, skeleton)
+        if "take_off" in m.events:
+            t0, t1 = m.events["take_off"][0], m.events["landing"][0]
+            air = (times > t0) & (times < t1)
+            if air.any():
+                edge = ref - floor_height(motion_fn(np.array([t0, t1])), height, skeleton)
+                corr[air] = np.interp(times[air], [t0, t1], edge)
+    vals = m.values.copy()
+    vals[:, m.names.index("pelvis_ty")] += corr
+    return Motion(m.name, m.times, list(m.names), vals, dict(m.events))
 
 
 def keypoint_names(skeleton: str | Skeleton = "HALPE_26") -> list[str]:

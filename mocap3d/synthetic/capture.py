@@ -26,7 +26,7 @@ from ..keypoints import Keypoints2D
 from ..markers import Markers3D
 from ..skeletons import Skeleton, get_skeleton
 from . import corruptions as cor
-from .body import MARKER_NAMES, absolute_coordinates, body_points
+from .body import MARKER_NAMES, absolute_coordinates, body_points, grounded
 from .motion import MOTIONS, Motion
 from .rig import make_rig
 
@@ -75,8 +75,8 @@ class Capture:
         return self.keypoints2d.rate
 
 
-def _motion_fn(name: str, speed: float | None, height: float, x0: float, start: float):
-    """A function times -> Motion for one person (fixed x0 so every camera sees the same path)."""
+def _motion_fn(name: str, speed: float | None, height: float, x0: float, start: float, skeleton: str):
+    """A function times -> grounded Motion for one person (fixed x0 so every camera sees the same path)."""
     fn = MOTIONS[name]
     kw: dict[str, Any] = {"height": height}
     if name in ("walking", "running"):
@@ -85,7 +85,9 @@ def _motion_fn(name: str, speed: float | None, height: float, x0: float, start: 
             kw["speed"] = speed
     if name == "jump":
         kw["start"] = start
-    return lambda t: fn(np.asarray(t, float), **kw)
+    def raw(t: np.ndarray) -> Motion:
+        return fn(np.asarray(t, float), **kw)
+    return lambda t: grounded(raw, np.asarray(t, float), height, skeleton)
 
 
 def _place(points: np.ndarray, heading_deg: float, shift: np.ndarray) -> np.ndarray:
@@ -151,11 +153,11 @@ def make_capture(n_cameras: int = 4, motion: str = "walking", n_frames: int = 12
     t_ref = np.arange(F) / rate
     duration = t_ref[-1]
     v = speed if speed is not None else (1.3 if motion == "walking" else 3.5)
-    people = [_motion_fn(motion, speed, height, -v * duration / 2, 0.0)]
+    people = [_motion_fn(motion, speed, height, -v * duration / 2, 0.0, sk.name)]
     heights, place = [height], [(0.0, np.zeros(3))]
     if second_person:
         v2 = 1.1
-        people.append(_motion_fn(second_motion, v2, 1.62, -v2 * duration / 2, 0.3))
+        people.append(_motion_fn(second_motion, v2, 1.62, -v2 * duration / 2, 0.3, sk.name))
         heights.append(1.62)
         place.append((150.0, np.array([1.5, 0.0, 0.0])))  # diagonal path crossing the walkway at x = 1.5 m
 

@@ -18,6 +18,9 @@ control of human movement" and Perry & Burnfield (2010) "Gait analysis" for
 adult walking at self-selected speed; Novacheck (1998) "The biomechanics of
 running" for running at about 3.5 m/s; Murray et al. (1967) for arm swing.
 
+``pelvis_ty`` here is a prescribed excursion about standing height;
+``mocap3d.synthetic.body.grounded`` corrects it so the feet meet the floor.
+
 Quick start::
 
     m = make_motion("walking", n_frames=180, rate=60, speed=1.3)
