@@ -48,7 +48,7 @@ class LMSolver:
     """
 
     def __init__(self, model: osim.Model, marker_names: Sequence[str], weights: np.ndarray,
-                 tol: float = 1e-10, max_iter: int = 60, clamp: bool = True, rel_cost_tol: float = 1e-7) -> None:
+                 tol: float = 1e-10, max_iter: int = 60, clamp: bool = True, rel_cost_tol: float = 1e-6) -> None:
         self.model = model
         self.state = model.initSystem()
         self.matter = model.getMatterSubsystem()
@@ -141,10 +141,14 @@ class LMSolver:
             g = J.T @ r
             diag = np.diag(H).copy()
             reg = 1e-9 * (diag.max() if diag.size else 1.0)
-            improved = False
+            improved = converged = dirty = False
             for _ in range(12):
                 A = H + np.diag(lam * diag + reg)
                 du = -np.linalg.solve(A, g)
+                predicted = -(2 * g @ du + du @ H @ du)          # linearized cost decrease
+                if predicted <= self.rel_cost_tol * cost or np.abs(du).max() < self.tol:
+                    converged = True                            # nothing left worth a step
+                    break
                 q_new = np.clip(q + self._dq(du), self.lower, self.upper)
                 p_new = self.positions(q_new).ravel()
                 r_new = w3 * (p_new - obs)
@@ -152,9 +156,11 @@ class LMSolver:
                 if cost_new <= cost:
                     improved = True
                     break
+                dirty = True
                 lam *= 10.0
             if not improved:
-                self.positions(q)             # leave the state at the best point
+                if dirty:
+                    self.positions(q)         # leave the state at the best point
                 break
             step = np.abs(q_new - q).max()
             decrease = cost - cost_new
