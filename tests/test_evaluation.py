@@ -109,3 +109,36 @@ def test_similarity_alignment_recovers_a_known_transform():
     assert abs(s - 1.5) < 1e-9
     np.testing.assert_allclose(R_hat, R, atol=1e-9)
     np.testing.assert_allclose(t, [1, 2, 3], atol=1e-9)
+
+
+def test_association_on_synchronized_frames(trial, tmp_path):
+    cap, folder = trial
+    res = tmp_path / "res"
+    names = cap.rig.names
+    est_off = np.array([0.0, 2.0, -1.0, 3.5])  # cam04 half a frame late: its slots blend two raw frames
+    (res / "pose-sync").mkdir(parents=True)
+    (res / "pose-sync" / "synchronization_report.json").write_text(json.dumps(
+        {"reference_camera": "cam01", "offsets_frames": dict(zip(names, est_off.tolist()))}))
+    frames = np.arange(0, 45)  # common-clock frames written by the sync stage
+    from mocap3d.keypoints import Keypoints2D
+    dummy = Keypoints2D(np.full((4, len(frames), 2, 26, 3), 1.0), names, [str(i) for i in range(26)], frames, 30.0)
+    write_openpose_folders(dummy, res / "pose-sync")
+    ids_true = np.asarray(cap.identities)
+    ids, mixed = {}, 0
+    for c, cam in enumerate(names):
+        x = frames - est_off[c]
+        n0 = np.floor(x).astype(int)
+        table = np.full((len(frames), 2), -1)
+        for f, n in enumerate(n0):
+            if 0 <= n < 40 and (x[f] == n or n + 1 < 40):
+                table[f] = ids_true[c, n]
+                if x[f] != n:
+                    mixed += int(np.sum(ids_true[c, n] != ids_true[c, n + 1]))
+        ids[cam] = table.tolist()
+    (res / "pose-associated").mkdir()
+    (res / "pose-associated" / "association_report.json").write_text(json.dumps(
+        {"input": str(res / "pose-sync"), "identity_of_input_person": ids}))
+    a = run_evaluation(res, folder / "ground_truth", write=False)["association"]
+    assert mixed > 0
+    assert a["mixed_by_interpolation"] == mixed
+    assert a["identity_accuracy"] == 1.0
