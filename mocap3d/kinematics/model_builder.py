@@ -6,9 +6,10 @@ mid-point of the two ASIS). Body, joint and coordinate names follow the
 gait2392 / Rajagopal 2016 family so results compare with the literature.
 Coordinate signs (rad, m):
 
-- pelvis_tilt (+ anterior... rotation about Z, nose up = posterior tilt is
-  negative as in gait2392), pelvis_list (about X), pelvis_rotation (about Y),
-  pelvis_tx/ty/tz (position of the pelvis origin in ground, m); Z-X-Y order.
+- pelvis_tilt (about Z: + = front of the pelvis up, i.e. posterior tilt),
+  pelvis_list (about X: + = left side up), pelvis_rotation (about Y: + =
+  turning left), pelvis_tx/ty/tz (position of the pelvis origin in ground,
+  m); rotation order Z-X-Y as in gait2392.
 - hip_flexion (+flexion), hip_adduction (+adduction), hip_rotation (+internal).
 - knee_angle (+flexion, 0 = straight), ankle_angle (+dorsiflexion),
   subtalar_angle (+inversion, oblique Inman axis 42 deg up, 23 deg medial),
