@@ -217,3 +217,31 @@ def test_run_calibration_scene(tmp_path: Path):
     assert [c["name"] for c in saved["cameras"]] == [c.name for c in truth]
     assert all(c["extrinsics_rms_px"] < 0.01 for c in saved["cameras"])
     assert report["warnings"] == []
+
+
+def test_charuco_intrinsics():
+    cam = Camera("c", (640, 480), [[500, 0, 322], [0, 501, 236], [0, 0, 1]], [-0.1, 0.04, 0.0005, -0.0003])
+    board = Board("charuco", (7, 10), 0.022, 0.016, "DICT_4X4_50")
+    views = _views(cam, board, 8, 2, dist=(0.25, 0.4))
+    assert len(views) >= 6
+    res = calibrate_intrinsics(views, board, (640, 480))
+    assert abs(res.matrix[0, 0] / 500 - 1) < 0.005 and abs(res.matrix[1, 1] / 501 - 1) < 0.005
+    assert np.abs(res.matrix[:2, 2] - [322, 236]).max() < 2.0
+    assert abs(res.distortions[0] + 0.1) < 0.01
+
+
+def test_video_frames_every_n_seconds(tmp_path: Path):
+    from mocap3d.calibration.intrinsics import detect_views, load_views
+    cam = Camera("c", (320, 240), [[260, 0, 160], [0, 260, 120], [0, 0, 1]])
+    board = Board("checkerboard", (4, 5), 0.02)
+    rays = pixel_rays(cam, 1)
+    writer = cv2.VideoWriter(str(tmp_path / "cam01.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    for i in range(25):                                          # 2.5 s at 10 fps
+        rv, tv = look_at_board(0.3, (10 + i, -10, i), (0, 0), np.array([2.0, 1.5, 0]) * 0.02)
+        img = render_board(cam, board, rv, tv, supersample=1, rays=rays, seed=i)
+        writer.write(cv2.cvtColor(img, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    views = list(load_views(tmp_path, None, every_n_sec=1.0))
+    assert [v[0] for v in views] == ["cam01.avi@0.000s", "cam01.avi@1.000s", "cam01.avi@2.000s"]
+    dets, missed, size = detect_views(views, board)
+    assert size == (320, 240) and len(dets) == 3 and not missed

@@ -298,3 +298,36 @@ def test_calibration_tools_round_trip(tmp_path: Path):
                                               str(tmp_path / "em" / "extri.yml"), "-o", str(tmp_path / "e.toml")]) == 0
     _same(rig, read_calibration(tmp_path / "e.toml"))
     assert script("calib_vicon_to_toml")(["-i", str(tmp_path / "missing.xcp")]) == 1   # one-line error, exit 1
+
+
+def test_run_calibration_convert_and_existing(tmp_path: Path):
+    pytest.importorskip("mocap3d.io.calibration_toml")
+    import json
+    from mocap3d.calibration import run_calibration
+    from mocap3d.io.calibration_toml import read_calibration, read_calibration_metadata
+    from mocap3d.project import Trial
+    calib = tmp_path / "calibration"
+    calib.mkdir()
+    (calib / "Calib.qca.txt").write_text(QCA)
+    cfg = {"calibration": {"calibration_type": "convert",
+                           "convert": {"convert_from": "qualisys", "qualisys": {"binning_factor": 1}}}}
+    report = run_calibration(Trial(tmp_path, tmp_path, cfg))
+    rig = read_calibration(calib / "Calib_qualisys.toml")
+    ref, _ = cv.read_qualisys(calib / "Calib.qca.txt")
+    _same(ref, rig)
+    assert read_calibration_metadata(calib / "Calib_qualisys.toml")["up_axis"] == "Z"
+    saved = json.loads((calib / "calibration_report.json").read_text())
+    assert saved["calibration_file"].endswith("Calib_qualisys.toml")
+    assert [c["name"] for c in saved["cameras"]] == ["cam01", "cam02"]
+    assert report["residuals_mm"]["cam02"] == pytest.approx(0.4)
+    # nothing to convert any more: the existing Calib*.toml is used as is, untouched
+    (calib / "Calib.qca.txt").unlink()
+    before = (calib / "Calib_qualisys.toml").read_text()
+    report = run_calibration(Trial(tmp_path, tmp_path, cfg))
+    assert report["calibration_file"].endswith("Calib_qualisys.toml")
+    assert (calib / "Calib_qualisys.toml").read_text() == before
+    # bad config value: one-line ConfigError
+    from mocap3d.errors import ConfigError
+    cfg["calibration"]["convert"]["convert_from"] = "nope"
+    with pytest.raises(ConfigError, match="convert_from"):
+        run_calibration(Trial(tmp_path, tmp_path, cfg))

@@ -248,8 +248,8 @@ def run_calibration(trial) -> dict[str, Any]:
     if ctype == "convert":
         try:
             rig, fmt, extra = convert(calib_dir, cal)
-        except Mocap3dError:
-            if existing is None:
+        except Mocap3dError as e:
+            if existing is None or isinstance(e, ConfigError):
                 raise
             log.info("no %s file to convert; using the existing %s as is", _get(cal, "convert", "convert_from"), existing)
             rig, fmt, extra = read_calibration(existing), "existing", {"source": str(existing)}
