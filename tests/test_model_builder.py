@@ -16,7 +16,7 @@ from mocap3d.kinematics.markersets import LSTM_MARKERS, marker_definitions
 from mocap3d.kinematics.model_builder import build_model, coordinate_names, standing_pelvis_height, write_model
 
 EXPECTED = {"pelvis_tilt", "pelvis_list", "pelvis_rotation", "pelvis_tx", "pelvis_ty", "pelvis_tz",
-            "lumbar_extension", "lumbar_bending", "lumbar_rotation", "neck", "neck_bending", "neck_rotation"}
+            "lumbar_extension", "lumbar_bending", "lumbar_rotation", "neck_flexion", "neck_bending", "neck_rotation"}
 for s in "rl":
     EXPECTED |= {f"{c}_{s}" for c in ("hip_flexion", "hip_adduction", "hip_rotation", "knee_angle", "ankle_angle",
                                        "subtalar_angle", "mtp_angle", "arm_flex", "arm_add", "arm_rot", "elbow_flex",

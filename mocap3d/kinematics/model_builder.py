@@ -15,8 +15,8 @@ Coordinate signs (rad, m):
   subtalar_angle (+inversion, oblique Inman axis 42 deg up, 23 deg medial),
   mtp_angle (+toe extension).
 - lumbar_extension (+extension), lumbar_bending (+right bending),
-  lumbar_rotation (+ turning left, gait2392 sign); neck (= neck flexion, +flexion;
-  the name the issue lists),
+  lumbar_rotation (+ turning left, gait2392 sign); neck_flexion (+flexion; the
+  issue's "neck", named as in Pose2Sim's models),
   neck_bending, neck_rotation (same axes as lumbar).
 - arm_flex (+flexion), arm_add (+adduction), arm_rot (+internal),
   elbow_flex (+flexion), pro_sup (+pronation, 0 = neutral thumb-forward
@@ -175,7 +175,7 @@ def body_specs() -> list[BodySpec]:
             CoordSpec("lumbar_rotation", (0, 1, 0), (-45, 45))),
             t_m, t_com, t_in, ("ellipsoid", 0.10, torso_len / 2, 0.15, 0.02, torso_len / 2, 0.0)),
         BodySpec("head", "torso", "neck", (0, torso_len, 0), (
-            CoordSpec("neck", (0, 0, -1), (-70, 60)), CoordSpec("neck_bending", (1, 0, 0), (-45, 45)),
+            CoordSpec("neck_flexion", (0, 0, -1), (-70, 60)), CoordSpec("neck_bending", (1, 0, 0), (-45, 45)),
             CoordSpec("neck_rotation", (0, 1, 0), (-80, 80))),
             head.mass_fraction, (0.02, (1 - head.com_fraction) * head.length, 0.0),
             tuple(head.inertia(head.mass_fraction)), ("ellipsoid", 0.10, 0.12, 0.08, 0.04, 0.13, 0.0)),
