@@ -20,17 +20,20 @@ Two methods, each giving an offset (frames, sub-frame) and a confidence per came
   which the views agree geometrically. For every candidate integer lag the
   Sampson (epipolar) distances between the reference camera and camera c are
   averaged over keypoints and overlapping frames (the best-matching person
-  pair per frame, so bystanders do not matter); then each camera's offset is
-  refined against all other cameras on a 0.1-frame grid, camera c's 2D tracks
-  being linearly interpolated at fractional frames, and a parabola through
-  the grid minimum gives the sub-frame value. Confidence = 1 - best cost /
+  pair per frame, so bystanders do not matter); then, on the person of
+  interest only (the data shifted by those lags is associated across views),
+  each camera's offset is refined on a 0.1-frame grid by triangulation
+  consistency: the other cameras triangulate the person, and camera c's
+  (low-passed) 2D tracks, linearly interpolated at the candidate fractional
+  frames, are compared with the reprojections (epipolar distances with two
+  cameras); a parabola through the grid minimum gives the sub-frame value. Confidence = 1 - best cost /
   median cost over lags. Works on clips of 1-2 seconds.
 
 The stage shell writes ``pose-sync/``: OpenPose JSON on the common clock
 (frame g of camera c = its 2D keypoints at its own frame ``g - offsets[c]``,
 linearly interpolated between its two neighbouring frames when the offset is
-fractional; where one neighbour is missing, the nearer frame's value if it
-exists), and
+fractional; where one neighbour is missing, or a left/right pair is
+exchanged between the two neighbours, the nearer frame's value), and
 ``synchronization_report.json`` with the offsets and confidences.
 """
 from __future__ import annotations
@@ -296,20 +299,66 @@ def smooth_tracks(uv: np.ndarray, rate: float, cutoff: float, order: int) -> np.
     return out.reshape(uv.shape)
 
 
+def _prepared_tracks(rig: CameraRig, data: np.ndarray, rate: float, opts: SyncOptions) -> np.ndarray:
+    """Ideal normalized tracks (C, F, P, K, 2): confident keypoints, low-passed, undistorted.
+
+    The low-pass matters: interpolating raw noisy tracks at fractional frames
+    averages their noise, which would bias the cost towards half-frame shifts.
+    """
+    lik = np.nan_to_num(data[..., 2])
+    uv = np.where((lik >= opts.likelihood_threshold_synchronization)[..., None], data[..., :2], np.nan)
+    uv = np.stack([smooth_tracks(uv[c], rate, float(opts.filter_cutoff), int(opts.filter_order))
+                   for c in range(data.shape[0])])
+    return rig.undistort_points(uv)
+
+
+def _reprojection_costs(xy: np.ndarray, c: int, residual: np.ndarray, grid: np.ndarray, ext: np.ndarray,
+                        focal: float, cap: float, min_overlap: int) -> np.ndarray:
+    """Triangulation consistency of camera c at residual shifts ``residual[c] + grid``.
+
+    The other cameras' tracks (C, F, 1, K, 2), each resampled at its own
+    residual, are triangulated; camera c's track is resampled at every
+    candidate shift and compared with the reprojections (mean capped squared
+    pixel distance over keypoints and frames).
+    """
+    from .camera import triangulate_normalized
+    from .triangulation.core import project_normalized
+    C, F = xy.shape[:2]
+    others = [d for d in range(C) if d != c]
+    obs = np.stack([shift_tracks(xy[d], residual[d]) for d in others])[:, :, 0]  # (C-1, F, K, 2)
+    X = triangulate_normalized(obs, ext[others])  # (F, K, 3)
+    proj, _ = project_normalized(X.reshape(-1, 3), ext[[c]])
+    proj = proj[0].reshape(X.shape[:2] + (2,))
+    out = np.full(grid.shape, np.nan)
+    for i, g in enumerate(grid):
+        mine = shift_tracks(xy[c], residual[c] + g)[:, 0]  # (F, K, 2)
+        d = np.linalg.norm(mine - proj, axis=-1) * focal
+        ok = np.isfinite(d)
+        frames_ok = ok.sum(1) >= 3
+        if frames_ok.sum() < min_overlap:
+            continue
+        out[i] = float((np.minimum(d[ok], cap) ** 2).mean())
+    return out
+
+
 def sync_by_calibration(rig: CameraRig, data: np.ndarray, rate: float, opts: SyncOptions,
-                        cap_px: float = 20.0) -> SyncResult:
-    """Offsets from the geometric agreement of the views (see module docstring)."""
+                        cap_px: float = 20.0, refine_cap_px: float = 6.0) -> SyncResult:
+    """Offsets from the geometric agreement of the views (see module docstring).
+
+    1. Integer lags of every camera against the reference camera (best person
+       pair per frame). 2. The data shifted by those lags is associated
+       (:func:`mocap3d.association.associate_arrays`, single person) so that the
+       sub-frame refinement compares the person of interest only.
+
+    Epipolar distances are capped (``cap_px`` for the lag search,
+    ``refine_cap_px`` for the refinement, where a tight cap keeps swapped or
+    badly detected keypoints from blurring the minimum).
+    """
     C, F, P, K, _ = data.shape
     if opts.sync_person != "auto":
         data = data[:, :, [int(opts.sync_person)]]
-    else:
-        data = np.stack([track_slots(data[c]) for c in range(C)])
-    lik = np.nan_to_num(data[..., 2])
-    uv = np.where((lik >= opts.likelihood_threshold_synchronization)[..., None], data[..., :2], np.nan)
-    # Low-pass first: interpolating raw noisy tracks at fractional frames averages their
-    # noise, which would bias the cost towards half-frame shifts.
-    uv = np.stack([smooth_tracks(uv[c], rate, float(opts.filter_cutoff), int(opts.filter_order)) for c in range(C)])
-    xy = rig.undistort_points(uv)  # (C, F, P, K, 2)
+    tracked = np.stack([track_slots(data[c]) for c in range(C)]) if data.shape[2] > 1 else data
+    xy = _prepared_tracks(rig, tracked, rate, opts)
     ext = rig.extrinsics()
     focal = np.array([c.focal for c in rig])
     counts = np.isfinite(xy[..., 0]).sum((1, 2, 3))
@@ -319,11 +368,8 @@ def sync_by_calibration(rig: CameraRig, data: np.ndarray, rate: float, opts: Syn
     min_overlap = max(5, F // 4)
     offsets, conf = np.zeros(C), np.ones(C)
     curves = {}
-    E_all = {}
-    for c in range(C):
-        for d in range(C):
-            if c != d:
-                E_all[(c, d)] = essential_matrices(ext, np.array([c]), np.array([d]))[0]
+    E_all = {(c, d): essential_matrices(ext, np.array([c]), np.array([d]))[0]
+             for c in range(C) for d in range(C) if c != d}
     # 1. integer lags against the reference camera
     for c in range(C):
         if c == ref:
@@ -338,25 +384,39 @@ def sync_by_calibration(rig: CameraRig, data: np.ndarray, rate: float, opts: Syn
         offsets[c] = lags[i]
         conf[c] = float(np.clip(1 - cost[i] / np.nanmedian(cost), 0, 1))
         curves[c] = cost
-    # 2. sub-frame refinement of each camera against all others (two sweeps)
+    # 2. the person of interest on the integer-aligned clock
+    shifted = np.stack([resample_camera(data[c], offsets[c], subframe=False) for c in range(C)])
+    if shifted.shape[2] > 1:
+        from .association import AssociationOptions, associate_arrays
+        assoc, rep = associate_arrays(rig, shifted, [str(k) for k in range(K)], rate, AssociationOptions(
+            multi_person=False, likelihood_threshold_association=opts.likelihood_threshold_synchronization))
+        shifted = assoc if rep["persons"] else np.stack([track_slots(shifted[c]) for c in range(C)])
+    xy = _prepared_tracks(rig, shifted, rate, opts)
+    # 3. sub-frame refinement of each camera against all others (sweeps)
+    residual = np.zeros(C)
     grid = np.round(np.arange(-0.7, 0.71, 0.1), 6)
-    for _ in range(2 if C > 2 else 1):
+    use_3d = C >= 3 and xy.shape[2] == 1
+    for _ in range(3 if C > 2 else 1):
         for c in range(C):
             if c == ref:
                 continue
-            costs = np.zeros(grid.shape)
-            for d in range(C):
-                if d == c:
-                    continue
-                f = (focal[d] + focal[c]) / 2
-                base = offsets[c] - offsets[d]
-                costs += np.array([_lag_cost(xy[d], xy[c], E_all[(d, c)], f, base + g, cap_px, min_overlap)
-                                   for g in grid])
+            if use_3d:
+                costs = _reprojection_costs(xy, c, residual, grid, ext, focal[c], refine_cap_px, min_overlap)
+            else:
+                costs = np.zeros(grid.shape)
+                for d in range(C):
+                    if d == c:
+                        continue
+                    f = (focal[d] + focal[c]) / 2
+                    base = residual[c] - residual[d]
+                    costs += np.array([_lag_cost(xy[d], xy[c], E_all[(d, c)], f, base + g, refine_cap_px,
+                                                 min_overlap) for g in grid])
             if not np.isfinite(costs).any():
                 continue
             i = int(np.nanargmin(costs))
             frac = parabolic_peak(costs[i - 1], costs[i], costs[i + 1]) * 0.1 if 0 < i < len(grid) - 1 else 0.0
-            offsets[c] += grid[i] + float(frac)
+            residual[c] += grid[i] + float(frac)
+    offsets = offsets + residual
     offsets -= offsets[ref]
     return SyncResult(offsets, conf, "calibration", ref, {"lags": lags, "cost": curves})
 
@@ -380,13 +440,16 @@ def _match_slots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return perms[np.argmin(cost, axis=1)]
 
 
-def resample_camera(data: np.ndarray, shift: float, subframe: bool = True) -> np.ndarray:
+def resample_camera(data: np.ndarray, shift: float, subframe: bool = True,
+                    pairs: Sequence[tuple[int, int]] = ()) -> np.ndarray:
     """Camera data (F, P, K, 3) resampled at its frames ``n - shift`` (see module docstring).
 
     Fractional shifts interpolate matched person slots linearly; where a keypoint
     is missing at one of the two neighbouring frames, the nearer frame's value
     is used if it exists (so the first and last recorded frames are kept).
-    Outside the recording: NaN.
+    Outside the recording: NaN. With left/right keypoint ``pairs``, a pair
+    whose sides are exchanged between the two neighbouring frames (a detector
+    swap starting or ending there) is not blended: the nearer frame is used.
     """
     if not subframe:
         shift = float(np.round(shift))
@@ -404,6 +467,15 @@ def resample_camera(data: np.ndarray, shift: float, subframe: bool = True) -> np
     p1 = np.take_along_axis(p1, perm[:, :, None, None], axis=1)
     w = a[:, None, None, None]
     both = (1 - w) * p0 + w * p1
+    if len(pairs):
+        li, ri = np.array(pairs).T
+        d = lambda a, b: np.linalg.norm(a[..., :2] - b[..., :2], axis=-1)  # noqa: E731
+        crossed = d(p0[:, :, li], p1[:, :, ri]) + d(p0[:, :, ri], p1[:, :, li]) < \
+            d(p0[:, :, li], p1[:, :, li]) + d(p0[:, :, ri], p1[:, :, ri])  # (F, P, n)
+        flag = np.zeros(both.shape[:3], bool)
+        flag[:, :, li] |= crossed
+        flag[:, :, ri] |= crossed
+        both[flag] = np.nan  # fall back to the nearer frame below
     f0 = np.isfinite(p0).all(-1, keepdims=True) & (w <= 0.5 + 1e-9)
     f1 = np.isfinite(p1).all(-1, keepdims=True) & (w >= 0.5 - 1e-9)
     nearest = np.where(f0, p0, np.where(f1, p1, np.nan))
@@ -422,6 +494,8 @@ def apply_offsets(kp: Keypoints2D, offsets: np.ndarray, subframe: bool = True) -
     hi = int(np.ceil(last + offsets.max()))
     frames = np.arange(lo, hi + 1)
     C, _, P, K, _ = kp.data.shape
+    from .triangulation.swaps import lr_pairs
+    pairs = lr_pairs(kp.keypoints)
     # place every camera on a dense frame grid first (input frames may have holes)
     dense = np.full((C, last - first + 1, P, K, 3), np.nan)
     dense[:, kp.frames - first] = kp.data
@@ -430,7 +504,7 @@ def apply_offsets(kp: Keypoints2D, offsets: np.ndarray, subframe: bool = True) -
     for c in range(C):
         grid = np.full((len(frames), P, K, 3), np.nan)
         grid[pad_before: pad_before + dense.shape[1]] = dense[c]
-        out[c] = resample_camera(grid, offsets[c], subframe)
+        out[c] = resample_camera(grid, offsets[c], subframe, pairs)
     return Keypoints2D(out, list(kp.cameras), list(kp.keypoints), frames, kp.rate, np.zeros(C))
 
 
