@@ -115,3 +115,16 @@ def test_run_synchronization_then_triangulation(tmp_path):
     tri = run_triangulation(trial)
     assert tri["input"].endswith("pose-sync")
     assert tri["persons"][0]["n_frames_kept"] >= 100
+
+
+def test_resampling_never_blends_across_a_left_right_swap():
+    t = np.arange(10, dtype=float)
+    data = np.zeros((10, 1, 2, 3))
+    data[:, 0, 0, 0] = 100 + t   # LWrist
+    data[:, 0, 1, 0] = 200 + t   # RWrist
+    data[..., 2] = 1
+    data[6:, 0, [0, 1]] = data[6:, 0, [1, 0]]  # detector swaps sides from frame 6 on
+    out = resample_camera(data, 0.3, pairs=[(0, 1)])
+    # frame 6 sits between frames 5 (unswapped) and 6 (swapped): nearer frame 6 (0.3 away), no blend
+    assert out[6, 0, 0, 0] == pytest.approx(200 + 6) and out[6, 0, 1, 0] == pytest.approx(100 + 6)
+    assert out[4, 0, 0, 0] == pytest.approx(100 + 3.7)  # elsewhere, linear interpolation
