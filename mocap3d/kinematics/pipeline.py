@@ -47,8 +47,8 @@ class KinematicsOptions:
     accuracy: float = 1e-6
     constraint_weight: float = float("inf")
     min_markers: int = 6
-    scaling_iterations: int = 2               # posture-corrected refinements of the scale factors
-    scaling_frames_max: int = 60              # frames used by each refinement IK
+    scaling_iterations: int = 4               # posture-corrected refinements of the scale factors
+    scaling_frames_max: int = 40              # frames used by each refinement IK
     setup_dir: Path | None = None
 
 
