@@ -172,7 +172,6 @@ def associate_arrays(rig: CameraRig, data: np.ndarray, names: list[str], rate: f
     xy = rig.undistort_points(data[..., :2])
     centres, dirs = camera_rays(rig, xy)
     ext = rig.extrinsics()
-    focal = np.array([c.focal for c in rig])
     ci, di = np.triu_indices(C, 1)
     tracks: list[dict[str, Any]] = []
     slots = np.full((C, F, P), -1, int)

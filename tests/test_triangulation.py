@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from mocap3d.camera import Camera, CameraRig
+from mocap3d.camera import CameraRig
 from mocap3d.errors import Mocap3dError
 from mocap3d.synthetic import make_rig
 from mocap3d.synthetic.capture import make_capture
