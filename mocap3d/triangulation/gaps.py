@@ -63,7 +63,7 @@ def section_to_keep(valid: np.ndarray, how: str = "all", min_chunk_size: int = 1
     """
     if how not in SECTIONS:
         raise ConfigError(f"triangulation.sections_to_keep = {how!r}; use one of {', '.join(SECTIONS)}")
-    runs = [(a, b) for a, b in nan_runs(valid) if b - a >= max(1, int(min_chunk_size))]
+    runs = [(int(a), int(b)) for a, b in nan_runs(valid) if b - a >= max(1, int(min_chunk_size))]
     if not runs:
         return 0, 0
     if how == "all":
