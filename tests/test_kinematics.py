@@ -233,3 +233,21 @@ def test_scaling_from_static_trial():
     scaled, _ = kinematics_from_markers(moving, opts)
     assert scaled.frames_used == 5
     assert scaled.factors["femur_r"] == pytest.approx(truth["femur_r"], rel=0.01)
+
+
+def test_study_markers_placed_on_the_model_from_keypoints():
+    """Augmented markers placed differently from our guesses (another model's) are moved onto the data."""
+    rng = np.random.default_rng(3)
+    model = build_model("full")
+    defs = marker_definitions("HALPE_26") | {n: (b, tuple(np.add(loc, rng.uniform(-0.02, 0.02, 3))))
+                                             for n, (b, loc) in marker_definitions("LSTM").items()}
+    names = attach_markers(model, defs)
+    scaling.scale_model(model, _truth_factors(model), 80.0)
+    traj = gait(60)
+    pts = marker_positions(model, np.column_stack(list(traj.values())), list(traj), names)
+    markers = Markers3D(pts, names, RATE)
+    scaled, result = kinematics_from_markers(markers, KinematicsOptions(variant="full"))
+    assert scaled.markerset == "LSTM" and len(scaled.moved_markers) == 43
+    assert "r_knee_study" in result.marker_names and np.nanmax(result.rms_error) < 2e-3
+    rmse = _rmse_deg(result, traj)
+    assert max(rmse[c] for c in ("hip_flexion_r", "knee_angle_r", "ankle_angle_r", "knee_angle_l")) < 0.5, rmse

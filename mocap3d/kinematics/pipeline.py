@@ -49,6 +49,7 @@ class KinematicsOptions:
     min_markers: int = 6
     scaling_iterations: int = 4               # posture-corrected refinements of the scale factors
     scaling_frames_max: int = 40              # frames used by each refinement IK
+    place_markers: bool = True                # move *_study markers onto the data (when keypoints come along)
     setup_dir: Path | None = None
 
 
@@ -64,6 +65,7 @@ class Scaled:
     estimated_height: float
     frames_used: int
     markerset: str
+    moved_markers: dict[str, float] = field(default_factory=dict)
 
 
 def guess_skeleton(names: Sequence[str], preferred: str | None = None) -> str:
@@ -164,37 +166,111 @@ def scale_from_markers(model: osim.Model, markers: Markers3D, opts: KinematicsOp
         if frames.sum() < 5:
             log.warning("only %d reliable frames for scaling; using all frames", int(frames.sum()))
             frames = np.ones(len(data), dtype=bool)
-    measured = scaling.segment_lengths(data, names, markers.rate, frames, trimmed_percent=opts.trimmed_extrema_percent)
+    trusted = _trusted_weights(label, names, opts)
+    # measure segments on trusted markers only (keypoints, when they come with augmented markers)
+    measure = [n for n in names if trusted.get(n, 1.0) > 0 or not n.endswith("_study")]
+    cols = [names.index(n) for n in measure]
+    measured = scaling.segment_lengths(data[:, cols], measure, markers.rate, frames,
+                                       trimmed_percent=opts.trimmed_extrema_percent)
     used = int(frames.sum())
     generic_model = osim.Model(model)
-    generic_pts = marker_positions(generic_model, np.zeros((1, 0)), [], names)[0]
-    generic = scaling.model_lengths(generic_pts, names)
+    generic_pts = marker_positions(generic_model, np.zeros((1, 0)), [], measure)[0]
+    generic = scaling.model_lengths(generic_pts, measure)
     h_model = model_height()
     fallback = (opts.height / h_model) if opts.height else None
-    factors, how = scaling.scale_factors(measured, generic, names, opts.symmetry, fallback)
+    factors, how = scaling.scale_factors(measured, generic, measure, opts.symmetry, fallback)
     if not any(v == "measured" for v in how.values()):
         f = (opts.height or opts.default_height) / h_model
         factors = {b: f for b in factors}
         log.warning("no segment could be measured from the markers; model scaled uniformly to %.2f m",
                     opts.height or opts.default_height)
     else:
-        factors = _refine(generic_model, factors, how, data, names, frames, markers.rate, opts, label)
+        factors = _refine(generic_model, factors, how, data, names, frames, markers.rate, opts, label, measure)
     est = scaling.estimate_height(factors, h_model)
     if opts.height and abs(est - opts.height) > 0.1 * opts.height:
         log.warning("height from the markers (%.2f m) differs from participant_height (%.2f m) by more than 10%%",
                     est, opts.height)
     scaling.scale_model(model, factors, opts.mass)
-    return Scaled(model, factors, how, measured, generic, est, used, label)
+    moved = {}
+    movable = [n for n in names if n.endswith("_study") and trusted.get(n, 0.0) == 0.0]
+    if opts.place_markers and movable and sum(w > 0 for w in trusted.values()) >= 6:
+        moved = place_markers(model, data, names, frames, markers.rate, trusted, movable, opts)
+    return Scaled(model, factors, how, measured, generic, est, used, label, moved)
+
+
+def _trusted_weights(label: str, names: Sequence[str], opts: KinematicsOptions) -> dict[str, float]:
+    """Weights for scaling-time IK: detector keypoints only when they come with augmented ``*_study`` markers."""
+    if opts.weights is not None or label != "LSTM":
+        return opts.weights if opts.weights is not None else _weights_for(label, names, opts.setup_dir)
+    keypoints = [n for n in names if not n.endswith("_study")]
+    if len(keypoints) < 6:
+        return _weights_for(label, names, opts.setup_dir)
+    skeleton = guess_skeleton(keypoints, opts.skeleton)
+    w = default_weights(skeleton, keypoints)
+    return {n: w.get(n, 0.0) for n in names}
+
+
+def place_markers(model: osim.Model, data: np.ndarray, names: list[str], frames: np.ndarray, rate: float,
+                  trusted: dict[str, float], movable: list[str], opts: KinematicsOptions) -> dict[str, float]:
+    """Move ``movable`` markers (in place) to their median observed position in their body frame.
+
+    The body poses come from IK on the ``trusted`` markers (detector keypoints
+    at joint centres) over the scaling frames, so markers whose placement on
+    our model is uncertain (e.g. the augmenter's ``*_study`` markers, trained
+    on another model) become consistent with this model and this person.
+
+    Returns ``{marker: displacement (m)}``.
+    """
+    from .forward import default_q, q_indices
+    idx = np.flatnonzero(frames)
+    if len(idx) > opts.scaling_frames_max:
+        idx = idx[np.linspace(0, len(idx) - 1, opts.scaling_frames_max).round().astype(int)]
+    res = solve_ik(model, data[idx], names, np.arange(len(idx)) / rate, trusted, opts.accuracy,
+                   opts.constraint_weight, min(opts.min_markers, 3), opts.solver, show_progress=False)
+    state = model.initSystem()
+    qi = q_indices(model, state, res.coordinates)
+    q0 = default_q(model, state)
+    ms = model.updMarkerSet()
+    ground = model.getGround()
+    cols = [names.index(n) for n in movable]
+    local = np.full((len(idx), len(movable), 3), np.nan)
+    frames_of = [osim.PhysicalFrame.safeDownCast(ms.get(n).getParentFrame()) for n in movable]
+    for k, f in enumerate(idx):
+        q = q0.copy()
+        q[qi] = res.values[k]
+        state.setQ(osim.Vector.createFromMat(q))
+        model.realizePosition(state)
+        for j, (c, frame) in enumerate(zip(cols, frames_of)):
+            if np.all(np.isfinite(data[f, c])):
+                local[k, j] = ground.findStationLocationInAnotherFrame(
+                    state, osim.Vec3(*map(float, data[f, c])), frame).to_numpy()
+    moved = {}
+    for j, n in enumerate(movable):
+        if np.isfinite(local[:, j, 0]).sum() < 3:
+            continue
+        new = np.nanmedian(local[:, j], axis=0)
+        mk = ms.get(n)
+        old = mk.get_location().to_numpy()
+        mk.set_location(osim.Vec3(*map(float, new)))
+        moved[n] = float(np.linalg.norm(new - old))
+    model.finalizeConnections()
+    model.initSystem()
+    if moved:
+        worst = max(moved, key=moved.get)
+        log.info("placed %d markers on the model from the data (largest move %s: %.1f mm)", len(moved), worst,
+                 1000 * moved[worst])
+    return moved
 
 
 def _refine(generic: osim.Model, factors: dict[str, float], how: dict[str, str], data: np.ndarray,
-            names: list[str], frames: np.ndarray, rate: float, opts: KinematicsOptions, label: str) -> dict[str, float]:
+            names: list[str], frames: np.ndarray, rate: float, opts: KinematicsOptions, label: str,
+            measure: list[str]) -> dict[str, float]:
     """Correct the factors for posture: IK on the scaling frames, then compare each marker pair with the
     model's in the same posture (knee translation, trunk lean, acromion vs shoulder centre...)."""
     idx = np.flatnonzero(frames)
     if len(idx) > opts.scaling_frames_max:
         idx = idx[np.linspace(0, len(idx) - 1, opts.scaling_frames_max).round().astype(int)]
-    weights = opts.weights if opts.weights is not None else _weights_for(label, names, opts.setup_dir)
+    weights = _trusted_weights(label, names, opts)
     times = np.arange(len(idx)) / rate
     for _ in range(opts.scaling_iterations):
         trial_model = osim.Model(generic)
@@ -203,8 +279,9 @@ def _refine(generic: osim.Model, factors: dict[str, float], how: dict[str, str],
                        min(opts.min_markers, 3), opts.solver, show_progress=False)
         pts = marker_positions(trial_model, res.values, res.coordinates, names)
         pts[~np.isfinite(data[idx])] = np.nan
-        ratios = scaling.posture_ratios(data[idx], pts, names, opts.trimmed_extrema_percent)
-        factors = scaling.apply_ratios(factors, ratios, how, names, opts.symmetry)
+        cols = [names.index(n) for n in measure]
+        ratios = scaling.posture_ratios(data[idx][:, cols], pts[:, cols], measure, opts.trimmed_extrema_percent)
+        factors = scaling.apply_ratios(factors, ratios, how, measure, opts.symmetry)
     return factors
 
 
@@ -271,4 +348,5 @@ def options_from_config(config: dict[str, Any], person: int = 0, base_dir: Path 
         osim_model=model, marker_mapping=dict(kin.get("marker_mapping", {}) or {}),
         solver=str(kin.get("ik_solver", "auto")), accuracy=float(kin.get("ik_accuracy", 1e-6)),
         constraint_weight=float(cw) if cw not in ("inf", None) else float("inf"),
-        min_markers=int(kin.get("min_markers_per_frame", 6)))
+        min_markers=int(kin.get("min_markers_per_frame", 6)),
+        place_markers=bool(kin.get("marker_placement", True)))
