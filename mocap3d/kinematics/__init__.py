@@ -8,14 +8,20 @@ Public API:
 - :func:`solve_ik`, :func:`kinematics_from_markers`, :class:`KinematicsOptions`
 - :func:`run_kinematics` (stage shell)
 """
-from .forward import body_origins, marker_positions
-from .ik import IKResult, solve_ik
-from .markersets import LSTM_MARKERS, MARKERSET_NAMES, attach_markers, default_weights, marker_definitions
-from .model_builder import VARIANTS, build_model, coordinate_names, model_height
-from .pipeline import KinematicsOptions, kinematics_from_markers, options_from_config
-from .scaling import scale_model, uniform_model
-from .setup_files import markerset_path, model_path
-from .stage import process_trc, run_kinematics
+import opensim as _osim
+
+_osim.Logger.removeFileSink()          # no opensim.log in the user's working folder
+_osim.Logger.setLevelString("warn")
+
+from .forward import body_origins, marker_positions  # noqa: E402
+from .ik import IKResult, solve_ik  # noqa: E402
+from .markersets import (LSTM_MARKERS, MARKERSET_NAMES, attach_markers, default_weights,  # noqa: E402
+                         marker_definitions)
+from .model_builder import VARIANTS, build_model, coordinate_names, model_height  # noqa: E402
+from .pipeline import KinematicsOptions, kinematics_from_markers, options_from_config  # noqa: E402
+from .scaling import scale_model, uniform_model  # noqa: E402
+from .setup_files import markerset_path, model_path  # noqa: E402
+from .stage import process_trc, run_kinematics  # noqa: E402
 
 __all__ = ["IKResult", "KinematicsOptions", "LSTM_MARKERS", "MARKERSET_NAMES", "VARIANTS", "attach_markers",
            "body_origins", "build_model", "coordinate_names", "default_weights", "kinematics_from_markers",

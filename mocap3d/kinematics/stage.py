@@ -143,6 +143,7 @@ def process_trc(trc: str | Path, out_dir: str | Path, config: dict[str, Any], pe
         "markers_missing_frames": result.missing,
         "scale_factors": {k: round(v, 5) for k, v in scaled.factors.items()},
         "scaling_groups": scaled.how, "scaling_frames_used": scaled.frames_used,
+        "markers_placed_mm": {k: round(v * 1000, 2) for k, v in scaled.moved_markers.items()},
         "height_m": {"given": opts.height, "estimated": round(scaled.estimated_height, 4)},
         "mass_kg": opts.mass,
         "marker_error_mm": {"rms_mean": float(np.nanmean(result.rms_error) * 1000),
