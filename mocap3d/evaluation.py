@@ -283,19 +283,20 @@ def evaluate_trc(path: Path, truth: Markers3D, shift_s: float) -> dict[str, Any]
     return {"file": str(path)} | mpjpe(est.select(names).data, true, names)
 
 
-def evaluate_mot(path: Path, truth_path: Path, shift_s: float) -> tuple[dict[str, Any], Any, Any]:
+def evaluate_mot(path: Path, truth_path: Path, shift_s: float) -> tuple[dict[str, Any], tuple | None]:
+    """Joint-angle errors of a result .mot against the true one, and the curves (times, est, true, names)."""
     from .io.mot import read_mot
     est, tru = read_mot(path), read_mot(truth_path)
     names = [n for n in est.columns if n in tru.columns]
     if not names:
-        return _missing(f"{path.name} shares no coordinate with the truth"), None, None
+        return _missing(f"{path.name} shares no coordinate with the truth"), None
     e = np.column_stack([est[n] for n in names])
     t = resample(tru.times, np.column_stack([tru[n] for n in names]), est.times + shift_s)
     if not est.in_degrees:
         rot = [n not in ("pelvis_tx", "pelvis_ty", "pelvis_tz") for n in names]
         e[:, rot] = np.degrees(e[:, rot])
     res = {"file": str(path)} | angle_errors(e, t, names)
-    return res, (est.times, e, t, names), None
+    return res, (est.times, e, t, names)
 
 
 def plot_angles(curves, path: Path) -> Path | None:
@@ -375,7 +376,7 @@ def run_evaluation(result_dir: str | os.PathLike, truth_dir: str | os.PathLike |
     metrics["markers3d"] = evaluate_trc(lstm[-1], markers_true, shift) if lstm else _missing("no *_LSTM.trc")
     mots = sorted((result_dir / "kinematics").glob("*.mot"), key=lambda p: p.stat().st_mtime)
     if mots:
-        res, curves, _ = evaluate_mot(mots[-1], truth_dir / "coordinates.mot", shift)
+        res, curves = evaluate_mot(mots[-1], truth_dir / "coordinates.mot", shift)
         if curves is not None and write:
             png = plot_angles(curves, out_dir / "joint_angles.png")
             res["plot"] = str(png) if png else None

@@ -11,6 +11,7 @@ Layout::
         markers.trc                      true anatomical markers of person 0
         coordinates.mot                  true OpenSim coordinates of person 0 (degrees, metres)
         Calib_true.toml                  true calibration
+        offsets.json                     true per-camera offsets (frames) and their convention
         truth.json                       offsets (frames), identities, swaps, recorded frames, settings
 """
 from __future__ import annotations
@@ -126,8 +127,11 @@ def write_capture(capture: Capture, folder: str | os.PathLike, calibration: Came
     write_mot(_motion_table(capture.motion), gt / "coordinates.mot")
     for i, p in enumerate(capture.persons[1:], start=1):
         write_trc(p, gt / f"person{i}_keypoints.trc")
+    truth = truth_dict(capture)
     with atomic_write(gt / "truth.json", encoding="utf-8") as fh:
-        json.dump(_jsonable(truth_dict(capture)), fh, separators=(",", ":"))
+        json.dump(_jsonable(truth), fh, separators=(",", ":"))
+    with atomic_write(gt / "offsets.json", encoding="utf-8") as fh:
+        json.dump(_jsonable({k: truth[k] for k in ("rate", "offsets", "offsets_convention")}), fh, indent=2)
     return folder
 
 
