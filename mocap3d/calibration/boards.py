@@ -111,10 +111,11 @@ def _gray(image: np.ndarray) -> np.ndarray:
 
 def _find_checkerboard(gray: np.ndarray, pattern: tuple[int, int]) -> np.ndarray | None:
     """Corners (N, 2) for an OpenCV pattern size ``(cols, rows)``, or None."""
-    flags = cv2.CALIB_CB_EXHAUSTIVE | cv2.CALIB_CB_ACCURACY | cv2.CALIB_CB_NORMALIZE_IMAGE
-    ok, corners = cv2.findChessboardCornersSB(gray, pattern, flags=flags)
-    if ok:
-        return corners.reshape(-1, 2).astype(float)
+    base = cv2.CALIB_CB_ACCURACY | cv2.CALIB_CB_NORMALIZE_IMAGE
+    for flags in (base, base | cv2.CALIB_CB_EXHAUSTIVE):        # exhaustive search only if the fast one fails
+        ok, corners = cv2.findChessboardCornersSB(gray, pattern, flags=flags)
+        if ok:
+            return corners.reshape(-1, 2).astype(float)
     flags = cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE
     ok, corners = cv2.findChessboardCorners(gray, pattern, flags=flags)
     if not ok:
