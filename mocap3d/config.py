@@ -152,7 +152,9 @@ def resolve_key(key: str, defaults: Mapping[str, Any] | None = None) -> str:
     if "." in key:
         parts = key.split(".")
         node: Any = defaults
-        for part in parts:
+        for i, part in enumerate(parts):
+            if i >= 2 and _free_form(".".join(parts[:i]), node):
+                break
             if not isinstance(node, Mapping) or part not in node:
                 raise ConfigError(_unknown_override(key, defaults))
             node = node[part]
@@ -222,7 +224,7 @@ def _flatten_known(value: Mapping[str, Any], default: Mapping[str, Any], prefix:
         path = f"{prefix}.{key}"
         if key not in default and not _is_custom_skeleton(path, sub):
             raise ConfigError(_unknown_override(path, root))
-        if isinstance(sub, Mapping) and isinstance(default.get(key), Mapping):
+        if isinstance(sub, Mapping) and isinstance(default.get(key), Mapping) and not _free_form(path, default[key]):
             out.extend(_flatten_known(sub, default[key], path, root))
         else:
             out.append((path, sub))
@@ -246,9 +248,14 @@ def unknown_keys(config: Mapping[str, Any], defaults: Mapping[str, Any] | None =
         if key not in defaults:
             if not _is_custom_skeleton(path, value):
                 out.append(path)
-        elif isinstance(value, Mapping) and isinstance(defaults[key], Mapping):
+        elif isinstance(value, Mapping) and isinstance(defaults[key], Mapping) and not _free_form(path, defaults[key]):
             out.extend(unknown_keys(value, defaults[key], path + "."))
     return out
+
+
+def _free_form(path: str, default: Any) -> bool:
+    """An empty table below a section (e.g. ``kinematics.marker_mapping = {}``) takes any keys."""
+    return isinstance(default, Mapping) and not default and "." in path
 
 
 def warn_unknown(keys: Iterable[str], where: str = "") -> None:

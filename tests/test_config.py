@@ -206,6 +206,18 @@ def test_unknown_keys_of_several_files_are_warned_once(tmp_path, caplog):
     assert warnings[0].getMessage().endswith("ignored: mystery, project.bar, project.foo")
 
 
+def test_empty_default_tables_below_a_section_take_any_keys():
+    defaults = {"kinematics": {"marker_mapping": {}, "n": 1}, "pose": {}}
+    assert C.unknown_keys({"kinematics": {"marker_mapping": {"RHip": "RHJC"}}}, defaults) == []
+    assert C.unknown_keys({"pose": {"x": 1}}, defaults) == ["pose.x"]        # an empty section is not free-form
+    assert C.overrides_layer(["kinematics.marker_mapping.RHip=RHJC"], defaults) == \
+        {"kinematics": {"marker_mapping": {"RHip": "RHJC"}}}
+    assert C.overrides_layer({"kinematics": {"marker_mapping": {"LHip": "LHJC"}}}, defaults) == \
+        {"kinematics": {"marker_mapping": {"LHip": "LHJC"}}}
+    with pytest.raises(ConfigError, match="unknown config key 'pose.x'"):
+        C.overrides_layer(["pose.x=1"], defaults)
+
+
 def test_custom_skeleton_under_another_name_passes_through():
     tree = [{"name": "Hip", "id": 0, "children": [{"name": "RHip", "id": 1}]}]
     assert C.unknown_keys({"pose": {"MY_SKELETON": tree}}) == []
