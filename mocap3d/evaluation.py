@@ -156,9 +156,10 @@ def _sync_report(result_dir: Path) -> dict | None:
 
 
 def clock_bias(estimated: dict[str, float], true: dict[str, float]) -> float:
-    """Mean of (estimated - true) offsets (frames): the pipeline's choice of clock origin."""
+    """Median of (estimated - true) offsets (frames): the pipeline's choice of clock origin
+    (the median, so one badly synchronized camera does not move the others' errors)."""
     common = [c for c in true if c in estimated]
-    return float(np.mean([estimated[c] - true[c] for c in common])) if common else 0.0
+    return float(np.median([estimated[c] - true[c] for c in common])) if common else 0.0
 
 
 def _truth_shift(result_dir: Path, truth: dict) -> tuple[float, str | None]:
@@ -166,7 +167,7 @@ def _truth_shift(result_dir: Path, truth: dict) -> tuple[float, str | None]:
 
     The pipeline's common clock puts camera c's frame n at ``n + est[c]``; the
     truth at ``n + true[c]``; so common frame g is true frame ``g - b`` with b
-    the mean clock bias over cameras (0 without a synchronization report).
+    the median clock bias over cameras (0 without a synchronization report).
     """
     r = _sync_report(result_dir)
     if r is None:

@@ -2,8 +2,10 @@
 
 Time convention (that of :class:`~mocap3d.keypoints.Keypoints2D`): camera
 ``c`` records its frame number ``n`` at the true time ``(n + offsets[c]) /
-rate``; ``offsets[0] = 0``, so the truth is on the first camera's clock and a
-synchronization stage must find ``offsets`` (frames, possibly fractional).
+rate``, and the truth is sampled at ``n / rate``. Drawn offsets have
+``offsets[0] = 0`` (the truth is then on the first camera's clock); a
+synchronization stage must find ``offsets`` (frames, possibly fractional) up
+to a common shift.
 Trajectories are evaluated exactly at each camera's own times (no
 interpolation), so sub-frame offsets are exact.
 
@@ -40,7 +42,7 @@ class Capture:
         skeleton: the detector skeleton of the 2D keypoints.
         keypoints2d: observations (C, F, P, K, 3) as the cameras recorded them
             (each camera's own frame numbers; NaN = not detected / not recording).
-        keypoints3d: true keypoints of person 0 on camera 0's clock, names
+        keypoints3d: true keypoints of person 0 at times n / rate (see module docstring), names
             ``skeleton.all_names`` (derived Hip/Neck included).
         markers: true anatomical markers (``*_study``) of person 0.
         motion: true OpenSim coordinates of person 0 (degrees, metres; pelvis_ty absolute).
