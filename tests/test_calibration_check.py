@@ -73,3 +73,26 @@ def test_wrong_order_many_cameras():
     res = check_calibration(rig, uv[perm], conf[perm])
     assert sorted(res["suspect_cameras"]) == ["cam04", "cam10"]
     assert res["suggested_order"] == perm                  # stream perm[c] belongs to camera c
+
+
+def test_check_trial_shell(tmp_path):
+    """Shell: calibration file + OpenPose folders in, calibration_check_report.json out; swapped folders found."""
+    import json
+    import pytest
+    pytest.importorskip("mocap3d.io.openpose")
+    from mocap3d.io.calibration_toml import write_calibration
+    from mocap3d.io.openpose import write_openpose_folders
+    from mocap3d.keypoints import Keypoints2D
+    from mocap3d.project import Trial
+    from mocap3d.calibration.check import check_trial_calibration
+    rig = _rig(4)
+    uv, conf = _keypoints(rig)
+    perm = [0, 2, 1, 3]                                     # folders of cam02 and cam03 swapped
+    data = np.concatenate([uv[perm], conf[perm][..., None]], -1)[:, :, None]   # (C, F, 1, K, 3)
+    kp = Keypoints2D(data, rig.names, [f"k{i}" for i in range(17)], np.arange(60), 30.0)
+    write_openpose_folders(kp, tmp_path / "pose")
+    write_calibration(rig, tmp_path / "calibration" / "Calib_scene.toml")
+    res = check_trial_calibration(Trial(tmp_path, tmp_path, {}))
+    assert res["suggested_order"] == perm and res["order_is_wrong"]
+    saved = json.loads((tmp_path / "calibration_check_report.json").read_text())
+    assert {"cam02", "cam03"} <= set(saved["suspect_cameras"]) and "rename" in saved["hint"]

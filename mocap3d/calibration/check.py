@@ -190,9 +190,43 @@ def check_calibration(rig: CameraRig, uv: np.ndarray, conf: np.ndarray | None = 
         out.update(suggested_order=order, suggested_order_error_px=err,
                    order_is_wrong=order != list(range(C)))
         if order != list(range(C)) and err < suspect_px:
-            log.warning("keypoints fit the calibration better with pose folders in the order %s (median %.1f px); "
-                        "rename the folders or the calibration cameras", order, err)
+            out["hint"] = (f"keypoints fit the calibration with pose folders in the order {order} "
+                           f"(median {err:.1f} px): rename the folders or the calibration cameras")
+        elif len(suspect) == C:
+            out["hint"] = ("every camera disagrees with the calibration: keypoints not synchronized yet (run "
+                           "synchronization first), several people mixed up, or a calibration from another session")
         else:
-            log.warning("cameras %s disagree with the calibration (median %s px): moved since calibration?",
-                        out["suspect_cameras"], [round(errs[c], 1) for c in suspect])
+            out["hint"] = (f"cameras {out['suspect_cameras']} disagree with the calibration (median "
+                           f"{[round(float(errs[c]), 1) for c in suspect]} px): moved or turned since calibration?")
+        log.warning(out["hint"])
     return out
+
+
+def check_trial_calibration(trial, calibration_file: str | None = None, person: int = 0,
+                            min_conf: float = 0.3) -> dict[str, Any]:
+    """Shell: check ``trial``'s calibration against its latest 2D keypoints (one person).
+
+    Reads the most recent ``Calib*.toml`` of ``trial.calibration_dir`` (or
+    ``calibration_file``) and ``trial.latest_pose_dir()``; writes
+    ``<trial>/calibration_check_report.json`` and returns the result.
+    """
+    from pathlib import Path
+    from ..errors import Mocap3dError
+    from ..io.calibration_toml import read_calibration
+    from ..io.openpose import read_openpose_folders
+    from ..logs import write_report
+    calib_dir = Path(trial.calibration_dir)
+    if calibration_file is None:
+        files = sorted(calib_dir.glob("Calib*.toml"), key=lambda p: p.stat().st_mtime)
+        if not files:
+            raise Mocap3dError(f"{calib_dir}: no Calib*.toml to check; run the calibration stage first")
+        calibration_file = str(files[-1])
+    rig = read_calibration(calibration_file)
+    kp = read_openpose_folders(trial.latest_pose_dir(), cameras=rig.names)
+    if person >= kp.n_persons:
+        raise Mocap3dError(f"{trial.latest_pose_dir()}: no person {person} in the keypoints ({kp.n_persons} found)")
+    data = kp.data[:, :, person]
+    result = check_calibration(rig, data[..., :2], data[..., 2], min_conf=min_conf)
+    result.update(calibration_file=calibration_file, pose_dir=str(trial.latest_pose_dir()), person=person)
+    write_report(trial.path, "calibration_check", result)
+    return result
