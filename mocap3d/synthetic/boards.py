@@ -73,6 +73,9 @@ class Board:
         return img, ppm, origin - self.square
 
 
+FLOOR_BOARD = Board((4, 3), 0.40)
+
+
 def pixel_rays(camera: Camera, step: int = 8) -> np.ndarray:
     """Ideal normalized coordinates (h, w, 2) of every pixel (coarse grid + bilinear interpolation)."""
     w, h = camera.size
@@ -175,9 +178,12 @@ def floor_board_views(rig: CameraRig, board: Board | None = None, seed: int = 0,
                       noise: float = 2.0) -> list[BoardView]:
     """Each camera's image of a large board flat on the floor at the walkway centre, with truth.
 
-    Default board: 7x5 inner corners, 0.12 m squares (an A0 print).
+    Default board: 4x3 inner corners, 0.40 m squares (a 2.0 x 1.6 m floor mat).
+    Cameras 0.8-1.8 m high and 5-8 m away see the floor at 8-20 deg: an A0
+    board (7x5, 0.12 m) is then not detected by OpenCV in most views, and even
+    this mat gives corners only to 1-3 px; scene points are the robust choice.
     """
-    board = board or Board((7, 5), 0.12)
+    board = board or FLOOR_BOARD
     rng = np.random.default_rng(seed)
     obj = board.object_points()
     Rbw, tbw = floor_board_pose((-obj[:, 0].mean(), -obj[:, 1].mean()))
@@ -234,6 +240,7 @@ def write_calibration_inputs(rig: CameraRig, folder: str | os.PathLike, n_views:
     folder = Path(folder)
     board = board or Board()
     truth: dict = {"board": {"corners": board.corners, "square": board.square, "charuco": board.charuco},
+                   "floor_board": {"corners": FLOOR_BOARD.corners, "square": FLOOR_BOARD.square},
                    "intrinsics": {}, "floor": {}}
     for i, cam in enumerate(rig):
         views = intrinsic_views(cam, n_views, board, seed + i, noise)

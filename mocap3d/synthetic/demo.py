@@ -60,8 +60,8 @@ def _demo_config(capture) -> str:
             "   extrinsics_method = 'scene'      # image points in calibration/extrinsics/scene_points.json\n"
             "   extrinsics_extension = 'png'\n"
             "      [calibration.calculate.extrinsics.board]\n"
-            "      extrinsics_corners_nb = [7, 5]\n"
-            "      extrinsics_square_size = 120  # mm, board flat on the floor centred on the origin\n"
+            "      extrinsics_corners_nb = [4, 3]\n"
+            "      extrinsics_square_size = 400  # mm, floor mat centred on the origin (extrinsics/ext_*_img)\n"
             "      [calibration.calculate.extrinsics.scene]\n"
             f"      object_coords_3d = [{coords}]  # m, world Y up\n")
 
