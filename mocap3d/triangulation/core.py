@@ -166,6 +166,22 @@ def reject_outlier_cameras(xy: np.ndarray, weights: np.ndarray, extrinsics: np.n
     return X, used, mean
 
 
+_BLOCK_POINTS = 20000  # points per block: keeps the working arrays in cache, so cost stays linear
+
+
+def _block_frames(C: int, K: int) -> int:
+    return max(1, _BLOCK_POINTS // max(1, C * K) * C)
+
+
+def _blockwise_rejection(xy, w, ext, focal, threshold, min_cameras):
+    """:func:`reject_outlier_cameras` on blocks of points (same result, bounded memory)."""
+    N = w.shape[1]
+    parts = [reject_outlier_cameras(xy[:, a:a + _BLOCK_POINTS], w[:, a:a + _BLOCK_POINTS], ext, focal,
+                                    threshold, min_cameras) for a in range(0, max(N, 1), _BLOCK_POINTS)]
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts], axis=1),
+            np.concatenate([p[2] for p in parts]))
+
+
 def triangulate_points(rig: CameraRig, uv: np.ndarray, likelihood: np.ndarray, *,
                        likelihood_threshold: float = 0.3, reproj_threshold_px: float = 15.0,
                        min_cameras: int = 2, swap_groups: list[list[tuple[int, int]]] | None = None,
@@ -197,7 +213,8 @@ def triangulate_points(rig: CameraRig, uv: np.ndarray, likelihood: np.ndarray, *
     lik = np.nan_to_num(np.asarray(likelihood, dtype=float), nan=0.0)
     w = np.where(lik >= likelihood_threshold, np.maximum(lik, 1e-6), 0.0)
     w = np.where(np.isfinite(uv).all(-1), w, 0.0)
-    xy = rig.undistort_points(uv)
+    xy = np.concatenate([rig.undistort_points(uv[:, a:a + _block_frames(C, K)])
+                         for a in range(0, F, _block_frames(C, K))], axis=1) if F else rig.undistort_points(uv)
     ext = rig.extrinsics()
     focal = focal_lengths(rig)
     groups = swap_groups if (handle_swaps and swap_groups) else []
@@ -205,8 +222,8 @@ def triangulate_points(rig: CameraRig, uv: np.ndarray, likelihood: np.ndarray, *
     if groups:
         xy, w, swapped = correct_swaps(xy, w, ext, focal, groups, reproj_threshold_px, min_cameras)
     observed = w > 0
-    X, used, mean = reject_outlier_cameras(xy.reshape(C, F * K, 2), w.reshape(C, F * K), ext, focal,
-                                           reproj_threshold_px, min_cameras)
+    X, used, mean = _blockwise_rejection(xy.reshape(C, F * K, 2), w.reshape(C, F * K), ext, focal,
+                                         reproj_threshold_px, min_cameras)
     X = X.reshape(F, K, 3)
     used = used.reshape(C, F, K)
     mean = mean.reshape(F, K)
