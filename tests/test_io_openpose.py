@@ -121,3 +121,15 @@ def test_bad_input_names_file(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileFormatError, match="no camera subfolder"):
         read_openpose_folders(tmp_path / "empty")
+
+
+def test_negative_frame_numbers_round_trip(tmp_path):
+    """Synced clocks can start before a camera's first frame: '_-00002' is frame -2."""
+    from mocap3d.io.openpose import frame_number
+    assert frame_number("cam01_-00002.json") == -2
+    assert frame_number("video-0001.json") == 1  # a dash inside a name is not a sign
+    data = np.full((1, 3, 1, 26, 3), 0.5)
+    kp = Keypoints2D(data, ["cam01"], list(get_skeleton("HALPE_26").names), np.array([-2, -1, 0]), 30.0)
+    write_openpose_folders(kp, tmp_path)
+    back = read_openpose_folders(tmp_path)
+    assert back.frames.tolist() == [-2, -1, 0]

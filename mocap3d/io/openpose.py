@@ -24,16 +24,21 @@ from ..logs import atomic_write, get_logger
 from ..skeletons import Skeleton
 
 log = get_logger("io")
-_LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
+# The last number of a name; "_-12" (written for frames before a synced clock's zero) is negative.
+_LAST_NUMBER = re.compile(r"((?<=_)-)?(\d+)(?!.*\d)")
 _POSE_RE = re.compile(rb'"pose_keypoints_2d"\s*:\s*\[([^\]]*)\]')
 _EMPTY_FIELDS = ("face_keypoints_2d", "hand_left_keypoints_2d", "hand_right_keypoints_2d",
                  "pose_keypoints_3d", "face_keypoints_3d", "hand_left_keypoints_3d", "hand_right_keypoints_3d")
 
 
+def _number(m: re.Match) -> int:
+    return -int(m.group(2)) if m.group(1) else int(m.group(2))
+
+
 def frame_number(filename: str | os.PathLike) -> int | None:
     """The last number in a file name's stem, or None if it has none."""
     m = _LAST_NUMBER.search(Path(filename).stem)
-    return int(m.group(1)) if m else None
+    return _number(m) if m else None
 
 
 def list_json_frames(cam_dir: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
@@ -47,7 +52,7 @@ def list_json_frames(cam_dir: str | os.PathLike) -> tuple[np.ndarray, list[str]]
             m = _LAST_NUMBER.search(e.name[:-5])
             if m is None:
                 raise file_error(e.path, "no frame number in the file name", "Name files like <name>_<frame>.json")
-            entries.append((int(m.group(1)), e.path))
+            entries.append((_number(m), e.path))
     entries.sort()
     frames = np.array([f for f, _ in entries], dtype=int)
     dup = frames[1:][np.diff(frames) == 0] if len(frames) > 1 else frames[:0]
