@@ -161,21 +161,22 @@ class Camera:
             r = np.tan(th)
             scale = np.divide(r, rd, out=np.ones_like(rd), where=rd > 1e-12)
             return xy_d * scale[..., None]
+        k1, k2, p1, p2, k3 = np.pad(self.distortions[:5], (0, max(0, 5 - self.distortions[:5].size)))
         xy = xy_d.copy()
-        eps = 1e-7
         for _ in range(iterations):
+            x, y = xy[..., 0], xy[..., 1]
             f = self.distort(xy) - xy_d
-            jx = (self.distort(xy + [eps, 0]) - self.distort(xy - [eps, 0])) / (2 * eps)
-            jy = (self.distort(xy + [0, eps]) - self.distort(xy - [0, eps])) / (2 * eps)
-            a, c = jx[..., 0], jx[..., 1]
-            b, d = jy[..., 0], jy[..., 1]
-            det = a * d - b * c
+            r2 = x * x + y * y
+            radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
+            dr = 2 * (k1 + r2 * (2 * k2 + 3 * k3 * r2))  # d(radial)/d(r2) * 2
+            a = radial + x * x * dr + 2 * p1 * y + 6 * p2 * x    # d xd / dx
+            b = x * y * dr + 2 * p1 * x + 2 * p2 * y             # d xd / dy == d yd / dx
+            d = radial + y * y * dr + 6 * p1 * y + 2 * p2 * x    # d yd / dy
+            det = a * d - b * b
             det = np.where(np.abs(det) < 1e-12, 1e-12, det)
-            dx = (d * f[..., 0] - b * f[..., 1]) / det
-            dy = (-c * f[..., 0] + a * f[..., 1]) / det
-            xy[..., 0] -= dx
-            xy[..., 1] -= dy
-            if np.nanmax(np.abs(f), initial=0.0) < 1e-12:
+            xy[..., 0] -= (d * f[..., 0] - b * f[..., 1]) / det
+            xy[..., 1] -= (a * f[..., 1] - b * f[..., 0]) / det
+            if np.nanmax(np.abs(f), initial=0.0) < 1e-13:
                 break
         return xy
 
