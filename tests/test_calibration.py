@@ -1,7 +1,6 @@
 """Board detection and intrinsic calibration on rendered boards with known truth."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2

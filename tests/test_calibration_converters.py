@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mocap3d.camera import Camera, CameraRig, matrix_to_rodrigues, rodrigues_to_matrix
+from mocap3d.camera import Camera, CameraRig, rodrigues_to_matrix
 from mocap3d.calibration import converters as cv
 from mocap3d.errors import FileFormatError, Mocap3dError
 

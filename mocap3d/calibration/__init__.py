@@ -32,7 +32,7 @@ from .converters import (read_biocv, read_easymocap, read_opencap, read_optitrac
                          read_toml_variant, read_vicon)
 from .extrinsics import (board_reference, click_scene_points, has_display, pose_cameras, read_scene_points,
                          validate_object_coords)
-from .intrinsics import calibrate_intrinsics_folder, list_view_files, load_views
+from .intrinsics import calibrate_intrinsics_folder, list_view_files
 from .report import EXTRINSICS_THRESHOLD_MM, INTRINSICS_THRESHOLD_PX, build_report, format_report
 
 log = get_logger("calibration")

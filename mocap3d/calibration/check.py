@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ..camera import Camera, CameraRig
+from ..camera import CameraRig
 from ..logs import get_logger
 
 log = get_logger("calibration")
