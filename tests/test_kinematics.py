@@ -111,6 +111,13 @@ def test_fast_and_opensim_solvers_agree():
     diff = np.degrees(np.abs(fast.values[:, observable] - ref.values[:, observable]))
     assert diff.max() < 0.1
     assert np.nanmax(fast.rms_error) <= np.nanmax(ref.rms_error) + 1e-6
+    tasks = {"lumbar_extension": 0.01}                            # OpenSim coordinate task, same cost in both
+    fast = solve_ik(model, pts, names, times, solver="fast", show_progress=False, coordinate_tasks=tasks)
+    ref = solve_ik(model, pts, names, times, solver="opensim", accuracy=1e-7, show_progress=False,
+                   coordinate_tasks=tasks)
+    lumbar = fast.coordinates.index("lumbar_extension")
+    assert np.degrees(np.abs(fast.values[:, lumbar] - ref.values[:, lumbar])).max() < 0.1
+    assert np.degrees(np.abs(fast.values[:, lumbar] - traj["lumbar_extension"])).mean() > 0.5   # pulled to 0
 
 
 def test_nan_markers_and_frames_are_excluded_and_reported():

@@ -117,7 +117,8 @@ def initial_pose(model: osim.Model, state: osim.State, names: Sequence[str], obs
 
 def solve_ik(model: osim.Model, data: np.ndarray, names: Sequence[str], times: np.ndarray,
              weights: dict[str, float] | None = None, accuracy: float = 1e-6, constraint_weight: float = np.inf,
-             min_markers: int = 6, solver: str = "auto", show_progress: bool = True) -> IKResult:
+             min_markers: int = 6, solver: str = "auto", show_progress: bool = True,
+             coordinate_tasks: dict[str, float] | None = None) -> IKResult:
     """Solve IK frame by frame.
 
     Args:
@@ -132,6 +133,9 @@ def solve_ik(model: osim.Model, data: np.ndarray, names: Sequence[str], times: n
         solver: ``"opensim"`` (``InverseKinematicsSolver``), ``"fast"``
             (Levenberg-Marquardt on OpenSim's Jacobians, same objective, no
             constraints) or ``"auto"`` (fast unless the model has constraints).
+        coordinate_tasks: coordinate name -> weight of OpenSim-style coordinate
+            tasks pulling it toward its default value (cost ``w * (q - q0)**2``,
+            rad or m, next to marker costs in m**2).
 
     Returns:
         :class:`IKResult`.
@@ -173,10 +177,16 @@ def solve_ik(model: osim.Model, data: np.ndarray, names: Sequence[str], times: n
     qidx = q_indices(model, state, coords)
     q0 = initial_pose(model, state, used_names, sub[frames[0]])
     it = progress(frames, desc=f"IK ({solver})", unit="frame") if show_progress else frames
+    tasks = {k: float(v) for k, v in (coordinate_tasks or {}).items() if float(v) > 0}
+    unknown = [k for k in tasks if not cs.contains(k)]
+    if unknown:
+        raise Mocap3dError(f"kinematics.coordinate_weights names unknown coordinate(s) {', '.join(unknown)} "
+                           f"of model {model.getName()!r}")
     if solver == "fast":
-        q, errors = _solve_fast(model, used_names, w, sub, frames, q0, it)
+        q, errors = _solve_fast(model, used_names, w, sub, frames, q0, it, tasks)
     else:
-        q, errors = _solve_opensim(model, used_names, w, sub, times, frames, q0, it, accuracy, constraint_weight)
+        q, errors = _solve_opensim(model, used_names, w, sub, times, frames, q0, it, accuracy, constraint_weight,
+                                   tasks)
     values = q[:, qidx]
     errors[~valid] = np.nan
     if not solvable.all():
@@ -190,9 +200,14 @@ def solve_ik(model: osim.Model, data: np.ndarray, names: Sequence[str], times: n
     return IKResult(times, coords, values, rotational, used_names, errors, solvable, missing, ignored)
 
 
-def _solve_fast(model, names, w, sub, frames, q0, frame_iter):
+def _solve_fast(model, names, w, sub, frames, q0, frame_iter, tasks):
     from .lm_solver import LMSolver
     solver = LMSolver(model, names, w)
+    if tasks:
+        cs = model.getCoordinateSet()
+        idx = q_indices(model, solver.state, list(tasks))
+        solver.set_coordinate_tasks(idx, np.array(list(tasks.values())),
+                                    np.array([cs.get(k).getDefaultValue() for k in tasks]))
     q = np.full((sub.shape[0], len(q0)), np.nan)
     errors = np.full(sub.shape[:2], np.nan)
     prev, prev2, last = q0, None, None
@@ -204,13 +219,19 @@ def _solve_fast(model, names, w, sub, frames, q0, frame_iter):
     return q, errors
 
 
-def _solve_opensim(model, names, w, sub, times, frames, q0, frame_iter, accuracy, constraint_weight):
+def _solve_opensim(model, names, w, sub, times, frames, q0, frame_iter, accuracy, constraint_weight, tasks):
     table = markers_table(sub[frames], names, times[frames])
     wset = osim.SetMarkerWeights()
     for n, wi in zip(names, w):
         wset.cloneAndAppend(osim.MarkerWeight(n, float(wi)))
     mref = osim.MarkersReference(table, wset)
-    solver = osim.InverseKinematicsSolver(model, mref, osim.SimTKArrayCoordinateReference(), float(constraint_weight))
+    refs = osim.SimTKArrayCoordinateReference()
+    cs = model.getCoordinateSet()
+    for k, wk in tasks.items():
+        ref = osim.CoordinateReference(k, osim.Constant(cs.get(k).getDefaultValue()))
+        ref.setWeight(wk)
+        refs.push_back(ref)
+    solver = osim.InverseKinematicsSolver(model, mref, refs, float(constraint_weight))
     solver.setAccuracy(float(accuracy))
     state = model.initSystem()
     state.setQ(osim.Vector.createFromMat(q0))

@@ -78,6 +78,7 @@ class LMSolver:
                 self.lower[idx] = [cs.get(n).getRangeMin() for n in names]
                 self.upper[idx] = [cs.get(n).getRangeMax() for n in names]
         self.iterations: list[int] = []
+        self.set_coordinate_tasks(np.zeros(0), np.zeros(0), np.zeros(0))
 
     @staticmethod
     def _bounded(coord: osim.Coordinate) -> bool:
@@ -101,6 +102,24 @@ class LMSolver:
         self.state.setQ(osim.Vector.createFromMat(q))
         self.model.realizePosition(self.state)
         return np.array([mk.getLocationInGround(self.state).to_numpy() for mk in self.markers])
+
+    def set_coordinate_tasks(self, q_index: np.ndarray, weights: np.ndarray, targets: np.ndarray) -> None:
+        """Coordinate tasks as in OpenSim IK: add ``weight * (q - target)**2`` (rad or m) to the cost."""
+        if len(q_index) and not self.n_identity:
+            raise Mocap3dError("coordinate tasks need a model whose coordinate rates equal its speeds; "
+                               "use kinematics.ik_solver = 'opensim'")
+        self.task_q = np.asarray(q_index, dtype=int)
+        self.task_sqrt_w = np.sqrt(np.asarray(weights, float))
+        self.task_target = np.asarray(targets, float)
+        rows = np.zeros((len(self.task_q), self.nu))
+        rows[np.arange(len(self.task_q)), self.task_q] = self.task_sqrt_w   # dq = du (checked in __init__)
+        self.task_rows = rows
+
+    def _residual(self, w3: np.ndarray, p: np.ndarray, obs: np.ndarray, q: np.ndarray) -> np.ndarray:
+        r = w3 * (p - obs)
+        if self.task_q.size:
+            r = np.concatenate([r, self.task_sqrt_w * (q[self.task_q] - self.task_target)])
+        return r
 
     def _jacobian(self) -> np.ndarray:
         self.matter.calcStationJacobian(self.state, self.mobods, self.stations, self.J)
@@ -127,16 +146,20 @@ class LMSolver:
         valid = np.all(np.isfinite(observed), axis=1) & (self.sqrt_w > 0)
         if not valid.any():
             raise Mocap3dError("IK frame has no valid marker")
-        w3 = np.repeat(self.sqrt_w * valid, 3)
+        # marker cost normalized by the sum of the weights in use, as Simbody's Markers goal does, so
+        # coordinate-task weights mean what they mean in OpenSim's IK
+        w3 = np.repeat(self.sqrt_w * valid, 3) / np.sqrt(np.sum(self.sqrt_w[valid] ** 2))
         obs = np.where(valid[:, None], observed, 0.0).ravel()
         q = np.clip(q0, self.lower, self.upper)
         p = self.positions(q).ravel()
-        r = w3 * (p - obs)
+        r = self._residual(w3, p, obs, q)
         cost = r @ r
         lam = 1e-6
         it = 0
         for it in range(1, (max_iter or self.max_iter) + 1):
             J = w3[:, None] * self._jacobian()
+            if self.task_q.size:
+                J = np.vstack([J, self.task_rows])
             H = J.T @ J
             g = J.T @ r
             diag = np.diag(H).copy()
@@ -151,7 +174,7 @@ class LMSolver:
                     break
                 q_new = np.clip(q + self._dq(du), self.lower, self.upper)
                 p_new = self.positions(q_new).ravel()
-                r_new = w3 * (p_new - obs)
+                r_new = self._residual(w3, p_new, obs, q_new)
                 cost_new = r_new @ r_new
                 if cost_new <= cost:
                     improved = True
