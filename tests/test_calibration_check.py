@@ -96,3 +96,12 @@ def test_check_trial_shell(tmp_path):
     assert res["suggested_order"] == perm and res["order_is_wrong"]
     saved = json.loads((tmp_path / "calibration_check_report.json").read_text())
     assert {"cam02", "cam03"} <= set(saved["suspect_cameras"]) and "rename" in saved["hint"]
+    # the calibration_tools script over the same trial
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "calibration_tools" / "check_calibration.py"
+    spec = importlib.util.spec_from_file_location("check_calibration", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main([str(tmp_path)]) == 0
+    assert mod.main([str(tmp_path / "nope")]) == 1
