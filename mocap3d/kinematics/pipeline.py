@@ -202,10 +202,10 @@ def scale_from_markers(model: osim.Model, markers: Markers3D, opts: KinematicsOp
 def _trusted_weights(label: str, names: Sequence[str], opts: KinematicsOptions) -> dict[str, float]:
     """Weights for scaling-time IK: detector keypoints only when they come with augmented ``*_study`` markers."""
     if opts.weights is not None or label != "LSTM":
-        return opts.weights if opts.weights is not None else _weights_for(label, names, opts.setup_dir)
+        return opts.weights if opts.weights is not None else _weights_for(label, names, opts.setup_dir, opts.skeleton)
     keypoints = [n for n in names if not n.endswith("_study")]
     if len(keypoints) < 6:
-        return _weights_for(label, names, opts.setup_dir)
+        return _weights_for(label, names, opts.setup_dir, opts.skeleton)
     skeleton = guess_skeleton(keypoints, opts.skeleton)
     w = default_weights(skeleton, keypoints)
     return {n: w.get(n, 0.0) for n in names}
@@ -297,24 +297,32 @@ def kinematics_from_markers(markers: Markers3D, opts: KinematicsOptions | None =
         scaled = Scaled(model, {}, {}, {}, {}, float("nan"), 0, label)
     else:
         scaled = scale_from_markers(model, markers, opts, label)
-    weights = opts.weights if opts.weights is not None else _weights_for(label, markers.names, opts.setup_dir)
+    weights = opts.weights if opts.weights is not None else _weights_for(label, markers.names, opts.setup_dir, opts.skeleton)
     result = solve_ik(scaled.model, markers.data, markers.names, markers.times, weights, opts.accuracy,
                       opts.constraint_weight, opts.min_markers, opts.solver, show_progress,
                       resolve_coordinate_weights(opts, markers.names))
     return scaled, result
 
 
-def _weights_for(label: str, names: Sequence[str], folder: Path | None) -> dict[str, float]:
-    """Weights from ``OpenSim_Setup/ik_setup_<SET>.xml`` when present, else the defaults."""
+def _weights_for(label: str, names: Sequence[str], folder: Path | None, skeleton: str | None = None
+                 ) -> dict[str, float]:
+    """IK weights: :func:`default_weights`, overridden by ``OpenSim_Setup/ik_setup_<SET>.xml`` when present.
+
+    With augmented markers and detector keypoints together, the keypoints keep
+    their skeleton's weights (file ``ik_setup_<SKELETON>.xml``) and the study
+    markers their mixed-mode defaults (pelvis only).
+    """
     from .setup_files import ik_setup_path, read_ik_weights
-    weights = default_weights(label, list(names)) if label and label != "custom" else {}
-    for key in {label, "LSTM" if any(n.endswith("_study") for n in names) else label}:
-        if not key or key == "custom":
-            continue
-        path = ik_setup_path(key, folder)
-        if path.is_file():
-            file_w = read_ik_weights(path)
-            weights |= {n: w for n, w in file_w.items() if n in names}
+    if not label or label == "custom":
+        return {}
+    weights = default_weights(label, list(names))
+    keypoints = [n for n in names if not n.endswith("_study")]
+    mixed = label == "LSTM" and len(keypoints) >= 6
+    key = guess_skeleton(keypoints, skeleton) if mixed else label
+    path = ik_setup_path(key, folder)
+    if path.is_file():
+        file_w = read_ik_weights(path)
+        weights |= {n: w for n, w in file_w.items() if n in names and (not mixed or not n.endswith("_study"))}
     return weights
 
 
