@@ -63,7 +63,7 @@ def test_checkerboard_detection_matches_projection(pinhole_views):
 def test_pinhole_intrinsics_with_bad_views(pinhole_views):
     cam, _, views = pinhole_views
     assert len(views) >= 10
-    res = calibrate_intrinsics(_corrupt(views), INTR_BOARD, SIZE)
+    res = calibrate_intrinsics(_corrupt(views), INTR_BOARD, SIZE, square_pixels=False)   # fx 600, fy 601
     K = res.matrix
     assert abs(K[0, 0] / K_TRUE[0, 0] - 1) < 0.005 and abs(K[1, 1] / K_TRUE[1, 1] - 1) < 0.005
     assert np.abs(K[:2, 2] - K_TRUE[:2, 2]).max() < 2.0
@@ -77,6 +77,8 @@ def test_pinhole_intrinsics_with_bad_views(pinhole_views):
     assert {"bad_swap", "bad_row", "bad_warp"} <= rejected
     assert not rejected & {d.source for d in views}          # no good view lost
     assert res.rms_px < 0.2
+    sq = calibrate_intrinsics(_corrupt(views), INTR_BOARD, SIZE)                      # fx = fy constraint
+    assert sq.matrix[0, 0] == sq.matrix[1, 1] and abs(sq.matrix[0, 0] / 600.5 - 1) < 0.005
 
 
 def test_fisheye_intrinsics():
@@ -93,12 +95,12 @@ def test_fisheye_intrinsics():
 
 
 def test_charuco_intrinsics():
-    cam = Camera("c", (640, 480), [[500, 0, 322], [0, 501, 236], [0, 0, 1]], [-0.1, 0.04, 0.0005, -0.0003])
+    cam = Camera("c", (640, 480), [[500, 0, 322], [0, 500, 236], [0, 0, 1]], [-0.1, 0.04, 0.0005, -0.0003])
     board = Board("charuco", (7, 10), 0.022, 0.016, "DICT_4X4_50")
     views = _views(cam, board, 8, 2, dist=(0.25, 0.4))
     assert len(views) >= 6
     res = calibrate_intrinsics(views, board, (640, 480))
-    assert abs(res.matrix[0, 0] / 500 - 1) < 0.005 and abs(res.matrix[1, 1] / 501 - 1) < 0.005
+    assert abs(res.matrix[0, 0] / 500 - 1) < 0.005 and abs(res.matrix[1, 1] / 500 - 1) < 0.005
     assert np.abs(res.matrix[:2, 2] - [322, 236]).max() < 2.0
     assert abs(res.distortions[0] + 0.1) < 0.01
 

@@ -16,7 +16,7 @@ from mocap3d.calibration.intrinsics import calibrate_intrinsics
 from mocap3d.calibration.render import look_at, look_at_board, pixel_rays, random_board_views, render_board
 
 SIZE = (800, 600)
-K_TRUE = np.array([[600.0, 0, 402.0], [0, 601.0, 297.0], [0, 0, 1]])
+K_TRUE = np.array([[600.0, 0, 402.0], [0, 600.0, 297.0], [0, 0, 1]])   # square pixels
 D_TRUE = np.array([-0.1, 0.04, 0.0005, -0.0003])
 INTR_BOARD = Board("checkerboard", (6, 9), 0.025)
 EXT_BOARD = Board("checkerboard", (5, 8), 0.10)
@@ -158,7 +158,7 @@ def test_run_calibration_board(tmp_path: Path):
     from mocap3d.io.calibration_toml import read_calibration, read_calibration_metadata
     from mocap3d.project import Trial
     size = (640, 480)
-    K = np.array([[480.0, 0, 318], [0, 481, 243], [0, 0, 1]])
+    K = np.array([[480.0, 0, 318], [0, 480, 243], [0, 0, 1]])
     ctr = FLOOR @ np.array([3.5, 2.0, 0]) * 0.1
     truth = []
     for i, ang in enumerate([30, 150]):

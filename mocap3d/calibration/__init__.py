@@ -139,7 +139,8 @@ def calculate_intrinsics(calib_dir: Path, cal: Mapping[str, Any]) -> tuple[list[
         name = camera_name(folder.name)
         res = calibrate_intrinsics_folder(folder, board, sec.get("intrinsics_extension") or None,
                                           float(sec.get("extract_every_N_sec", 1)), bool(sec.get("fisheye", False)),
-                                          bool(sec.get("intrinsics_k3", False)), name=name)
+                                          bool(sec.get("intrinsics_k3", False)), name=name,
+                                          square_pixels=bool(sec.get("intrinsics_square_pixels", True)))
         cams.append(res.camera(name))
         infos.append({"rms_px": res.rms_px, "views_used": len(res.detections),
                       "views_rejected": [{"view": s, "reason": r} for s, r in res.rejected],
@@ -169,8 +170,12 @@ def load_views_single(path: Path):
     yield path.name, img
 
 
-def calculate_extrinsics(calib_dir: Path, cal: Mapping[str, Any], cams: list[Camera]) -> tuple[CameraRig, np.ndarray, np.ndarray, str]:
-    """Pose the cameras; returns the rig, per-camera RMS px, the reference points and the method."""
+def calculate_extrinsics(calib_dir: Path, cal: Mapping[str, Any], cams: list[Camera]):
+    """Pose the cameras.
+
+    Returns the rig, per-camera RMS px, the reference points (N, 3), the method,
+    and (first image per camera, pixels (N, 2) per camera) for debug images.
+    """
     sec = _get(cal, "calculate", "extrinsics", default={}) or {}
     method = sec.get("extrinsics_method", "scene")
     up = str(sec.get("world_up_axis", "Y")).upper()
@@ -210,7 +215,7 @@ def calculate_extrinsics(calib_dir: Path, cal: Mapping[str, Any], cams: list[Cam
             if sum(p is not None for p in pix) >= 2:
                 extra.append((board.object_points, pix))
         res = pose_cameras(cams, W, uv, extra, bundle, refine_intr)
-        return res.rig, res.rms_px, W, method
+        return res.rig, res.rms_px, W, method, ([v[0][1] for v in views], uv)
     if method != "scene":
         raise ConfigError(f"extrinsics_method = {method!r}; choose 'board' or 'scene'")
     scene = sec.get("scene", {}) or {}
@@ -226,13 +231,19 @@ def calculate_extrinsics(calib_dir: Path, cal: Mapping[str, Any], cams: list[Cam
     elif has_display():
         uv = []
         for f in folders:
-            label, img = _extrinsic_views(f, ext)[0]
+            _, img = _extrinsic_views(f, ext)[0]
             uv.append(click_scene_points(img, len(obj), f"{f.name}: click object_coords_3d in order"))
     else:
         raise Mocap3dError(f"{calib_dir}: no scene points file ({', '.join(p.name for p in candidates)}) and no "
                            "display to click them. Write the image coordinates of object_coords_3d there")
     res = pose_cameras(cams, obj, uv, (), bundle, refine_intr)
-    return res.rig, res.rms_px, obj, method
+    images = []
+    for f in folders:
+        try:
+            images.append(_extrinsic_views(f, ext)[0][1])
+        except Mocap3dError:
+            images.append(None)
+    return res.rig, res.rms_px, obj, method, (images, uv)
 
 
 def run_calibration(trial) -> dict[str, Any]:
@@ -268,7 +279,11 @@ def run_calibration(trial) -> dict[str, Any]:
             extra = {"source": "calculated"}
             up = str(ext_sec.get("world_up_axis", "Y")).upper()
             if ext_sec.get("calculate_extrinsics", True):
-                rig, rms, ref, method = calculate_extrinsics(calib_dir, cal, cams)
+                rig, rms, ref, method, (images, uv) = calculate_extrinsics(calib_dir, cal, cams)
+                if _get(cal, "calculate", "save_debug_images", default=True):
+                    from .debug_images import save_extrinsics_debug
+                    saved = save_extrinsics_debug(calib_dir / "debug", rig, images, ref, uv)
+                    log.info("debug images: %s", ", ".join(str(p) for p in saved))
             else:
                 rig, method = CameraRig(cams), "intrinsics"
             out = calib_dir / f"Calib_{method}.toml"
