@@ -331,3 +331,23 @@ def test_run_calibration_convert_and_existing(tmp_path: Path):
     cfg["calibration"]["convert"]["convert_from"] = "nope"
     with pytest.raises(ConfigError, match="convert_from"):
         run_calibration(Trial(tmp_path, tmp_path, cfg))
+
+
+def test_run_calibration_vicon_sizes_from_videos(tmp_path: Path):
+    """Vicon: image size (region of interest) read from the trial video named after the DEVICEID."""
+    pytest.importorskip("mocap3d.io.calibration_toml")
+    import cv2
+    from mocap3d.calibration import run_calibration
+    from mocap3d.io.calibration_toml import read_calibration
+    from mocap3d.project import Trial
+    (tmp_path / "calibration").mkdir()
+    (tmp_path / "calibration" / "calib.xcp").write_text(XCP.format(q="0 0 0 1"))
+    (tmp_path / "videos").mkdir()
+    w = cv2.VideoWriter(str(tmp_path / "videos" / "trial1.2106.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (1280, 720))
+    for _ in range(3):
+        w.write(np.zeros((720, 1280, 3), np.uint8))
+    w.release()
+    run_calibration(Trial(tmp_path, tmp_path, {"calibration": {"calibration_type": "convert",
+                                                               "convert": {"convert_from": "vicon"}}}))
+    c = read_calibration(tmp_path / "calibration" / "Calib_vicon.toml")[0]
+    assert c.size == (1280, 720) and np.allclose(c.matrix[:2, 2], [965 - 320, 535 - 180])

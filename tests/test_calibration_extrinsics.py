@@ -202,3 +202,4 @@ def test_run_calibration_board(tmp_path: Path):
     assert all(e["intrinsics_rms_px"] < 0.5 and e["extrinsics_rms_mm"] < 10 for e in entries)
     assert all(e["intrinsics"]["views_used"] == 8 for e in entries)
     assert report["warnings"] == []
+    assert sorted(p.name for p in (calib / "debug").iterdir()) == ["cam01_extrinsics.png", "cam02_extrinsics.png"]

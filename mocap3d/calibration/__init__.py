@@ -68,8 +68,28 @@ def _find(calib_dir: Path, pattern: str, what: str) -> list[Path]:
     return files
 
 
-def convert(calib_dir: Path, cal: Mapping[str, Any]) -> tuple[CameraRig, str, dict]:
-    """Convert the calibration file(s) of ``calib_dir`` named by ``cal['convert']``."""
+def video_sizes(videos_dir: Path | None) -> dict[str, tuple[int, int]]:
+    """Image size (w, h) of each video of a folder, keyed by file stem."""
+    from .intrinsics import VIDEO_EXTENSIONS
+    import cv2
+    sizes: dict[str, tuple[int, int]] = {}
+    if videos_dir is None or not Path(videos_dir).is_dir():
+        return sizes
+    for p in sorted(Path(videos_dir).iterdir()):
+        if p.suffix.lower() in VIDEO_EXTENSIONS:
+            cap = cv2.VideoCapture(str(p))
+            if cap.isOpened():
+                sizes[p.stem] = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+            cap.release()
+    return sizes
+
+
+def convert(calib_dir: Path, cal: Mapping[str, Any], videos_dir: Path | None = None) -> tuple[CameraRig, str, dict]:
+    """Convert the calibration file(s) of ``calib_dir`` named by ``cal['convert']``.
+
+    Vicon: the image size of each camera is read from the trial video whose
+    name contains its DEVICEID (Vicon's region of interest), else the sensor size.
+    """
     fmt = str(_get(cal, "convert", "convert_from", default="qualisys")).lower()
     if fmt not in CONVERT_FORMATS:
         raise ConfigError(f"calibration.convert.convert_from = {fmt!r}; choose one of {', '.join(CONVERT_FORMATS)}")
@@ -82,7 +102,14 @@ def convert(calib_dir: Path, cal: Mapping[str, Any]) -> tuple[CameraRig, str, di
         extra.update(source=src, residuals_mm=res, up_axis="Z")
     elif fmt == "vicon":
         src = _find(calib_dir, "*.xcp", "Vicon")[-1]
-        rig, res = read_vicon(src)
+        sizes = video_sizes(videos_dir)
+        import xml.etree.ElementTree as ET
+        ids = [el.get("DEVICEID", "") for el in ET.parse(src).getroot().iter("Camera")] if sizes else []
+        matched = {i: next(v for k, v in sizes.items() if i and i in k) for i in ids
+                   if i and any(i in k for k in sizes)}
+        if sizes and not matched:
+            log.warning("no video named after a Vicon DEVICEID in %s: image sizes from SENSOR_SIZE", videos_dir)
+        rig, res = read_vicon(src, matched or None)
         extra.update(source=src, residuals_mm=res, up_axis="Z")
     elif fmt == "opencap":
         srcs = _find(calib_dir, "*.pickle", "OpenCap")
@@ -258,7 +285,7 @@ def run_calibration(trial) -> dict[str, Any]:
     intr_info, rms, ref, write = None, None, None, True
     if ctype == "convert":
         try:
-            rig, fmt, extra = convert(calib_dir, cal)
+            rig, fmt, extra = convert(calib_dir, cal, getattr(trial, "videos_dir", None))
         except Mocap3dError as e:
             if existing is None or isinstance(e, ConfigError):
                 raise
