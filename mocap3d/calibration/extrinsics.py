@@ -193,6 +193,9 @@ def board_reference(cameras: Sequence[Camera], detections: Sequence[Detection], 
                     position: str = "horizontal", up: str = "Y") -> tuple[np.ndarray, list[np.ndarray]]:
     """World coordinates (N, 3) of the board corners and per-camera pixels (N, 2) (NaN if unseen)."""
     obj = board.object_points
+    if board.symmetric:
+        log.warning("extrinsic board %s is symmetric under a half turn (h + w even): cameras may disagree on its "
+                    "orientation. Prefer a board with h + w odd (e.g. 4x7) or a ChArUco board", list(board.corners_nb))
     poses, uv = [], []
     for cam, det in zip(cameras, detections):
         pix = np.full((len(obj), 2), np.nan)
