@@ -261,3 +261,15 @@ def test_study_markers_placed_on_the_model_from_keypoints():
     assert np.nanmax(result.rms_error) < 2e-3
     rmse = _rmse_deg(result, traj)
     assert max(rmse[c] for c in ("hip_flexion_r", "knee_angle_r", "ankle_angle_r", "knee_angle_l")) < 0.5, rmse
+
+
+def test_trc_choice_per_person(tmp_path: Path):
+    from mocap3d.kinematics.stage import select_trc_files
+    for name in ("walk_P1", "walk_P1_filt_butterworth", "walk_P1_filt_butterworth_LSTM", "walk_P1_LSTM",
+                 "walk_P2", "walk_P2_filt_kalman"):
+        (tmp_path / f"{name}.trc").write_text("")
+    files, kind = select_trc_files(tmp_path, True)
+    assert [f.stem for f in files] == ["walk_P1_filt_butterworth_LSTM", "walk_P2_filt_kalman"]
+    assert kind == "LSTM+filtered"
+    files, _ = select_trc_files(tmp_path, False)
+    assert [f.stem for f in files] == ["walk_P1_filt_butterworth", "walk_P2_filt_kalman"]
