@@ -250,7 +250,8 @@ def calculate_extrinsics(calib_dir: Path, cal: Mapping[str, Any], cams: list[Cam
     names = [c.name for c in cams]
     pts_file = scene.get("scene_points_file") or ""
     candidates = [calib_dir / pts_file] if pts_file else \
-        [calib_dir / n for n in ("scene_points.toml", "scene_points.json", "Image_points.json")]
+        [d / n for d in (calib_dir, calib_dir / "extrinsics")
+         for n in ("scene_points.toml", "scene_points.json", "Image_points.json")]
     found = [p for p in candidates if p.is_file()]
     if found:
         uv = read_scene_points(found[0], names, len(obj))
