@@ -228,7 +228,7 @@ def place_markers(model: osim.Model, data: np.ndarray, names: list[str], frames:
         idx = idx[np.linspace(0, len(idx) - 1, opts.scaling_frames_max).round().astype(int)]
     res = solve_ik(model, data[idx], names, np.arange(len(idx)) / rate, trusted, opts.accuracy,
                    opts.constraint_weight, min(opts.min_markers, 3), opts.solver, show_progress=False,
-                   coordinate_tasks=resolve_coordinate_weights(opts, names))
+                   coordinate_tasks=resolve_coordinate_weights(opts, [n for n in names if trusted.get(n, 0) > 0]))
     state = model.initSystem()
     qi = q_indices(model, state, res.coordinates)
     q0 = default_q(model, state)
@@ -272,14 +272,14 @@ def _refine(generic: osim.Model, factors: dict[str, float], how: dict[str, str],
     idx = np.flatnonzero(frames)
     if len(idx) > opts.scaling_frames_max:
         idx = idx[np.linspace(0, len(idx) - 1, opts.scaling_frames_max).round().astype(int)]
-    weights = _trusted_weights(label, names, opts)
+    weights = trusted = _trusted_weights(label, names, opts)
     times = np.arange(len(idx)) / rate
     for _ in range(opts.scaling_iterations):
         trial_model = osim.Model(generic)
         scaling.scale_model(trial_model, factors, None)
         res = solve_ik(trial_model, data[idx], names, times, weights, opts.accuracy, opts.constraint_weight,
                        min(opts.min_markers, 3), opts.solver, show_progress=False,
-                       coordinate_tasks=resolve_coordinate_weights(opts, names))
+                       coordinate_tasks=resolve_coordinate_weights(opts, [n for n in names if trusted.get(n, 0) > 0]))
         pts = marker_positions(trial_model, res.values, res.coordinates, names)
         pts[~np.isfinite(data[idx])] = np.nan
         cols = [names.index(n) for n in measure]
