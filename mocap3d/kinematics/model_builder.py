@@ -27,6 +27,10 @@ Left-side axes are the mirror images of the right ones (a rotation axis is a
 pseudo-vector: (x, y, z) -> (-x, -y, z)), so the same sign means the same
 anatomical motion on both sides.
 
+Ranges are the physiological active ranges widened to what deep squats and
+noisy markers reach (hip flexion to 140 deg, knee to 160 deg, ankle
+dorsiflexion to 40 deg): the fast IK keeps joint coordinates inside them.
+
 Variants:
 - ``full``: tibia translates with knee flexion (SimmSpline functions of
   knee_angle, femoral roll-back; see :data:`KNEE_SPLINE`).
@@ -54,9 +58,9 @@ VARIANTS = ("full", "simple")
 #: from full extension to deep flexion (femoral roll-back, e.g. Iwaki et al.
 #: 2000 J Bone Joint Surg Br 82:1189; planar knee of Yamaguchi & Zajac 1989).
 KNEE_SPLINE = {
-    "angle_deg": (-10.0, 0.0, 20.0, 40.0, 60.0, 80.0, 100.0, 120.0, 140.0),
-    "tx": (0.0010, 0.0, -0.0020, -0.0045, -0.0068, -0.0085, -0.0098, -0.0106, -0.0110),
-    "ty": (-0.0005, 0.0, 0.0010, 0.0022, 0.0032, 0.0040, 0.0045, 0.0048, 0.0050),
+    "angle_deg": (-10.0, 0.0, 20.0, 40.0, 60.0, 80.0, 100.0, 120.0, 140.0, 160.0),
+    "tx": (0.0010, 0.0, -0.0020, -0.0045, -0.0068, -0.0085, -0.0098, -0.0106, -0.0110, -0.0112),
+    "ty": (-0.0005, 0.0, 0.0010, 0.0022, 0.0032, 0.0040, 0.0045, 0.0048, 0.0050, 0.0051),
 }
 
 _SUBTALAR_AXIS_R = (np.cos(np.radians(42)) * np.cos(np.radians(23)), np.sin(np.radians(42)),
@@ -150,16 +154,16 @@ def body_specs() -> list[BodySpec]:
             CoordSpec("pelvis_tz", (0, 0, 1), (-50, 50), False)),
             p_m, p_com, p_in, ("ellipsoid", 0.075, 0.07, 0.13, -0.045, -0.02, 0.0)),
         BodySpec("femur", "pelvis", "hip", tuple(anth.HIP_FROM_MID_ASIS), (
-            CoordSpec("hip_flexion", (0, 0, 1), (-30, 120)), CoordSpec("hip_adduction", (1, 0, 0), (-50, 30)),
-            CoordSpec("hip_rotation", (0, 1, 0), (-45, 45))),
+            CoordSpec("hip_flexion", (0, 0, 1), (-30, 140)), CoordSpec("hip_adduction", (1, 0, 0), (-50, 30)),
+            CoordSpec("hip_rotation", (0, 1, 0), (-60, 60))),
             *_segment_body(d["thigh"]), ("ellipsoid", 0.06, d["thigh"].length / 2, 0.06, 0, -d["thigh"].length / 2, 0),
             sided=True),
         BodySpec("tibia", "femur", "knee", (0, -d["thigh"].length, 0), (
-            CoordSpec("knee_angle", (0, 0, -1), (-10, 140)),),
+            CoordSpec("knee_angle", (0, 0, -1), (-10, 160)),),
             *_segment_body(d["shank"]), ("ellipsoid", 0.045, d["shank"].length / 2, 0.045, 0, -d["shank"].length / 2, 0),
             sided=True),
         BodySpec("talus", "tibia", "ankle", (0, -d["shank"].length, 0), (
-            CoordSpec("ankle_angle", (0, 0, 1), (-50, 30)),),
+            CoordSpec("ankle_angle", (0, 0, 1), (-60, 40)),),
             0.05 * foot.mass_fraction, (0, -0.015, 0), tuple(0.05 * foot_in), ("sphere", 0.025, 0, -0.01, 0),
             sided=True),
         BodySpec("calcn", "talus", "subtalar", tuple(fp["subtalar"]), (
@@ -185,7 +189,7 @@ def body_specs() -> list[BodySpec]:
             *_segment_body(d["upper_arm"]),
             ("ellipsoid", 0.04, d["upper_arm"].length / 2, 0.04, 0, -d["upper_arm"].length / 2, 0), sided=True),
         BodySpec("ulna", "humerus", "elbow", (0, -d["upper_arm"].length, 0), (
-            CoordSpec("elbow_flex", (0, 0, 1), (0, 150)),),
+            CoordSpec("elbow_flex", (0, 0, 1), (-10, 160)),),
             *_segment_body(d["forearm"], 0.5),
             ("ellipsoid", 0.03, d["forearm"].length / 2, 0.02, 0, -d["forearm"].length / 2, 0.01), sided=True),
         BodySpec("radius", "ulna", "radioulnar", (0, 0, 0), (
