@@ -240,13 +240,16 @@ def _is_custom_skeleton(path: str, value: Any) -> bool:
 
 
 def unknown_keys(config: Mapping[str, Any], defaults: Mapping[str, Any] | None = None, prefix: str = "") -> list[str]:
-    """Dotted paths present in ``config`` but not in the defaults (tables listed once, not their keys)."""
+    """Dotted paths present in ``config`` but not in the defaults (tables listed once, not their keys).
+
+    Empty tables (Pose2Sim's ``[calibration.convert.vicon]``) and custom skeleton trees are not listed.
+    """
     defaults = default_config() if defaults is None else defaults
     out = []
     for key, value in config.items():
         path = f"{prefix}{key}"
         if key not in defaults:
-            if not _is_custom_skeleton(path, value):
+            if not _is_custom_skeleton(path, value) and value != {}:   # an empty table sets nothing
                 out.append(path)
         elif isinstance(value, Mapping) and isinstance(defaults[key], Mapping) and not _free_form(path, defaults[key]):
             out.extend(unknown_keys(value, defaults[key], path + "."))

@@ -168,7 +168,7 @@ def _expected_unknown(cfg: dict, default: dict, prefix: str = "") -> set[str]:
     for k, v in cfg.items():
         path = prefix + k
         if k not in default:
-            if path != "pose.CUSTOM":
+            if path != "pose.CUSTOM" and v != {}:
                 out.add(path)
         elif isinstance(v, dict) and isinstance(default[k], dict):
             out |= _expected_unknown(v, default[k], path + ".")
@@ -222,6 +222,7 @@ def test_custom_skeleton_under_another_name_passes_through():
     tree = [{"name": "Hip", "id": 0, "children": [{"name": "RHip", "id": 1}]}]
     assert C.unknown_keys({"pose": {"MY_SKELETON": tree}}) == []
     assert C.unknown_keys({"pose": {"MY_LIST": [1, 2]}}) == ["pose.MY_LIST"]
+    assert C.unknown_keys({"calibration": {"convert": {"no_such_system": {}}}}) == []   # empty table: nothing set
 
 
 # ----------------------------------------------------------------------------- validation
