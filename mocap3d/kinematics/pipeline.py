@@ -47,7 +47,7 @@ class KinematicsOptions:
     accuracy: float = 1e-6
     constraint_weight: float = float("inf")
     min_markers: int = 6
-    scaling_iterations: int = 4               # posture-corrected refinements of the scale factors
+    scaling_iterations: int = 6               # posture-corrected refinements of the scale factors
     scaling_frames_max: int = 40              # frames used by each refinement IK
     coordinate_weights: dict[str, float] | str = "auto"   # IK coordinate tasks toward the default value
     place_markers: bool = True                # move *_study markers onto the data (when keypoints come along)
@@ -191,7 +191,7 @@ def scale_from_markers(model: osim.Model, markers: Markers3D, opts: KinematicsOp
     if opts.height and abs(est - opts.height) > 0.1 * opts.height:
         log.warning("height from the markers (%.2f m) differs from participant_height (%.2f m) by more than 10%%",
                     est, opts.height)
-    scaling.scale_model(model, factors, opts.mass)
+    scaling.scale_model(model, factors, opts.mass, scaling.pelvis_axes(factors, how))
     moved = {}
     movable = [n for n in names if n.endswith("_study") and trusted.get(n, 0.0) == 0.0]
     if opts.place_markers and movable and sum(w > 0 for w in trusted.values()) >= 6:
@@ -276,10 +276,10 @@ def _refine(generic: osim.Model, factors: dict[str, float], how: dict[str, str],
     times = np.arange(len(idx)) / rate
     for _ in range(opts.scaling_iterations):
         trial_model = osim.Model(generic)
-        scaling.scale_model(trial_model, factors, None)
+        scaling.scale_model(trial_model, factors, None, scaling.pelvis_axes(factors, how))
         res = solve_ik(trial_model, data[idx], names, times, weights, opts.accuracy, opts.constraint_weight,
                        min(opts.min_markers, 3), opts.solver, show_progress=False,
-                       coordinate_tasks=resolve_coordinate_weights(opts, [n for n in names if trusted.get(n, 0) > 0]))
+                       coordinate_tasks=None if opts.coordinate_weights == "auto" else opts.coordinate_weights)
         pts = marker_positions(trial_model, res.values, res.coordinates, names)
         pts[~np.isfinite(data[idx])] = np.nan
         cols = [names.index(n) for n in measure]
@@ -328,11 +328,12 @@ def _weights_for(label: str, names: Sequence[str], folder: Path | None, skeleton
 
 #: Coordinate tasks used with detector keypoints alone ('auto'): their pelvis points (both hips and the
 #: mid-hip) lie on one line, so pelvis tilt trades against hip flexion and lumbar extension at almost
-#: no marker cost and drifts with noise (12 deg hip flexion RMSE on the Demo capture without it, 5 deg
-#: with it). The pull toward lumbar_extension = 0 is weak: on noise-free markers of a trunk flexed by
-#: 5 deg it biases hip flexion by 0.3 deg. Weights are in OpenSim's units (marker cost = weighted mean
-#: squared error in m^2); Pose2Sim's IK setups put 0.1 on its lumbar flexion, which nearly locks it.
-AUTO_COORDINATE_WEIGHTS = {"lumbar_extension": 1.5e-5}
+#: no marker cost and drifts with noise and scaling errors (Demo capture: hip flexion RMSE 12-23 deg
+#: without it, about 3 deg with it). The pull toward lumbar_extension = 0 is weak: on noise-free
+#: markers of a trunk flexed by 5 deg it biases hip flexion by 0.2-0.4 deg. Weights are in OpenSim's
+#: units (marker cost = weighted mean squared error in m^2); Pose2Sim's IK setups put 0.1 on its
+#: lumbar flexion, which nearly locks it. The scaling refinement IK runs without it (unbiased postures).
+AUTO_COORDINATE_WEIGHTS = {"lumbar_extension": 1e-5}
 
 
 def _coordinate_weights(value: Any) -> dict[str, float] | str:

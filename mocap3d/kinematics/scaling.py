@@ -208,6 +208,21 @@ def scale_factors(measured: dict[str, list[float]], generic: dict[str, list[floa
     return factors, how
 
 
+def pelvis_axes(factors: dict[str, float], how: dict[str, str]) -> dict[str, tuple[float, float, float]]:
+    """Per-axis pelvis factors: width (Z) from the hip (or ASIS) distance, depth and height (X, Y) from the torso.
+
+    Detector keypoints cannot measure the pelvis height (hip centres to lumbar
+    joint), yet a 1 mm error there turns into about 2 deg of pelvis tilt: the
+    lumbar joint sits almost straight above the hip centres, so IK can only
+    absorb a height mismatch by tilting the pelvis. Tying it to the torso
+    factor keeps hip-to-shoulder distances consistent.
+    """
+    if how.get("pelvis") == "measured" and how.get("torso") == "measured" and "pelvis" in factors:
+        t = factors["torso"]
+        return {"pelvis": (t, t, factors["pelvis"])}
+    return {}
+
+
 def estimate_height(factors: dict[str, float], model_height: float) -> float:
     """Participant height (m) implied by the leg and trunk factors (weighted by their share of stature)."""
     keys = [("femur_r", 0.42), ("femur_l", 0.42), ("tibia_r", 0.43), ("tibia_l", 0.43), ("torso", 0.6), ("pelvis", 0.15)]
@@ -217,11 +232,13 @@ def estimate_height(factors: dict[str, float], model_height: float) -> float:
     return float(model_height * sum(f * wt for f, wt in w) / sum(wt for _, wt in w))
 
 
-def scale_model(model: osim.Model, factors: dict[str, float], mass: float | None = None) -> osim.Model:
+def scale_model(model: osim.Model, factors: dict[str, float | Sequence[float]], mass: float | None = None,
+                axes: dict[str, Sequence[float]] | None = None) -> osim.Model:
     """Scale ``model`` in place with OpenSim (bodies, joints, splines, markers) and set its total mass.
 
     Args:
         factors: body name -> uniform factor (bodies not listed keep 1.0).
+        axes: body name -> (fx, fy, fz) per-axis factors overriding ``factors``.
         mass: new total mass (kg), mass distribution preserved; None keeps the
             total mass unchanged.
 
@@ -234,9 +251,10 @@ def scale_model(model: osim.Model, factors: dict[str, float], mass: float | None
     for i in range(bodies.getSize()):
         name = bodies.get(i).getName()
         f = float(factors.get(name, 1.0))
+        fx, fy, fz = (float(v) for v in (axes or {}).get(name, (f, f, f)))
         sc = osim.Scale()
         sc.setSegmentName(name)
-        sc.setScaleFactors(osim.Vec3(f, f, f))
+        sc.setScaleFactors(osim.Vec3(fx, fy, fz))
         sc.setApply(True)
         ss.cloneAndAppend(sc)
     total = sum(bodies.get(i).getMass() for i in range(bodies.getSize()))
