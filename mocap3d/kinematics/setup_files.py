@@ -94,11 +94,15 @@ def write_scaling_setup(markerset: str, path: Path) -> Path:
         meas.setName(sp.name)
         for a, b in sp.pairs:
             meas.getMarkerPairSet().cloneAndAppend(osim.MarkerPair(a[0], b[0]))
-        for body in sp.bodies:
+        # pelvis: width (Z) from the hips, height and depth (X, Y) with the torso (scaling.pelvis_axes)
+        bodies = [(b, ("Z",) if b == "pelvis" else ("X", "Y", "Z")) for b in sp.bodies]
+        if sp.name == "torso":
+            bodies.append(("pelvis", ("X", "Y")))
+        for body, body_axes in bodies:
             bs = osim.BodyScale()
             bs.setName(body)
             axes = osim.ArrayStr()
-            for ax in ("X", "Y", "Z"):
+            for ax in body_axes:
                 axes.append(ax)
             bs.setAxisNames(axes)
             meas.getBodyScaleSet().cloneAndAppend(bs)
