@@ -158,7 +158,8 @@ def test_stage_outputs_mot_loads_on_scaled_osim(tmp_path: Path):
     config = {"project": {"participant_height": "auto", "participant_mass": 80.0},
               "pose": {"pose_model": "HALPE_26"},
               "kinematics": {"use_augmentation": True, "use_simple_model": True, "parallel_workers_kinematics": 1,
-                             "remove_individual_ik_setup": False, "filter_ik": True, "ik_filter_type": "butterworth"}}
+                             "remove_individual_ik_setup": False, "remove_individual_scaling_setup": False,
+                             "filter_ik": True, "ik_filter_type": "butterworth"}}
     report = run_kinematics(Trial(trial_dir, trial_dir, config))
     kin = trial_dir / "kinematics"
     person = report["persons"][0]
@@ -166,6 +167,8 @@ def test_stage_outputs_mot_loads_on_scaled_osim(tmp_path: Path):
     osim_path, mot_path = kin / "walk_filt_butterworth_scaled.osim", kin / "walk_filt_butterworth.mot"
     assert json.loads((kin / "kinematics_report.json").read_text())["persons"][0]["frames"] == 50
     assert (kin / "walk_filt_butterworth_ik_setup.xml").is_file()
+    scale_tool = osim.ScaleTool(str(kin / "walk_filt_butterworth_scaling_setup.xml"))
+    assert scale_tool.getModelScaler().getScaleSet().getSize() == 21            # one Scale per body
     filtered = osim.TimeSeriesTable(str(kin / "walk_filt_butterworth_filt_butterworth.mot"))
     assert filtered.getNumRows() == 50 and filtered.getNumColumns() == 40
     model = osim.Model(str(osim_path))

@@ -83,8 +83,9 @@ def write_ik_mot(result: IKResult, path: Path) -> Path:
 
 def _write_individual_setups(out: Path, stem: str, osim_path: Path, trc: Path, mot: Path,
                              weights: dict[str, float], factors: dict[str, float], mass: float,
-                             ik: bool, scale: bool) -> list[Path]:
+                             ik: bool, scale: bool, axes: dict | None = None) -> list[Path]:
     import opensim as osim
+    axes = axes or {}
     written = []
     if ik:
         tool = osim.InverseKinematicsTool()
@@ -114,7 +115,7 @@ def _write_individual_setups(out: Path, stem: str, osim_path: Path, trc: Path, m
         for b, f in factors.items():
             sc = osim.Scale()
             sc.setSegmentName(b)
-            sc.setScaleFactors(osim.Vec3(f, f, f))
+            sc.setScaleFactors(osim.Vec3(*map(float, axes.get(b, (f, f, f)))))
             sc.setApply(True)
             scaler.getScaleSet().cloneAndAppend(sc)
         tool.getMarkerPlacer().setApply(False)
@@ -131,6 +132,7 @@ def process_trc(trc: str | Path, out_dir: str | Path, config: dict[str, Any], pe
     from ..io.trc import read_trc
     from .model_builder import write_model
     from .pipeline import _weights_for, kinematics_from_markers, options_from_config
+    from .scaling import pelvis_axes
     t0 = time.perf_counter()
     trc, out = Path(trc), Path(out_dir)
     kin = config.get("kinematics", {}) or {}
@@ -152,7 +154,8 @@ def process_trc(trc: str | Path, out_dir: str | Path, config: dict[str, Any], pe
     weights = opts.weights or _weights_for(scaled.markerset, result.marker_names, opts.setup_dir)
     written += _write_individual_setups(out, stem, osim_path, trc, mot, weights, scaled.factors, opts.mass,
                                         not kin.get("remove_individual_ik_setup", True),
-                                        not kin.get("remove_individual_scaling_setup", True))
+                                        not kin.get("remove_individual_scaling_setup", True),
+                                        pelvis_axes(scaled.factors, scaled.how))
     per_marker = np.nanmean(result.marker_errors, axis=0) * 1000 if result.marker_errors.size else []
     report = {
         "trc": str(trc), "person": person, "model": opts.osim_model or f"mocap3d_{opts.variant}",
