@@ -164,14 +164,13 @@ class LMSolver:
             g = J.T @ r
             diag = np.diag(H).copy()
             reg = 1e-9 * (diag.max() if diag.size else 1.0)
-            improved = converged = dirty = False
+            improved = dirty = False
             for _ in range(12):
                 A = H + np.diag(lam * diag + reg)
                 du = -np.linalg.solve(A, g)
                 predicted = -(2 * g @ du + du @ H @ du)          # linearized cost decrease
                 if predicted <= self.rel_cost_tol * cost or np.abs(du).max() < self.tol:
-                    converged = True                            # nothing left worth a step
-                    break
+                    break                                       # nothing left worth a step
                 q_new = np.clip(q + self._dq(du), self.lower, self.upper)
                 p_new = self.positions(q_new).ravel()
                 r_new = self._residual(w3, p_new, obs, q_new)

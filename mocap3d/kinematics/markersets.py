@@ -24,7 +24,7 @@ import opensim as osim
 from ..errors import Mocap3dError
 from ..skeletons import get_skeleton
 from . import anthropometry as anth
-from .model_builder import HEAD_TOP, _trunk_parts, foot_points, lumbar_location
+from .model_builder import HEAD_TOP, _trunk_parts, foot_points
 
 Landmark = tuple[str, tuple[float, float, float]]
 

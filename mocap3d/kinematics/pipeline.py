@@ -272,7 +272,7 @@ def _refine(generic: osim.Model, factors: dict[str, float], how: dict[str, str],
     idx = np.flatnonzero(frames)
     if len(idx) > opts.scaling_frames_max:
         idx = idx[np.linspace(0, len(idx) - 1, opts.scaling_frames_max).round().astype(int)]
-    weights = trusted = _trusted_weights(label, names, opts)
+    weights = _trusted_weights(label, names, opts)
     times = np.arange(len(idx)) / rate
     for _ in range(opts.scaling_iterations):
         trial_model = osim.Model(generic)

@@ -20,7 +20,6 @@ from typing import Sequence
 import numpy as np
 import opensim as osim
 
-from ..errors import Mocap3dError
 from ..logs import get_logger
 
 log = get_logger("kinematics")

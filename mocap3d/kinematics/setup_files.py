@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import opensim as osim
 
 from .markersets import MARKERSET_NAMES, default_weights, marker_definitions, write_markerset
