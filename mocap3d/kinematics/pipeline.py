@@ -49,7 +49,8 @@ class KinematicsOptions:
     min_markers: int = 6
     scaling_iterations: int = 6               # posture-corrected refinements of the scale factors
     scaling_frames_max: int = 40              # frames used by each refinement IK
-    coordinate_weights: dict[str, float] | str = "auto"   # IK coordinate tasks toward the default value
+    coordinate_weights: dict[str, float] = field(default_factory=dict)   # IK coordinate tasks (OpenSim units)
+    keypoint_lumbar_weight: float = 1e-5      # lumbar_extension task with detector keypoints alone (0 = off)
     place_markers: bool = True                # move *_study markers onto the data (when keypoints come along)
     setup_dir: Path | None = None
 
@@ -279,7 +280,7 @@ def _refine(generic: osim.Model, factors: dict[str, float], how: dict[str, str],
         scaling.scale_model(trial_model, factors, None, scaling.pelvis_axes(factors, how))
         res = solve_ik(trial_model, data[idx], names, times, weights, opts.accuracy, opts.constraint_weight,
                        min(opts.min_markers, 3), opts.solver, show_progress=False,
-                       coordinate_tasks=None if opts.coordinate_weights == "auto" else opts.coordinate_weights)
+                       coordinate_tasks=opts.coordinate_weights)
         pts = marker_positions(trial_model, res.values, res.coordinates, names)
         pts[~np.isfinite(data[idx])] = np.nan
         cols = [names.index(n) for n in measure]
@@ -326,33 +327,30 @@ def _weights_for(label: str, names: Sequence[str], folder: Path | None, skeleton
     return weights
 
 
-#: Coordinate tasks used with detector keypoints alone ('auto'): their pelvis points (both hips and the
-#: mid-hip) lie on one line, so pelvis tilt trades against hip flexion and lumbar extension at almost
-#: no marker cost and drifts with noise and scaling errors (Demo capture: hip flexion RMSE 12-23 deg
-#: without it, about 3 deg with it). The pull toward lumbar_extension = 0 is weak: on noise-free
-#: markers of a trunk flexed by 5 deg it biases hip flexion by 0.2-0.4 deg. Weights are in OpenSim's
-#: units (marker cost = weighted mean squared error in m^2); Pose2Sim's IK setups put 0.1 on its
-#: lumbar flexion, which nearly locks it. The scaling refinement IK runs without it (unbiased postures).
-AUTO_COORDINATE_WEIGHTS = {"lumbar_extension": 1e-5}
+# keypoint_lumbar_weight is the coordinate task used with detector keypoints alone: their pelvis
+# points (both hips and the mid-hip) lie on one line, so pelvis tilt trades against hip flexion and
+# lumbar extension at almost no marker cost and drifts with noise and scaling errors (Demo capture:
+# hip flexion RMSE 12-23 deg without it, about 3 deg with it). The pull toward lumbar_extension = 0 is
+# weak: on noise-free markers of a trunk flexed by 5 deg it biases hip flexion by 0.2-0.4 deg. Weights
+# are in OpenSim's units (marker cost = weighted mean squared error in m^2); Pose2Sim's IK setups put
+# 0.1 on its lumbar flexion, which nearly locks it. The scaling refinement IK runs without it.
 
 
-def _coordinate_weights(value: Any) -> dict[str, float] | str:
-    if value in (None, "auto"):
-        return "auto"
+def _coordinate_weights(value: Any) -> dict[str, float]:
     if not isinstance(value, dict):
-        raise ConfigError(f"kinematics.coordinate_weights = {value!r}; use 'auto' or a table "
-                          "{coordinate = weight}, e.g. {lumbar_extension = 0.01}")
+        raise ConfigError(f"kinematics.coordinate_weights = {value!r}; use a table {{coordinate = weight}}, "
+                          "e.g. {lumbar_extension = 0.1}, or {}")
     return {str(k): float(v) for k, v in value.items()}
 
 
 def resolve_coordinate_weights(opts: KinematicsOptions, names: Sequence[str]) -> dict[str, float]:
-    """Coordinate tasks for a marker list: 'auto' = :data:`AUTO_COORDINATE_WEIGHTS` unless augmented
-    ``*_study`` markers (which define the pelvis) or a user model are used."""
-    if opts.coordinate_weights != "auto":
+    """Coordinate tasks for a marker list: ``opts.coordinate_weights`` when given; else, with detector
+    keypoints alone on our model, ``{lumbar_extension: opts.keypoint_lumbar_weight}``; else none."""
+    if opts.coordinate_weights:
         return dict(opts.coordinate_weights)
-    if opts.osim_model or any(n.endswith("_study") for n in names):
+    if opts.osim_model or any(n.endswith("_study") for n in names) or opts.keypoint_lumbar_weight <= 0:
         return {}
-    return dict(AUTO_COORDINATE_WEIGHTS)
+    return {"lumbar_extension": float(opts.keypoint_lumbar_weight)}
 
 
 def options_from_config(config: dict[str, Any], person: int = 0, base_dir: Path | None = None) -> KinematicsOptions:
@@ -391,4 +389,5 @@ def options_from_config(config: dict[str, Any], person: int = 0, base_dir: Path 
         constraint_weight=float(cw) if cw not in ("inf", None) else float("inf"),
         min_markers=int(kin.get("min_markers_per_frame", 6)),
         place_markers=bool(kin.get("marker_placement", True)),
-        coordinate_weights=_coordinate_weights(kin.get("coordinate_weights", "auto")))
+        coordinate_weights=_coordinate_weights(kin.get("coordinate_weights", {}) or {}),
+        keypoint_lumbar_weight=float(kin.get("keypoint_lumbar_weight", 1e-5)))
