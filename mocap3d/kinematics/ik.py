@@ -1,11 +1,15 @@
-"""Inverse kinematics with OpenSim's in-memory ``InverseKinematicsSolver``.
+"""Inverse kinematics: OpenSim's in-memory ``InverseKinematicsSolver`` or the fast LM solver.
 
-Markers go straight from numpy into a ``TimeSeriesTableVec3`` (Units = m),
-the solver tracks frame by frame from the previous solution (accuracy 1e-6
-by default: OpenSim's 1e-5 leaves ~4e-4 rad). Missing markers (NaN) are
-left out of the frame (Simbody ignores NaN observations); frames with fewer
-than ``min_markers`` markers are not solved and their coordinates are
-interpolated from the neighbouring solved frames; both are reported.
+Both minimize OpenSim's IK objective (weighted marker distances plus
+optional coordinate tasks). ``solver="opensim"``: markers go straight from
+numpy into a ``TimeSeriesTableVec3`` (Units = m) and the solver tracks frame
+by frame (accuracy 1e-6 by default: OpenSim's 1e-5 leaves ~4e-4 rad).
+``solver="fast"`` (:mod:`.lm_solver`): Levenberg-Marquardt on Simbody's
+station Jacobians, ~10x faster, converged to the same minimum; used by
+``"auto"`` unless the model has constraints. Missing markers (NaN) are left
+out of their frames; frames with fewer than ``min_markers`` markers are not
+solved and their coordinates are interpolated from the neighbouring solved
+frames; both are reported.
 """
 from __future__ import annotations
 
