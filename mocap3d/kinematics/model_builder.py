@@ -41,7 +41,7 @@ Segment geometry and inertia: :mod:`mocap3d.kinematics.anthropometry`
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -285,15 +285,6 @@ def _attach_shape(model: osim.Model, body: osim.Body, shape: tuple, side: str | 
     body.addComponent(frame)
     geom.setColor(osim.Vec3(0.85, 0.75, 0.6))
     frame.attachGeometry(geom)
-
-
-@dataclass
-class ModelInfo:
-    """What :func:`build_model` made: coordinate names (model order) and the standing pelvis height."""
-
-    variant: str
-    coordinates: list[str] = field(default_factory=list)
-    pelvis_height: float = 0.0
 
 
 def standing_pelvis_height() -> float:
