@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Multi-camera markerless motion capture and biomechanics with OpenSim.",
         epilog="Configuration: defaults (mocap3d/Config.toml) < session Config.toml < participant < trial "
                "< --config < --set.\nEach stage writes <stage>_report.json; the session log is "
-               "<session>/logs.txt ([logging] log_file).\nRun 'mocap3d COMMAND --help' for a command's options.")
+               "<session>/logs.txt ([logging] log_file).\nExit codes: 0 done, 2 bad input, a failed trial or a stage not "
+               "built yet (one line on stderr), 1 internal error.\nRun 'mocap3d COMMAND --help' for a command's options.")
     p.add_argument("--version", action="version", version=f"mocap3d {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for verb, (stage, text) in STAGE_COMMANDS.items():
