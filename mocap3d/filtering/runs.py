@@ -113,12 +113,30 @@ def sliding_windows(block: Block, width: int) -> tuple[np.ndarray, np.ndarray]:
     return block[index], index - centre[:, None]
 
 
+def _edge_reference(win: np.ndarray, off: np.ndarray) -> np.ndarray:
+    """Robust local line of shifted windows (M, W, N), evaluated at their sample (offset 0): (M, N).
+
+    Theil-Sen slope (median of pairwise slopes); level at the sample = median of
+    ``win - slope * offset``. A single outlier moves neither median much.
+    """
+    i, j = np.triu_indices(win.shape[1], 1)
+    slope = np.median((win[:, j] - win[:, i]) / (off[:, j] - off[:, i])[:, :, None], axis=1)
+    return np.median(win - slope[:, None, :] * off[:, :, None], axis=1)
+
+
 def hampel(x: np.ndarray, window: int = 7, n_sigma: float = 2.0) -> tuple[np.ndarray, int]:
     """Hampel outlier rejection on (F, ...): replace a sample by its window median when it is outlying.
 
     A sample is an outlier when ``|x - median| > n_sigma * 1.4826 * MAD`` over a
-    window of ``window`` samples (shifted inside the run at its edges); windows
-    with MAD = 0 reject nothing. Runs shorter than ``window`` are left as they
+    centred window of ``window`` samples; windows with MAD = 0 reject nothing.
+    The first and last ``window // 2`` samples of a run have no centred window:
+    there the window is shifted inside the run and its median lies up to
+    ``window // 2`` frames away in time, so on a moving marker (a foot in swing)
+    it is off by the local speed x that lag (e.g. 170 mm at 30 Hz) and would reject
+    good samples. There a sample is an outlier only if it is also farther than
+    the threshold from a robust line through the shifted window (evaluated at
+    the sample; no simple local model explains it), and it is replaced by that
+    line's value. Runs shorter than ``window`` are left as they
     are. Returns the cleaned array and the number of replaced samples.
     """
     if window < 3:
@@ -126,10 +144,14 @@ def hampel(x: np.ndarray, window: int = 7, n_sigma: float = 2.0) -> tuple[np.nda
     replaced = [0]
 
     def _block(b: Block) -> Block:
-        win, _ = sliding_windows(b, window)
+        win, off = sliding_windows(b, window)
         med = np.median(win, axis=1)
         mad = np.median(np.abs(win - med[:, None, :]), axis=1)
         bad = (mad > 0) & (np.abs(b - med) > n_sigma * 1.4826 * mad)
+        edge = np.flatnonzero(off[:, 0] != -(window // 2))
+        trend = _edge_reference(win[edge], off[edge])
+        bad[edge] &= np.abs(b[edge] - trend) > n_sigma * 1.4826 * mad[edge]
+        med[edge] = trend
         replaced[0] += int(bad.sum())
         return np.where(bad, med, b)
 
