@@ -256,8 +256,8 @@ error = 0.3
     p.write_text(text)
     assert np.allclose(cv.read_toml_variant(p, "freemocap")[0].translation, [0.1, 0.2, 3.0])
     assert np.allclose(cv.read_toml_variant(p, "anipose")[0].translation, [0.1, 0.2, 3.0])  # > 100 units: mm
-    with pytest.raises(Mocap3dError, match="not built"):
-        cv.read_optitrack()
+    with pytest.raises(Mocap3dError, match="mcal"):      # OptiTrack: tests/test_calibration_optitrack.py
+        cv.read_optitrack(tmp_path)                       # no .mcal nor *optitrack*.toml here
 
 
 def test_malformed_files(tmp_path: Path):

@@ -4,8 +4,8 @@
 keys) and ``trial.calibration_dir``:
 
 * ``calibration_type = 'convert'``: ``convert_from`` one of qualisys, vicon,
-  opencap, easymocap, biocv, anipose, caliscope, freemocap (optitrack: not
-  built). The source file(s) are looked for in the calibration folder.
+  opencap, easymocap, biocv, anipose, caliscope, freemocap, optitrack (``*.mcal``
+  or ``*optitrack*.toml``). The source file(s) are looked for in the calibration folder.
 * ``calibration_type = 'calculate'``: intrinsics from ``intrinsics/<cam>/``
   (board images or videos), reused from an existing ``Calib*.toml`` unless
   ``overwrite_intrinsics``; extrinsics from ``extrinsics/<cam>/`` with
@@ -124,7 +124,10 @@ def convert(calib_dir: Path, cal: Mapping[str, Any], videos_dir: Path | None = N
         rig = read_biocv(srcs)
         extra.update(source=[str(s) for s in srcs])
     elif fmt == "optitrack":
-        rig = read_optitrack()
+        from .optitrack import find_optitrack_source, optitrack_options
+        src = find_optitrack_source(calib_dir)
+        rig = read_optitrack(src, **optitrack_options(_get(cal, "convert", "optitrack")))
+        extra.update(source=src, up_axis="Y")
     else:
         srcs = [p for p in sorted(calib_dir.glob("*.toml")) if not p.name.startswith("Calib_")]
         if not srcs:

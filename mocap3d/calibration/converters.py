@@ -372,10 +372,7 @@ def read_toml_variant(path: str | Path, fmt: str) -> CameraRig:
     return read_calibration(path, translation_units="mm" if fmt == "freemocap" else "auto")
 
 
-def read_optitrack(*_: Any, **__: Any) -> CameraRig:
-    """Not built: OptiTrack's .mcal layout could not be checked against its documentation offline."""
-    raise Mocap3dError("conversion from OptiTrack is not built yet. Export the cameras from Motive another way "
-                       "(e.g. to a Pose2Sim/AniPose TOML) or use calibration_type = 'calculate'")
+from .optitrack import read_optitrack  # noqa: E402  OptiTrack Motive .mcal / Motive API values (see optitrack.py)
 
 
 __all__ = ["read_qualisys", "write_qualisys", "read_vicon", "read_opencap", "write_opencap", "read_easymocap",
@@ -414,7 +411,8 @@ def convert_to_toml(fmt: str, inputs: Sequence[str | Path], output: str | Path, 
     elif fmt in ("anipose", "caliscope", "freemocap"):
         rig = read_toml_variant(inputs[0], fmt)
     elif fmt == "optitrack":
-        rig = read_optitrack()
+        rig = read_optitrack(inputs[0])
+        meta["up_axis"] = "Y"
     else:
         raise Mocap3dError(f"unknown calibration format {fmt!r}; choose one of {', '.join(READ_FORMATS)}")
     return write_calibration(rig, output, meta)
