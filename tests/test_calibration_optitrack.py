@@ -265,6 +265,7 @@ def test_stage_convert_and_cli(tmp_path: Path):
     _rig_mcal(tmp_path / "Motive.mcal", truth)
     rig, fmt, extra = convert(tmp_path, {"convert": {"convert_from": "optitrack", "optitrack": {"cameras": "all"}}})
     assert fmt == "optitrack" and extra["up_axis"] == "Y" and rig.names == truth.names
+    assert set(extra["optitrack_cameras"]) == set(truth.names)            # per-camera info for the report
     pts = _points()
     assert all(np.nanmax(np.abs(a.project(pts) - b.project(pts))) < 1e-9 for a, b in zip(rig, truth))
     out = convert_to_toml("optitrack", [tmp_path / "Motive.mcal"], tmp_path / "Calib_a.toml")
@@ -281,3 +282,22 @@ def test_stage_convert_and_cli(tmp_path: Path):
     assert mod.main(["-i", str(tmp_path / "missing.mcal")]) == 1
     with pytest.raises(SystemExit):
         mod.main(["-h"])
+
+
+def test_run_calibration_stage(tmp_path: Path):
+    import json
+    from mocap3d.calibration import run_calibration
+    from mocap3d.project import Trial
+    truth = _rig(2, 13)
+    (tmp_path / "calibration").mkdir()
+    _rig_mcal(tmp_path / "calibration" / "Motive.mcal", truth, coeffs=DOC_DISTORTION)
+    cfg = {"calibration": {"calibration_type": "convert", "convert": {"convert_from": "optitrack"}}}
+    report = run_calibration(Trial(tmp_path, tmp_path, cfg))
+    rig = read_calibration(tmp_path / "calibration" / "Calib_optitrack.toml")
+    assert rig.names == truth.names
+    for a, b in zip(rig, truth):
+        assert np.allclose(a.R, b.R, rtol=0, atol=1e-9) and np.allclose(a.translation, b.translation, rtol=0, atol=1e-9)
+    saved = json.loads((tmp_path / "calibration" / "calibration_report.json").read_text())
+    fits = saved["optitrack_cameras"]
+    assert set(fits) == set(truth.names) and all(0 < f["distortion_fit_rms_px"] < 0.2 for f in fits.values())
+    assert report["calibration_file"].endswith("Calib_optitrack.toml")

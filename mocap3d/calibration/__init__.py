@@ -28,8 +28,7 @@ from ..camera import Camera, CameraRig
 from ..errors import ConfigError, Mocap3dError, StageNotBuiltError
 from ..logs import get_logger, write_report
 from .boards import Board, Detection, detect_board
-from .converters import (read_biocv, read_easymocap, read_opencap, read_optitrack, read_qualisys,
-                         read_toml_variant, read_vicon)
+from .converters import read_biocv, read_easymocap, read_opencap, read_qualisys, read_toml_variant, read_vicon
 from .extrinsics import (board_reference, click_scene_points, has_display, pose_cameras, read_scene_points,
                          validate_object_coords)
 from .intrinsics import calibrate_intrinsics_folder, list_view_files
@@ -124,10 +123,10 @@ def convert(calib_dir: Path, cal: Mapping[str, Any], videos_dir: Path | None = N
         rig = read_biocv(srcs)
         extra.update(source=[str(s) for s in srcs])
     elif fmt == "optitrack":
-        from .optitrack import find_optitrack_source, optitrack_options
+        from .optitrack import find_optitrack_source, optitrack_options, read_optitrack_info
         src = find_optitrack_source(calib_dir)
-        rig = read_optitrack(src, **optitrack_options(_get(cal, "convert", "optitrack")))
-        extra.update(source=src, up_axis="Y")
+        rig, cams = read_optitrack_info(src, **optitrack_options(_get(cal, "convert", "optitrack")))
+        extra.update(source=src, up_axis="Y", optitrack_cameras=cams)
     else:
         srcs = [p for p in sorted(calib_dir.glob("*.toml")) if not p.name.startswith("Calib_")]
         if not srcs:

@@ -440,15 +440,24 @@ def find_optitrack_source(folder: str | Path) -> Path:
                        "values) found. Put one in the calibration folder")
 
 
-def read_optitrack(path: str | Path, distortion: str = "motive", cameras: str = "auto",
-                   scale_color_resolution: bool = True) -> CameraRig:
-    """Cameras of an OptiTrack ``.mcal`` or Motive-API TOML (a folder: its source is looked for)."""
+def read_optitrack_info(path: str | Path, distortion: str = "motive", cameras: str = "auto",
+                        scale_color_resolution: bool = True) -> tuple[CameraRig, dict[str, dict]]:
+    """Cameras of an OptiTrack ``.mcal`` or Motive-API TOML (a folder: its source is looked for).
+
+    Also {camera: info} (see :func:`read_mcal`; empty for a TOML source).
+    """
     path = Path(path)
     if path.is_dir():
         path = find_optitrack_source(path)
     if path.suffix.lower() == ".toml":
-        return read_optitrack_toml(path)
-    return read_mcal(path, distortion, cameras, scale_color_resolution)[0]
+        return read_optitrack_toml(path), {}
+    return read_mcal(path, distortion, cameras, scale_color_resolution)
+
+
+def read_optitrack(path: str | Path, distortion: str = "motive", cameras: str = "auto",
+                   scale_color_resolution: bool = True) -> CameraRig:
+    """Cameras of an OptiTrack ``.mcal`` or Motive-API TOML (a folder: its source is looked for)."""
+    return read_optitrack_info(path, distortion, cameras, scale_color_resolution)[0]
 
 
 def optitrack_options(section: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -459,6 +468,6 @@ def optitrack_options(section: Mapping[str, Any] | None) -> dict[str, Any]:
             "scale_color_resolution": bool(section.get("scale_color_resolution", True))}
 
 
-__all__ = ["read_mcal", "write_mcal", "read_optitrack_toml", "read_optitrack", "find_optitrack_source",
+__all__ = ["read_mcal", "write_mcal", "read_optitrack_toml", "read_optitrack", "read_optitrack_info", "find_optitrack_source",
            "optitrack_options", "motive_pose_to_extrinsics", "extrinsics_to_motive_pose",
            "motive_undistort_normalized", "fit_opencv_distortion", "fit_motive_distortion"]
