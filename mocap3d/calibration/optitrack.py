@@ -65,9 +65,9 @@ Conversion of the distortion: OpenCV's model (our ``Camera``) is the forward
 one (ideal -> distorted), so k1 k2 p1 p2 k3 are fitted by linear least squares
 so that they reproduce Motive's inverse model on a grid over the whole image
 (:func:`fit_opencv_distortion`). This is an approximation: the fit's RMS and
-maximum pixel error are logged and returned (0.04 / 0.14 px for the
-documentation's Prime 13 sample, 0.10 / 0.9 px at the extreme corners for the
-stronger Prime Color sample). ``distortion="opencv"`` reads the five numbers as
+maximum pixel error are logged and returned (0.04 / 0.13 px for the
+documentation's Prime 13 sample, 0.10 / 0.8 px, the maximum at the extreme
+corners, for a stronger public Prime Color sample). ``distortion="opencv"`` reads the five numbers as
 OpenCV coefficients instead (k1 k2 TangentialX TangentialY k3), as several
 third-party scripts do.
 
@@ -279,7 +279,7 @@ def _mcal_camera(path: Path, el: ET.Element, distortion: str, scale_color_resolu
     else:
         dist, rms, mx = _opencv_from_motive(coeffs), float("nan"), float("nan")
     color = el.find("ColorCamera")
-    res = int(float(color.get("CameraResolution", "0"))) if color is not None else 0
+    res = int(_attr(path, color, "CameraResolution", serial)) if color is not None and color.get("CameraResolution") else 0
     if res and scale_color_resolution:
         lines = COLOR_RESOLUTIONS.get(res)
         if lines is None:
@@ -289,7 +289,7 @@ def _mcal_camera(path: Path, el: ET.Element, distortion: str, scale_color_resolu
                     "not documented by OptiTrack)", path, serial, lines, w, h, s)
         K[:2] *= s
         w, h = int(round(w * s)), lines
-    view = float((props.get("Orientation") if props is not None else None) or 0)
+    view = _attr(path, props, "Orientation", serial) if props is not None and props.get("Orientation") else 0.0
     if view:
         log.warning("%s: camera %s has a view Orientation of %g in Motive; not applied", path, serial, view)
     rvec, t = motive_pose_to_extrinsics(pos, M)
