@@ -396,7 +396,10 @@ def read_optitrack_toml(path: str | Path) -> CameraRig:
         # or, instead of distortions, Motive's standard (inverse) model:
         # motive_distortion = [k1, k2, k3, tangential_x, tangential_y]
 
-    Tables without ``position`` (e.g. ``[metadata]``) are ignored.
+    Tables without ``position`` (e.g. ``[metadata]``) are ignored. These raw values
+    must not be pasted into a ``Calib*.toml`` as Pose2Sim's README suggests: the
+    position is the camera centre, not the world -> camera translation, and the
+    matrix is camera -> world with y-up / z-backward camera axes (module notes).
     """
     path = Path(path)
     try:
