@@ -6,7 +6,9 @@
   ``Camera.undistort_points`` on a coarse grid, interpolated, intersected with
   the board plane, looked up in the board texture with ``cv2.remap``).
 * Extrinsics: a large checkerboard lying on the floor seen by every camera,
-  and scene points with known world coordinates and their image positions.
+  and scene points with known world coordinates (floor marks and marks on
+  poles, drawn as small targets in the floor-board images) and their image
+  positions.
 
 Board frame (OpenCV's): origin at the first inner corner (checkerboard) or
 the top-left board corner (ChArUco), X along the columns, Y along the rows,
@@ -117,25 +119,70 @@ class BoardView:
     object_points: np.ndarray
 
 
-def _random_pose(camera: Camera, board: Board, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A board pose filling 20-60 % of the image width, tilted up to 40 deg, fully visible."""
+def _fit_pose(camera: Camera, board: Board, R: np.ndarray, centre_frac: np.ndarray, size_frac: float,
+              margin: float) -> np.ndarray | None:
+    """Translation placing the board (rotation ``R``) at image fraction ``centre_frac`` (2,), as large as
+    possible up to ``size_frac`` of the image width and fully inside the image (``margin`` px); None if none fits."""
     obj = board.object_points()
     centre = obj.mean(0)
     width = np.ptp(obj[:, 0]) + 2 * board.square
+    u = np.asarray(centre_frac, float) * camera.size
+    ray = camera.undistort_points(u)
+    for _ in range(40):
+        z = camera.focal * width / (size_frac * camera.size[0])
+        t = np.array([ray[0], ray[1], 1.0]) * z - R @ centre
+        cam = camera.copy(rotation=matrix_to_rodrigues(R), translation=t)
+        if np.all(cam.world_to_camera(obj)[:, 2] > 0.1) and np.all(camera.in_image(cam.project(obj), margin)):
+            return t
+        size_frac *= 0.93
+    return None
+
+
+def _tilt(axis_deg: float, angle_deg: float, spin_deg: float) -> np.ndarray:
+    """Board rotation: ``spin`` about the optical axis, then ``angle`` about an in-image axis at ``axis_deg``."""
+    a = np.radians(axis_deg)
+    axis = np.array([np.cos(a), np.sin(a), 0.0]) * np.radians(angle_deg)
+    return rodrigues_to_matrix(axis) @ rodrigues_to_matrix(np.array([0.0, 0.0, np.radians(spin_deg)]))
+
+
+#: The views a careful user records (image-centre fraction, board size fraction of the image width,
+#: tilt axis direction in the image (deg), tilt (deg)): the board close, in every corner and tilted
+#: (lens distortion), then strongly tilted both ways about both image axes (focal length and
+#: principal point), then a frontal view filling the image and views near the edges.
+CAREFUL_VIEWS: tuple[tuple[tuple[float, float], float, float, float], ...] = (
+    ((0.27, 0.27), 0.50, 135.0, 30.0),
+    ((0.73, 0.27), 0.50, 45.0, 30.0),
+    ((0.27, 0.73), 0.50, -135.0, 30.0),
+    ((0.73, 0.73), 0.50, -45.0, 30.0),
+    ((0.50, 0.50), 0.75, 0.0, 45.0),
+    ((0.50, 0.50), 0.75, 0.0, -45.0),
+    ((0.50, 0.50), 0.75, 90.0, 45.0),
+    ((0.50, 0.50), 0.75, 90.0, -45.0),
+    ((0.50, 0.50), 0.85, 0.0, 10.0),
+    ((0.50, 0.25), 0.60, 0.0, 30.0),
+    ((0.50, 0.75), 0.60, 0.0, -30.0),
+    ((0.25, 0.50), 0.60, 90.0, -30.0),
+    ((0.75, 0.50), 0.60, 90.0, 30.0),
+)
+
+
+def _view_pose(camera: Camera, board: Board, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Pose of the k-th view: :data:`CAREFUL_VIEWS` (jittered a little), then random close tilted views."""
+    margin = 0.03 * min(camera.size)
     for _ in range(200):
-        frac = rng.uniform(0.25, 0.6)
-        z = camera.focal * width / (frac * camera.size[0])
-        tilt = np.radians(rng.uniform(-40, 40, 2))
-        spin = np.radians(rng.uniform(-20, 20))
-        R = rodrigues_to_matrix(np.array([tilt[0], tilt[1], 0.0])) @ rodrigues_to_matrix(np.array([0, 0, spin]))
-        u = rng.uniform(0.25, 0.75, 2) * camera.size
-        ray = camera.undistort_points(u)
-        target = np.array([ray[0], ray[1], 1.0]) * z
-        t = target - R @ centre
-        uv = Camera(camera.name, camera.size, camera.matrix, camera.distortions, matrix_to_rodrigues(R), t,
-                    camera.fisheye).project(obj)
-        if np.all(camera.in_image(uv, margin=0.04 * min(camera.size))):
+        if k < len(CAREFUL_VIEWS):
+            c, frac, axis, angle = CAREFUL_VIEWS[k]
+            c = np.clip(np.asarray(c) + rng.uniform(-0.03, 0.03, 2), 0.05, 0.95)
+            R = _tilt(axis + rng.uniform(-10, 10), angle + rng.uniform(-5, 5), rng.uniform(-15, 15))
+        else:
+            c, frac = rng.uniform(0.2, 0.8, 2), rng.uniform(0.45, 0.8)
+            R = _tilt(rng.uniform(0, 360), rng.uniform(15, 45), rng.uniform(-20, 20))
+        if camera.size[1] > camera.size[0]:   # portrait: the board is turned with the camera
+            R = R @ rodrigues_to_matrix(np.array([0.0, 0.0, np.pi / 2]))
+        t = _fit_pose(camera, board, R, c, frac, margin)
+        if t is not None:
             return matrix_to_rodrigues(R), t
+        k = len(CAREFUL_VIEWS)   # this view does not fit this camera: a random one instead
     raise RuntimeError(f"{camera.name}: no board pose fits the image")
 
 
@@ -156,8 +203,8 @@ def intrinsic_views(camera: Camera, n_views: int = 10, board: Board | None = Non
     rays = pixel_rays(camera)
     obj = board.object_points()
     views = []
-    for _ in range(n_views):
-        rvec, tvec = _random_pose(camera, board, rng)
+    for k in range(n_views):
+        rvec, tvec = _view_pose(camera, board, k, rng)
         img = _finish(render_plane(camera, rvec, tvec, tex, ppm, origin, rays), rng, noise)
         cam_b = camera.copy(rotation=rvec, translation=tvec)
         views.append(BoardView(camera.name, img, rvec, tvec, cam_b.project(obj), obj))
@@ -199,19 +246,27 @@ def floor_board_views(rig: CameraRig, board: Board | None = None, seed: int = 0,
     return views
 
 
-def scene_points(rig: CameraRig, noise_px: float = 0.0, seed: int = 0) -> dict[str, np.ndarray]:
-    """Known 3D scene points and their pixels in every camera.
+def scene_point_coordinates() -> np.ndarray:
+    """World coordinates (45, 3) of the scene points a careful user measures around the walkway, metres.
 
-    Points: 4 floor marks at the walkway corners (+-2.5 m, +-0.75 m), 4 more at
-    +-1 m, and the tops of two 1.5 m poles at the walkway ends.
+    21 floor marks on a 1 m grid over the 6 x 2 m walkway (X -3..3, Z -1..1),
+    then 8 poles (tripods) standing beside it (X -3, -1, 1, 3; Z +-1.5) with
+    tape marks at 0.7, 1.4 and 2.1 m: points spread in depth and height pose
+    every camera well.
+    """
+    floor = [(x, 0.0, z) for x in (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0) for z in (-1.0, 0.0, 1.0)]
+    poles = [(x, y, z) for x in (-3.0, -1.0, 1.0, 3.0) for z in (-1.5, 1.5) for y in (0.7, 1.4, 2.1)]
+    return np.array(floor + poles)
+
+
+def scene_points(rig: CameraRig, noise_px: float = 0.0, seed: int = 0) -> dict[str, np.ndarray]:
+    """Known 3D scene points (:func:`scene_point_coordinates`) and their pixels in every camera.
 
     Returns ``{"object_points": (N, 3), "image_points": (C, N, 2)}``; pixels
-    get Gaussian noise of ``noise_px``; NaN where a point is outside an image.
+    get Gaussian noise of ``noise_px`` (clicking); NaN where a point is outside an image.
     """
     rng = np.random.default_rng(seed)
-    floor = [(x, 0.0, z) for x in (-2.5, -1.0, 1.0, 2.5) for z in (-0.75, 0.75)]
-    pts = np.array(floor + [(-3.0, 1.5, 0.0), (3.0, 1.5, 0.0)])
-    uv = rig.project(pts)
+    pts = scene_point_coordinates()
     uv = rig.project(pts)
     if noise_px:
         uv = uv + rng.normal(0, noise_px, uv.shape)
@@ -219,9 +274,20 @@ def scene_points(rig: CameraRig, noise_px: float = 0.0, seed: int = 0) -> dict[s
     return {"object_points": pts, "image_points": np.where(seen[..., None], uv, np.nan)}
 
 
+def draw_scene_points(image: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """The image with a small black-and-white target (X-corner, 9 px) drawn at each visible pixel (N, 2)."""
+    out = image.copy()
+    for u, v in np.round(uv[np.isfinite(uv).all(1)]).astype(int):
+        for du, dv, val in ((-4, -4, 0), (0, 0, 0), (0, -4, 255), (-4, 0, 255)):
+            out[max(0, v + dv):max(0, v + dv + 4), max(0, u + du):max(0, u + du + 4)] = val
+    return out
+
+
 def _write_image(path: Path, img: np.ndarray) -> None:
     with atomic_path(path) as tmp:
-        if not cv2.imwrite(str(tmp), img):
+        params = {".png": [cv2.IMWRITE_PNG_COMPRESSION, 9], ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95],
+                  ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95]}.get(path.suffix.lower(), [])
+        if not cv2.imwrite(str(tmp), img, params):
             raise OSError(f"could not write {path}")
 
 
@@ -248,8 +314,10 @@ def write_calibration_inputs(rig: CameraRig, folder: str | os.PathLike, n_views:
             _write_image(folder / "intrinsics" / f"int_{cam.name}_img" / f"{cam.name}_{k:02d}{ext}", v.image)
         truth["intrinsics"][cam.name] = [{"rvec": v.rvec, "tvec": v.tvec, "image_points": v.image_points}
                                          for v in views]
+    true_uv = dict(zip(rig.names, rig.project(scene_point_coordinates())))
     for v in floor_board_views(rig, seed=seed, noise=noise):
-        _write_image(folder / "extrinsics" / f"ext_{v.camera}_img" / f"{v.camera}_floor{ext}", v.image)
+        img = draw_scene_points(v.image, true_uv[v.camera])   # the measured marks, where a user clicks them
+        _write_image(folder / "extrinsics" / f"ext_{v.camera}_img" / f"{v.camera}_floor{ext}", img)
         truth["floor"][v.camera] = {"rvec": v.rvec, "tvec": v.tvec, "image_points": v.image_points,
                                     "world_points": v.object_points}
     sp = scene_points(rig, noise_px=scene_noise_px, seed=seed)

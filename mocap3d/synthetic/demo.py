@@ -6,8 +6,12 @@ landscape at the sides) around a 6 m walkway, 3.3 s of walking at 1.3 m/s
 occlusion-dependent confidence, 1 % missed keypoints plus one missed run per
 camera, 1 % left/right swaps plus one swapped run per camera, a second person
 crossing, per-camera offsets up to +-4 frames (sub-frame) and start/end frames
-trimmed by up to 3 frames. Calibration inputs: 6 checkerboard views per
-camera (9x6 inner corners, 40 mm), the floor board views and scene points.
+trimmed by up to 3 frames. Calibration inputs, as a careful user records
+them: 8 checkerboard views per camera (9x6 inner corners, 40 mm) held close,
+in the image corners and tilted by 30-45 deg
+(:data:`~mocap3d.synthetic.boards.CAREFUL_VIEWS`); one floor-board image per
+camera; 45 scene points (floor marks on a 1 m grid and marks on 8 poles
+beside the walkway) clicked with 0.5 px noise.
 No calibration TOML is shipped: the calibration stage computes it. The
 truth is in ``ground_truth/`` (never read by the pipeline).
 """
@@ -32,6 +36,8 @@ DEMO_SEED = 2024
 DEMO_STAGES = ("calibration", "synchronization", "association", "triangulation", "filtering",
                "augmentation", "kinematics")
 FALLBACK_CALIBRATION = "Calib_TRUE_fallback.toml"
+DEMO_INTRINSIC_VIEWS = 8      # board views per camera
+DEMO_CLICK_NOISE_PX = 0.5     # scene points clicked on a zoomed image
 
 
 def demo_capture():
@@ -72,7 +78,8 @@ def make_demo(folder: str | os.PathLike) -> Path:
     cap = demo_capture()
     write_capture(cap, folder)
     (folder / "calibration" / "Calib.toml").unlink()  # the calibration stage must compute it
-    write_calibration_inputs(cap.rig, folder / "calibration", n_views=6, seed=DEMO_SEED, noise=0.0)
+    write_calibration_inputs(cap.rig, folder / "calibration", n_views=DEMO_INTRINSIC_VIEWS, seed=DEMO_SEED,
+                             noise=0.0, scene_noise_px=DEMO_CLICK_NOISE_PX)
     shutil.move(str(folder / "calibration" / "calibration_inputs_truth.json"),
                 str(folder / GROUND_TRUTH / "calibration_inputs_truth.json"))
     with atomic_write(folder / "Config.toml", encoding="utf-8") as fh:
