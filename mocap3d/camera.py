@@ -40,20 +40,24 @@ def rodrigues_to_matrix(rvec: np.ndarray) -> np.ndarray:
 
 
 def matrix_to_rodrigues(R: np.ndarray) -> np.ndarray:
-    """Rodrigues vector (3,) of a rotation matrix (3, 3), robust near pi."""
+    """Rodrigues vector (3,) of a rotation matrix (3, 3), accurate near 0 and near pi."""
     R = np.asarray(R, dtype=float)
-    cos = np.clip((np.trace(R) - 1) / 2, -1.0, 1.0)
-    theta = np.arccos(cos)
-    if theta < 1e-12:
-        return np.zeros(3)
-    if np.pi - theta < 1e-6:
-        # Near pi the antisymmetric part vanishes: take the axis from R + I.
-        B = (R + np.eye(3)) / 2
-        axis = B[np.argmax(np.diag(B))]
-        axis = axis / np.linalg.norm(axis)
-        return axis * theta
     w = np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]])
-    return w / (2 * np.sin(theta)) * theta
+    sin = np.linalg.norm(w) / 2
+    cos = (np.trace(R) - 1) / 2
+    theta = np.arctan2(sin, cos)
+    if sin > 1e-6:
+        return w / (2 * sin) * theta
+    if cos > 0:  # near identity: first order is exact to rounding
+        return w / 2
+    # Near pi the antisymmetric part vanishes: the axis is the dominant column of (R + I) / 2,
+    # its sign taken from the (tiny) antisymmetric part.
+    B = ((R + R.T) / 2 + np.eye(3)) / 2  # = a a^T up to (1 + cos) / 2
+    axis = B[:, np.argmax(np.diag(B))]
+    axis = axis / np.linalg.norm(axis)
+    if axis @ w < 0:
+        axis = -axis
+    return axis * theta
 
 
 @dataclass

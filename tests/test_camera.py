@@ -39,6 +39,16 @@ def test_rodrigues_round_trip_including_near_pi():
         assert np.allclose(R, cv2.Rodrigues(np.asarray(v, float))[0], atol=1e-12)
 
 
+def test_rodrigues_precise_near_half_turn():
+    """Upright cameras in a Y-up world sit near a half turn: no precision may be lost there."""
+    rng = np.random.default_rng(5)
+    for _ in range(2000):
+        axis = rng.normal(size=3)
+        axis /= np.linalg.norm(axis)
+        R = rodrigues_to_matrix(axis * (np.pi - 10 ** rng.uniform(-12, -1)))
+        assert np.abs(rodrigues_to_matrix(matrix_to_rodrigues(R)) - R).max() < 1e-12
+
+
 def test_projection_matches_opencv_pinhole_and_fisheye():
     rig = _rig(fisheye_last=True)
     X = np.random.default_rng(2).normal(size=(200, 3)) * 0.6 + [0, 1, 0]
