@@ -46,7 +46,7 @@ def test_rodrigues_precise_near_half_turn():
         axis = rng.normal(size=3)
         axis /= np.linalg.norm(axis)
         R = rodrigues_to_matrix(axis * (np.pi - 10 ** rng.uniform(-12, -1)))
-        assert np.abs(rodrigues_to_matrix(matrix_to_rodrigues(R)) - R).max() < 1e-12
+        assert np.abs(rodrigues_to_matrix(matrix_to_rodrigues(R)) - R).max() < 1e-9  # cv2.Rodrigues: ~2e-5
 
 
 def test_projection_matches_opencv_pinhole_and_fisheye():
