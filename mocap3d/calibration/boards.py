@@ -150,6 +150,76 @@ def _roi(corners: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, in
     return int(max(0, x0 - m)), int(max(0, y0 - m)), int(min(w, x1 + m + 1)), int(min(h, y1 + m + 1))
 
 
+def plausible_grid(corners: np.ndarray, pattern: tuple[int, int], gray: np.ndarray | None = None,
+                   min_separation: float = 0.2, min_contrast: float = 0.25) -> bool:
+    """True if detected corners (N, 2) of a (cols, rows) grid look like a real checkerboard.
+
+    Rejects what OpenCV's detectors return for boards seen at grazing angles:
+    corners closer than ``min_separation`` x the median neighbour spacing
+    (merged or repeated corners) and, with ``gray`` given, corners that are not
+    checker corners: around a true corner, the image sampled a third of the
+    way to the neighbouring corners is dark-light-dark-light (both samples of
+    one diagonal brighter than both of the other by ``min_contrast`` x the
+    board's contrast), and the bright diagonal alternates from corner to
+    corner like a checkerboard.
+    """
+    rows, cols = pattern[1], pattern[0]
+    g = corners.reshape(rows, cols, 2)
+    spacing = np.median(np.concatenate([np.linalg.norm(np.diff(g, axis=1), axis=-1).ravel(),
+                                        np.linalg.norm(np.diff(g, axis=0), axis=-1).ravel()]))
+    d = np.linalg.norm(corners[:, None] - corners[None], axis=-1)
+    d[np.diag_indices(len(corners))] = np.inf
+    if not (np.isfinite(spacing) and spacing > 0 and d.min() >= min_separation * spacing):
+        return False
+    if gray is None:
+        return True
+    ex = np.gradient(g, axis=1)             # local grid vectors (central differences), (rows, cols, 2)
+    ey = np.gradient(g, axis=0)
+    h, w = gray.shape[:2]
+    q = []
+    for a, b in ((1, 1), (-1, -1), (1, -1), (-1, 1)):
+        p = g + (a * ex + b * ey) / 3
+        x = np.clip(np.round(p[..., 0]).astype(int), 0, w - 1)
+        y = np.clip(np.round(p[..., 1]).astype(int), 0, h - 1)
+        q.append(gray[y, x].astype(float))
+    # an X corner: both diagonal samples brighter than both others (or darker); an L corner or an edge is not
+    gap_pos = np.minimum(q[0], q[1]) - np.maximum(q[2], q[3])
+    gap_neg = np.minimum(q[2], q[3]) - np.maximum(q[0], q[1])
+    contrast = np.ptp(np.stack(q))
+    if contrast <= 0:
+        return False
+    even = np.add.outer(np.arange(rows), np.arange(cols)) % 2 == 0   # the colours alternate like a checkerboard
+    a = np.where(even, gap_pos, gap_neg) / contrast
+    b = np.where(even, gap_neg, gap_pos) / contrast
+    return bool(np.all(a > min_contrast) or np.all(b > min_contrast))
+
+
+def _candidates(gray: np.ndarray, pattern: tuple[int, int]):
+    """Corner sets (N, 2) found by each detector in turn (see :func:`_find_checkerboard`)."""
+    if min(pattern) < 3:       # OpenCV's detectors need 3 x 3 inner corners or more
+        return
+    quick = _reduced_corners(gray, pattern)
+    if quick is not None:
+        spacing = _min_spacing(quick, pattern)
+        if spacing >= MIN_FAST_SPACING_PX:
+            yield refine_corners(gray, quick, spacing)
+    base = cv2.CALIB_CB_ACCURACY | cv2.CALIB_CB_NORMALIZE_IMAGE
+    if quick is not None:
+        x0, y0, x1, y1 = _roi(quick, gray.shape)
+        ok, corners = cv2.findChessboardCornersSB(np.ascontiguousarray(gray[y0:y1, x0:x1]), pattern, flags=base)
+        if ok:
+            yield corners.reshape(-1, 2).astype(float) + [x0, y0]
+    for flags in (base, base | cv2.CALIB_CB_EXHAUSTIVE):        # exhaustive search only if the fast one fails
+        ok, corners = cv2.findChessboardCornersSB(gray, pattern, flags=flags)
+        if ok:
+            yield corners.reshape(-1, 2).astype(float)
+    flags = cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE
+    ok, corners = cv2.findChessboardCorners(gray, pattern, flags=flags)
+    if ok:
+        c = corners.reshape(-1, 2)
+        yield refine_corners(gray, c, max(_min_spacing(c, pattern), 8.0))
+
+
 def _find_checkerboard(gray: np.ndarray, pattern: tuple[int, int]) -> np.ndarray | None:
     """Corners (N, 2) for an OpenCV pattern size ``(cols, rows)``, or None.
 
@@ -159,28 +229,13 @@ def _find_checkerboard(gray: np.ndarray, pattern: tuple[int, int]) -> np.ndarray
     (:data:`MIN_FAST_SPACING_PX`; ~0.01 s per 1080p image, 0.02-0.1 px on
     rendered boards); (2) the sector-based detector (accuracy mode) on the
     board's region, then on the whole image, then in exhaustive mode; (3) the
-    classic detector at full resolution with sub-pixel refinement.
+    classic detector at full resolution with sub-pixel refinement. The first
+    result passing :func:`plausible_grid` is returned.
     """
-    quick = _reduced_corners(gray, pattern)
-    if quick is not None:
-        spacing = _min_spacing(quick, pattern)
-        if spacing >= MIN_FAST_SPACING_PX:
-            return refine_corners(gray, quick, spacing)
-    base = cv2.CALIB_CB_ACCURACY | cv2.CALIB_CB_NORMALIZE_IMAGE
-    if quick is not None:
-        x0, y0, x1, y1 = _roi(quick, gray.shape)
-        ok, corners = cv2.findChessboardCornersSB(np.ascontiguousarray(gray[y0:y1, x0:x1]), pattern, flags=base)
-        if ok:
-            return corners.reshape(-1, 2).astype(float) + [x0, y0]
-    for flags in (base, base | cv2.CALIB_CB_EXHAUSTIVE):        # exhaustive search only if the fast one fails
-        ok, corners = cv2.findChessboardCornersSB(gray, pattern, flags=flags)
-        if ok:
-            return corners.reshape(-1, 2).astype(float)
-    flags = cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE
-    ok, corners = cv2.findChessboardCorners(gray, pattern, flags=flags)
-    if not ok:
-        return None
-    return refine_corners(gray, corners.reshape(-1, 2), max(_min_spacing(corners.reshape(-1, 2), pattern), 8.0))
+    for corners in _candidates(gray, pattern):
+        if plausible_grid(corners, pattern, gray):
+            return corners
+    return None
 
 
 def _outer_square_darkness(gray: np.ndarray, grid: np.ndarray) -> float:

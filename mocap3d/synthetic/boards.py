@@ -211,18 +211,20 @@ def intrinsic_views(camera: Camera, n_views: int = 10, board: Board | None = Non
     return views
 
 
-def floor_board_pose(centre: tuple[float, float] = (0.0, 0.0)) -> tuple[np.ndarray, np.ndarray]:
+def floor_board_pose(centre: tuple[float, float] = (0.0, 0.0), yaw_deg: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Board->world rotation (3, 3) and translation (3,) of a board lying flat on the floor.
 
     Board X -> world X, board Y -> world Z, board Z -> world -Y (into the
-    floor): board (x, y, 0) -> world (x, 0, y) + translation.
+    floor): board (x, y, 0) -> world (x, 0, y) + translation; then the whole
+    board is turned by ``yaw_deg`` about the world Y axis (through the origin).
     """
     R = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])  # columns: board X->X, Y->Z, Z->-Y
-    return R, np.array([centre[0], 0.0, centre[1]])
+    Ry = rodrigues_to_matrix(np.array([0.0, np.radians(yaw_deg), 0.0]))
+    return Ry @ R, Ry @ np.array([centre[0], 0.0, centre[1]])
 
 
 def floor_board_views(rig: CameraRig, board: Board | None = None, seed: int = 0,
-                      noise: float = 2.0) -> list[BoardView]:
+                      noise: float = 2.0, yaw_deg: float = 0.0) -> list[BoardView]:
     """Each camera's image of a large board flat on the floor at the walkway centre, with truth.
 
     Default board: 4x3 inner corners, 0.40 m squares (a 2.0 x 1.6 m floor mat).
@@ -233,7 +235,7 @@ def floor_board_views(rig: CameraRig, board: Board | None = None, seed: int = 0,
     board = board or FLOOR_BOARD
     rng = np.random.default_rng(seed)
     obj = board.object_points()
-    Rbw, tbw = floor_board_pose((-obj[:, 0].mean(), -obj[:, 1].mean()))
+    Rbw, tbw = floor_board_pose((-obj[:, 0].mean(), -obj[:, 1].mean()), yaw_deg)
     tex, ppm, origin = board.texture()
     views = []
     for cam in rig:
@@ -275,11 +277,14 @@ def scene_points(rig: CameraRig, noise_px: float = 0.0, seed: int = 0) -> dict[s
 
 
 def draw_scene_points(image: np.ndarray, uv: np.ndarray) -> np.ndarray:
-    """The image with a small black-and-white target (X-corner, 9 px) drawn at each visible pixel (N, 2)."""
+    """The image with a white tape cross (9 px, 2 px wide) drawn at each visible pixel (N, 2).
+
+    Crosses, not checker targets: a grid of X-corners would look like a
+    checkerboard to the board detector.
+    """
     out = image.copy()
     for u, v in np.round(uv[np.isfinite(uv).all(1)]).astype(int):
-        for du, dv, val in ((-4, -4, 0), (0, 0, 0), (0, -4, 255), (-4, 0, 255)):
-            out[max(0, v + dv):max(0, v + dv + 4), max(0, u + du):max(0, u + du + 4)] = val
+        cv2.drawMarker(out, (int(u), int(v)), 255, cv2.MARKER_CROSS, 9, 2)
     return out
 
 
@@ -293,7 +298,7 @@ def _write_image(path: Path, img: np.ndarray) -> None:
 
 def write_calibration_inputs(rig: CameraRig, folder: str | os.PathLike, n_views: int = 8,
                              board: Board | None = None, seed: int = 0, ext: str = ".png",
-                             noise: float = 2.0, scene_noise_px: float = 1.0) -> Path:
+                             noise: float = 2.0, scene_noise_px: float = 1.0, floor_yaw_deg: float = 0.0) -> Path:
     """Write Pose2Sim-layout calibration inputs and their truth.
 
     ``folder/intrinsics/int_<cam>_img/*.png``, ``folder/extrinsics/ext_<cam>_img/floor.png``,
@@ -306,7 +311,8 @@ def write_calibration_inputs(rig: CameraRig, folder: str | os.PathLike, n_views:
     folder = Path(folder)
     board = board or Board()
     truth: dict = {"board": {"corners": board.corners, "square": board.square, "charuco": board.charuco},
-                   "floor_board": {"corners": FLOOR_BOARD.corners, "square": FLOOR_BOARD.square},
+                   "floor_board": {"corners": FLOOR_BOARD.corners, "square": FLOOR_BOARD.square,
+                                   "yaw_deg": floor_yaw_deg},
                    "intrinsics": {}, "floor": {}}
     for i, cam in enumerate(rig):
         views = intrinsic_views(cam, n_views, board, seed + i, noise)
@@ -314,9 +320,15 @@ def write_calibration_inputs(rig: CameraRig, folder: str | os.PathLike, n_views:
             _write_image(folder / "intrinsics" / f"int_{cam.name}_img" / f"{cam.name}_{k:02d}{ext}", v.image)
         truth["intrinsics"][cam.name] = [{"rvec": v.rvec, "tvec": v.tvec, "image_points": v.image_points}
                                          for v in views]
-    true_uv = dict(zip(rig.names, rig.project(scene_point_coordinates())))
-    for v in floor_board_views(rig, seed=seed, noise=noise):
-        img = draw_scene_points(v.image, true_uv[v.camera])   # the measured marks, where a user clicks them
+    pts = scene_point_coordinates()
+    tex, _, _ = FLOOR_BOARD.texture(1)                      # one pixel per square: the mat's size in squares
+    half = np.array(tex.shape[::-1]) * FLOOR_BOARD.square / 2
+    Rbw, _ = floor_board_pose(yaw_deg=floor_yaw_deg)
+    local = pts @ Rbw                                       # board-frame coordinates (mat centred on the origin)
+    under_mat = (pts[:, 1] == 0) & (np.abs(local[:, 0]) <= half[0]) & (np.abs(local[:, 1]) <= half[1])
+    true_uv = dict(zip(rig.names, rig.project(pts[~under_mat])))
+    for v in floor_board_views(rig, seed=seed, noise=noise, yaw_deg=floor_yaw_deg):
+        img = draw_scene_points(v.image, true_uv[v.camera])   # the marks not under the mat, as a user sees them
         _write_image(folder / "extrinsics" / f"ext_{v.camera}_img" / f"{v.camera}_floor{ext}", img)
         truth["floor"][v.camera] = {"rvec": v.rvec, "tvec": v.tvec, "image_points": v.image_points,
                                     "world_points": v.object_points}

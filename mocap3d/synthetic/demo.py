@@ -10,7 +10,8 @@ trimmed by up to 3 frames. Calibration inputs, as a careful user records
 them: 8 checkerboard views per camera (9x6 inner corners, 40 mm) held close,
 in the image corners and tilted by 30-45 deg
 (:data:`~mocap3d.synthetic.boards.CAREFUL_VIEWS`); one floor-board image per
-camera; 45 scene points (floor marks on a 1 m grid and marks on 8 poles
+camera (a 2.8 x 2.4 m mat, 4x3 inner corners of 0.40 m squares, centred on
+the origin and turned by -15 deg about the vertical); 45 scene points (floor marks on a 1 m grid and marks on 8 poles
 beside the walkway) clicked with 0.5 px noise.
 No calibration TOML is shipped: the calibration stage computes it. The
 truth is in ``ground_truth/`` (never read by the pipeline).
@@ -38,6 +39,7 @@ DEMO_STAGES = ("calibration", "synchronization", "association", "triangulation",
 FALLBACK_CALIBRATION = "Calib_TRUE_fallback.toml"
 DEMO_INTRINSIC_VIEWS = 8      # board views per camera
 DEMO_CLICK_NOISE_PX = 0.5     # scene points clicked on a zoomed image
+DEMO_FLOOR_YAW_DEG = -15.0    # floor mat turned so that every camera's detector finds it (checked when laying it)
 
 
 def demo_capture():
@@ -67,7 +69,7 @@ def _demo_config(capture) -> str:
             "   extrinsics_extension = 'png'\n"
             "      [calibration.calculate.extrinsics.board]\n"
             "      extrinsics_corners_nb = [4, 3]\n"
-            "      extrinsics_square_size = 400  # mm, floor mat centred on the origin (extrinsics/ext_*_img)\n"
+            "      extrinsics_square_size = 400  # mm, floor mat centred on the origin, turned -15 deg (extrinsics/ext_*_img)\n"
             "      [calibration.calculate.extrinsics.scene]\n"
             f"      object_coords_3d = [{coords}]  # m, world Y up\n")
 
@@ -79,7 +81,7 @@ def make_demo(folder: str | os.PathLike) -> Path:
     write_capture(cap, folder)
     (folder / "calibration" / "Calib.toml").unlink()  # the calibration stage must compute it
     write_calibration_inputs(cap.rig, folder / "calibration", n_views=DEMO_INTRINSIC_VIEWS, seed=DEMO_SEED,
-                             noise=0.0, scene_noise_px=DEMO_CLICK_NOISE_PX)
+                             noise=0.0, scene_noise_px=DEMO_CLICK_NOISE_PX, floor_yaw_deg=DEMO_FLOOR_YAW_DEG)
     shutil.move(str(folder / "calibration" / "calibration_inputs_truth.json"),
                 str(folder / GROUND_TRUTH / "calibration_inputs_truth.json"))
     with atomic_write(folder / "Config.toml", encoding="utf-8") as fh:
