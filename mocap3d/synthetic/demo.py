@@ -108,6 +108,9 @@ def run_demo(directory: str | os.PathLike | None = None, regenerate: bool = Fals
              overrides: Any = None) -> dict[str, Any]:
     """Copy (or regenerate) the Demo into ``directory``, run every stage through the API, print the evaluation.
 
+    ``regenerate``: write the capture anew with :func:`make_demo` (identical to
+    the shipped Demo, about 12 s) instead of copying the shipped one.
+
     A stage that is not built or fails is recorded and the next ones still
     run when they can. If no calibration could be computed, the TRUE
     calibration is copied as ``calibration/Calib_TRUE_fallback.toml`` so the
@@ -135,3 +138,26 @@ def run_demo(directory: str | os.PathLike | None = None, regenerate: bool = Fals
     print("\nstages: " + "; ".join(f"{k}: {v}" for k, v in stages.items()))
     print(format_table(metrics))
     return {"directory": str(dest), "stages": stages, "metrics": metrics}
+
+
+def regenerate_shipped_demo(folder: str | os.PathLike) -> Path:
+    """Rewrite the Demo in ``folder`` (e.g. the repository's ``Demo/``) with :func:`make_demo`.
+
+    The new Demo is written next to it first, then swapped in: a failure
+    leaves the old one untouched. Developers regenerate the shipped Demo with
+    ``python -c "from mocap3d.synthetic.demo import regenerate_shipped_demo as r; r('Demo')"``
+    (``mocap3d demo --regenerate DIR`` writes a fresh one into DIR and runs it).
+    """
+    folder = Path(folder).resolve()
+    tmp = Path(tempfile.mkdtemp(prefix=".demo_new_", dir=folder.parent))
+    try:
+        make_demo(tmp / "Demo")
+        old = folder.with_name(folder.name + ".old")
+        if folder.exists():
+            folder.rename(old)
+        (tmp / "Demo").rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
