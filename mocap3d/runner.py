@@ -289,6 +289,9 @@ def _run_trial(trial: Trial, plan: list[str], funcs: dict[str, Callable[[Trial],
     return 0
 
 
+_CAMERA_STAGES = {"calibration", "synchronization", "association", "triangulation"}
+
+
 def execute(project: str | os.PathLike | Mapping[str, Any] = ".", stages: Sequence[str] | None = None,
             config: Mapping[str, Any] | str | os.PathLike | None = None, overrides: Overrides = None,
             verbose: bool = False, quiet: bool = False) -> list[StageResult]:
@@ -307,9 +310,10 @@ def execute(project: str | os.PathLike | Mapping[str, Any] = ".", stages: Sequen
             raise Mocap3dError("give the configuration either as the project dict or as config=, not both")
         project = folder
     configure_logging(None, "INFO", verbose, quiet)
-    only_pose = stages is not None and [canonical_stage(s) for s in stages] == ["pose"]
+    # Only the stages that use cameras need a calibration/ folder to exist.
+    needs_calibration = stages is None or bool({canonical_stage(s) for s in stages} & _CAMERA_STAGES)
     with buffered_logs() as buf:
-        trials = discover(project, overrides=overrides, config=config, require_calibration=not only_pose)
+        trials = discover(project, overrides=overrides, config=config, require_calibration=needs_calibration)
     log_file = log_to_session(trials, buf, verbose, quiet)
     log.info("mocap3d: %s on %d trial(s) of %s%s", ", ".join(stages) if stages else "run", len(trials),
              trials[0].session, f" (log: {log_file})" if log_file else "")

@@ -68,3 +68,18 @@ def test_filter_mot_file_matches_filter_table(tmp_path):
     assert table.columns == ["knee_angle_r", "hip_flexion_r"] and table.in_degrees
     assert np.sqrt(np.mean((table.data - angles) ** 2)) < 0.6 * np.sqrt(np.mean((noisy - angles) ** 2))
     assert len(list((tmp_path / "plots").glob("*.png"))) == 2
+
+
+def test_filtering_needs_no_calibration_folder(tmp_path):
+    """Stages that do not use cameras run on a trial that has only pose-3d/."""
+    import numpy as np
+    import mocap3d
+    from mocap3d.io.trc import read_trc, write_trc
+    from mocap3d.markers import Markers3D
+    t = np.arange(120) / 60
+    data = np.stack([np.sin(2 * np.pi * t), 1 + 0 * t, 0 * t], -1)[:, None].repeat(2, 1)
+    (tmp_path / "Config.toml").write_text("[project]\n")
+    write_trc(Markers3D(data, ["A", "B"], 60.0), tmp_path / "pose-3d" / "walk.trc")
+    mocap3d.filtering(tmp_path, quiet=True)
+    out = read_trc(tmp_path / "pose-3d" / "walk_filt_butterworth.trc")
+    assert out.data.shape == data.shape and np.abs(out.data - data).max() < 0.01
