@@ -159,9 +159,10 @@ def plausible_grid(corners: np.ndarray, pattern: tuple[int, int], gray: np.ndarr
     (merged or repeated corners) and, with ``gray`` given, corners that are not
     checker corners: around a true corner, the image sampled a third of the
     way to the neighbouring corners is dark-light-dark-light (both samples of
-    one diagonal brighter than both of the other by ``min_contrast`` x the
-    board's contrast), and the bright diagonal alternates from corner to
-    corner like a checkerboard.
+    one diagonal brighter than both of the other by ``min_contrast`` x that
+    corner's own range, which must exceed a tenth of the board's contrast),
+    and the bright diagonal alternates from corner to corner like a
+    checkerboard.
     """
     rows, cols = pattern[1], pattern[0]
     g = corners.reshape(rows, cols, 2)
@@ -182,15 +183,18 @@ def plausible_grid(corners: np.ndarray, pattern: tuple[int, int], gray: np.ndarr
         x = np.clip(np.round(p[..., 0]).astype(int), 0, w - 1)
         y = np.clip(np.round(p[..., 1]).astype(int), 0, h - 1)
         q.append(gray[y, x].astype(float))
-    # an X corner: both diagonal samples brighter than both others (or darker); an L corner or an edge is not
-    gap_pos = np.minimum(q[0], q[1]) - np.maximum(q[2], q[3])
-    gap_neg = np.minimum(q[2], q[3]) - np.maximum(q[0], q[1])
-    contrast = np.ptp(np.stack(q))
-    if contrast <= 0:
+    # an X corner: both diagonal samples brighter than both others (or darker); an L corner or an edge is not.
+    # Gaps are relative to each corner's own range (shading across the board), which must not be flat.
+    Q = np.stack(q)
+    local = np.ptp(Q, axis=0)
+    contrast = np.ptp(Q)
+    if contrast <= 0 or np.any(local < 0.1 * contrast):
         return False
+    gap_pos = (np.minimum(q[0], q[1]) - np.maximum(q[2], q[3])) / local
+    gap_neg = (np.minimum(q[2], q[3]) - np.maximum(q[0], q[1])) / local
     even = np.add.outer(np.arange(rows), np.arange(cols)) % 2 == 0   # the colours alternate like a checkerboard
-    a = np.where(even, gap_pos, gap_neg) / contrast
-    b = np.where(even, gap_neg, gap_pos) / contrast
+    a = np.where(even, gap_pos, gap_neg)
+    b = np.where(even, gap_neg, gap_pos)
     return bool(np.all(a > min_contrast) or np.all(b > min_contrast))
 
 
