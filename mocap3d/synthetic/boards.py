@@ -125,7 +125,7 @@ def _fit_pose(camera: Camera, board: Board, R: np.ndarray, centre_frac: np.ndarr
     possible up to ``size_frac`` of the image width and fully inside the image (``margin`` px); None if none fits."""
     obj = board.object_points()
     centre = obj.mean(0)
-    width = np.ptp(obj[:, 0]) + 2 * board.square
+    width = np.ptp((obj @ R.T)[:, 0]) + 2 * board.square     # board extent along the image x axis
     u = np.asarray(centre_frac, float) * camera.size
     ray = camera.undistort_points(u)
     for _ in range(40):
