@@ -1,0 +1,243 @@
+"""Pose stage: every camera's video -> ``pose/<cam>_json/`` OpenPose-layout JSON files.
+
+Backends, chosen by ``[pose] pose_model`` and ``mode``:
+
+* ``BLAZEPOSE`` (default): mediapipe's BlazePose full model, shipped inside the
+  mediapipe wheel, so it runs offline. One person per video.
+* any other skeleton (``HALPE_26`` / ``Body_with_feet``, ``COCO_133`` /
+  ``Whole_body``, ``COCO_17`` / ``Body``): a top-down RTMPose ONNX model run
+  with onnxruntime, with an optional person detector, see
+  :mod:`mocap3d.pose.onnx_models`; people are tracked across frames
+  (:mod:`mocap3d.pose.tracking`).
+
+One worker process per video (``parallel_workers_pose``). Each camera is written
+to a temporary folder first and swapped in when complete, so a failed run never
+destroys earlier results. ``pose_report.json`` gives, per camera, the frames read,
+frames with a detection, mean confidence and frame rate.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from ..errors import ConfigError, Mocap3dError
+from ..keypoints import Keypoints2D
+from ..logs import atomic_path, get_logger, progress, write_report
+from ..skeletons import BLAZEPOSE, Skeleton, get_skeleton
+from .tracking import Tracker, order_by_id
+from .video import FrameSource, camera_name, check_rotate, list_inputs
+
+log = get_logger("pose")
+Estimator = Callable[[np.ndarray], np.ndarray]
+_BLAZEPOSE_NAMES = {"BLAZEPOSE", "MEDIAPIPE"}
+
+__all__ = ["run_pose", "estimate_camera", "make_estimator", "skeleton_of", "filter_persons", "n_workers"]
+
+
+def skeleton_of(pose_cfg: Mapping[str, Any]) -> Skeleton:
+    """The skeleton written by the configured model (BLAZEPOSE unless ``pose_model`` says otherwise)."""
+    name = str(pose_cfg.get("pose_model", "BLAZEPOSE"))
+    return BLAZEPOSE if name.upper() in _BLAZEPOSE_NAMES else get_skeleton(name, pose_cfg.get("CUSTOM"))
+
+
+def make_estimator(pose_cfg: Mapping[str, Any]) -> tuple[Estimator, Skeleton, bool]:
+    """``(estimator, skeleton, multi_person)`` for ``[pose]``; estimator(image BGR) -> (P, K, 3)."""
+    skeleton = skeleton_of(pose_cfg)
+    if skeleton is BLAZEPOSE:
+        from .blazepose import BlazePose
+        return BlazePose(max_side=int(pose_cfg.get("max_image_side", 640)) or None), skeleton, False
+    from .onnx_models import TopDownEstimator
+    est = TopDownEstimator.from_config(pose_cfg, skeleton)
+    return est, skeleton, True
+
+
+def filter_persons(persons: np.ndarray, average_threshold: float, keypoint_threshold: float) -> np.ndarray:
+    """Persons (P, K, 3) whose good keypoints (likelihood >= ``keypoint_threshold``) average >= ``average_threshold``.
+
+    A person without any good keypoint is dropped.
+    """
+    if not len(persons):
+        return persons
+    lik = np.nan_to_num(persons[..., 2], nan=0.0)
+    good = lik >= keypoint_threshold
+    with np.errstate(all="ignore"):
+        mean = np.where(good, lik, 0).sum(-1) / good.sum(-1)
+    return persons[good.any(-1) & (mean >= average_threshold)]
+
+
+def _save_modes(value: Any) -> set[str]:
+    vals = value if isinstance(value, (list, tuple)) else [value]
+    return {str(v).lower() for v in vals if v not in (None, False)} - {"none", "false"}
+
+
+class _Overlay:
+    """Writes the frames with keypoints drawn, as a video and/or images (atomically)."""
+
+    def __init__(self, out_dir: Path, cam: str, fps: float, size: tuple[int, int], modes: set[str],
+                 skeleton: Skeleton) -> None:
+        import cv2
+        self.modes, self.skeleton, self.writer = modes, skeleton, None
+        self.img_dir = out_dir / f"{cam}_img" if "to_images" in modes else None
+        self._video_ctx = None
+        if "to_video" in modes:
+            self._video_ctx = atomic_path(out_dir / f"{cam}_pose.mp4")
+            tmp = self._video_ctx.__enter__()
+            self.writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        self.links = [(skeleton.names.index(c), skeleton.names.index(p)) for c, p in skeleton.parents.items()
+                      if c in skeleton.names and p in skeleton.names]
+
+    def add(self, frame: int, image: np.ndarray, persons: np.ndarray) -> None:
+        import cv2
+        img = image.copy()
+        for p, kp in enumerate(persons):
+            colour = tuple(int(v) for v in np.array([(60, 220, 60), (220, 120, 40), (40, 80, 230)][p % 3]))
+            ok = np.isfinite(kp[:, 2]) & (kp[:, 2] > 0.3)
+            for a, b in self.links:
+                if ok[a] and ok[b]:
+                    cv2.line(img, tuple(int(v) for v in kp[a, :2]), tuple(int(v) for v in kp[b, :2]), colour, 2)
+            for x, y in kp[ok, :2]:
+                cv2.circle(img, (int(x), int(y)), 3, (0, 0, 255), -1)
+        if self.writer is not None:
+            self.writer.write(img)
+        if self.img_dir is not None:
+            self.img_dir.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(self.img_dir / f"frame_{frame:06d}.png"), img)
+
+    def close(self, ok: bool) -> None:
+        if self.writer is not None:
+            self.writer.release()
+            self._video_ctx.__exit__(None if ok else Mocap3dError, None, None)
+
+
+def estimate_camera(source: str | os.PathLike, out_dir: str | os.PathLike, pose_cfg: Mapping[str, Any],
+                    frame_range: Any = "all", default_fps: float = 30.0) -> dict:
+    """Run pose estimation on one video or image folder; write ``out_dir/<cam>_json/``; return its summary.
+
+    Keypoints are in pixels of the upright frame (after metadata and manual rotation).
+    """
+    out_dir = Path(out_dir)
+    cam = camera_name(source)
+    src = FrameSource(Path(source), rotate=check_rotate(pose_cfg.get("rotate", 0)), frame_range=frame_range,
+                      default_fps=default_fps)
+    estimator, skeleton, multi = make_estimator(pose_cfg)
+    avg_thr = float(pose_cfg.get("average_likelihood_threshold_pose", 0.5))
+    kp_thr = float(pose_cfg.get("keypoint_likelihood_threshold_pose", 0.3))
+    tracker = Tracker(float(pose_cfg.get("max_distance_px", 250)), float(pose_cfg.get("min_iou", 0.2)),
+                      int(pose_cfg.get("max_unseen_frames", 30)), kp_thr) if multi else None
+    modes = _save_modes(pose_cfg.get("save_video", "none"))
+    overlay = _Overlay(out_dir, cam, src.fps, src.size, modes, skeleton) if modes else None
+    frames, persons, ids = [], [], []
+    t0, ok = time.perf_counter(), False
+    start, stop = src.bounds()
+    try:
+        for i, image in progress(src, desc=f"pose {cam}", total=max(stop - start, 0), unit="frame"):
+            kp = filter_persons(estimator(image), avg_thr, kp_thr)
+            frames.append(i)
+            persons.append(kp)
+            ids.append(tracker.update(kp) if tracker is not None else np.arange(len(kp)))
+            if overlay is not None:
+                overlay.add(i, image, kp)
+        ok = True
+    finally:
+        if overlay is not None:
+            overlay.close(ok)
+        if hasattr(estimator, "close"):
+            estimator.close()
+    elapsed = time.perf_counter() - t0
+    if not frames:
+        raise Mocap3dError(f"{source}: no frame read in frame_range {frame_range!r}. Check the video and frame_range")
+    data = order_by_id(persons, ids, len(skeleton.names))
+    kp2d = Keypoints2D(data[None], [cam], list(skeleton.names), np.array(frames), src.fps)
+    _write_camera(kp2d, out_dir / f"{cam}_json")
+    detected = np.isfinite(data[..., 2]).any(axis=(1, 2))
+    lik = data[..., 2]
+    return {"camera": cam, "source": str(source), "frames": len(frames), "frames_with_detection": int(detected.sum()),
+            "persons_tracked": int(data.shape[1]) if detected.any() else 0,
+            "mean_confidence": float(np.nanmean(lik)) if np.isfinite(lik).any() else None,
+            "fps": src.fps, "size": list(src.size), "metadata_rotation": src.metadata_rotation,
+            "processing_fps": len(frames) / elapsed if elapsed > 0 else None, "skeleton": skeleton.name}
+
+
+def _write_camera(kp: Keypoints2D, folder: Path) -> None:
+    """Write one camera's JSON files into a temporary folder, then swap it in place of ``folder``."""
+    from ..io.openpose import write_openpose_camera
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    write_openpose_camera(kp, tmp, 0)
+    old = folder.with_name(f".{folder.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def n_workers(setting: Any, n_videos: int) -> int:
+    """Worker processes for ``parallel_workers_pose`` ('auto' = min(cores, videos), int, or false = 1)."""
+    if setting is False or setting is None:
+        return 1
+    if isinstance(setting, str):
+        if setting.lower() != "auto":
+            raise ConfigError(f"pose.parallel_workers_pose = {setting!r} is not allowed; use 'auto', an integer or false")
+        return max(1, min(os.cpu_count() or 1, n_videos))
+    if isinstance(setting, bool) or int(setting) < 1:
+        raise ConfigError(f"pose.parallel_workers_pose = {setting!r} is not allowed; use 'auto', an integer >= 1 or false")
+    return max(1, min(int(setting), n_videos))
+
+
+def _job(args: tuple) -> dict:
+    return estimate_camera(*args)
+
+
+def run_pose(trial: Any) -> dict:
+    """Pose stage of one trial: ``videos/`` -> ``pose/<cam>_json/`` and ``pose/pose_report.json``."""
+    cfg = trial.config
+    pose_cfg = dict(cfg.get("pose", {}) or {})
+    formats = pose_cfg.get("output_format", "openpose")
+    formats = {str(f).lower() for f in (formats if isinstance(formats, (list, tuple)) else [formats])}
+    if formats - {"openpose", "none"}:
+        raise ConfigError(f"pose.output_format = {pose_cfg.get('output_format')!r}: only 'openpose' is written; "
+                          "convert other formats with mocap3d's importers")
+    skeleton = skeleton_of(pose_cfg)  # fail early on an unknown model name
+    inputs = list_inputs(trial.videos_dir)
+    out_dir = trial.pose_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    overwrite = bool(pose_cfg.get("overwrite_pose", False))
+    fps_cfg = cfg.get("project", {}).get("frame_rate", "auto")
+    default_fps = float(fps_cfg) if not isinstance(fps_cfg, str) else 30.0
+    todo, skipped = [], []
+    for src in inputs:
+        cam = camera_name(src)
+        done = out_dir / f"{cam}_json"
+        if not overwrite and done.is_dir() and any(done.glob("*.json")):
+            skipped.append(cam)
+        else:
+            todo.append((str(src), str(out_dir), pose_cfg, trial.frame_range, default_fps))
+    if skipped:
+        log.info("pose: %s already done, skipped (set overwrite_pose = true to redo)", ", ".join(skipped))
+    workers = n_workers(pose_cfg.get("parallel_workers_pose", "auto"), len(todo))
+    t0 = time.perf_counter()
+    if workers > 1:
+        import multiprocessing as mp
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+            results = list(pool.map(_job, todo))
+    else:
+        results = [_job(a) for a in todo]
+    elapsed = time.perf_counter() - t0
+    for r in results:
+        log.info("pose %s: %d/%d frames with a detection, mean confidence %s", r["camera"],
+                 r["frames_with_detection"], r["frames"],
+                 "-" if r["mean_confidence"] is None else f"{r['mean_confidence']:.2f}")
+    total = sum(r["frames"] for r in results)
+    report = {"pose_model": skeleton.name, "backend": "mediapipe" if skeleton is BLAZEPOSE else "onnxruntime",
+              "cameras": results, "skipped_cameras": skipped, "workers": workers,
+              "frames_total": total, "seconds": elapsed, "total_fps": total / elapsed if elapsed > 0 and total else None,
+              "dropped": f"persons whose good keypoints average < {pose_cfg.get('average_likelihood_threshold_pose', 0.5)}"}
+    write_report(out_dir, "pose", report)
+    return report

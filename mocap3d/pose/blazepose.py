@@ -1,0 +1,90 @@
+"""BlazePose (mediapipe 0.10.14 pose solution, full model): offline single-person 2D keypoints.
+
+The full BlazePose model (``model_complexity=1``) ships inside the mediapipe
+wheel, so this backend needs no download. Output keypoints follow
+:data:`mocap3d.skeletons.BLAZEPOSE` (33 landmarks, mediapipe's order) in
+pixels of the frame given, with mediapipe's ``visibility`` as likelihood.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import Mocap3dError
+from ..skeletons import BLAZEPOSE
+
+N_KEYPOINTS = len(BLAZEPOSE.names)  # 33
+
+
+def import_mediapipe() -> Any:
+    """The ``mediapipe`` module, or a Mocap3dError saying how to install it."""
+    try:
+        import mediapipe as mp  # noqa: PLC0415
+        _ = mp.solutions.pose
+    except Exception as exc:  # ImportError, or protobuf >= 5 breaking mediapipe 0.10.14
+        raise Mocap3dError(f"BlazePose needs mediapipe ({type(exc).__name__}: {exc}). "
+                           "Install it with: pip install mocap3d[video]  "
+                           "(mediapipe==0.10.14 with protobuf<5)") from exc
+    return mp
+
+
+def scale_for(size: tuple[int, int], max_side: int | None) -> float:
+    """Factor (<= 1) bringing the long side of ``size`` (w, h) down to ``max_side`` px."""
+    if not max_side:
+        return 1.0
+    return min(1.0, float(max_side) / max(size))
+
+
+class BlazePose:
+    """One mediapipe Pose graph per video (it tracks the person between frames).
+
+    Mediapipe's landmark smoothing is off: it lags fast motion (measured: a
+    person shifted 8 px per frame was followed by 1-5 px per frame), which would
+    bias synchronization; mocap3d filters later, in 3D.
+
+    Args:
+        max_side: frames whose long side exceeds this (px) are shrunk before
+            inference; keypoints are scaled back to the original pixels.
+        static: True to detect afresh in every image (photos, crops of
+            several people); False to track between consecutive frames.
+        min_detection_confidence, min_tracking_confidence: mediapipe thresholds in [0, 1].
+    """
+
+    skeleton = BLAZEPOSE
+
+    def __init__(self, max_side: int | None = 640, static: bool = False,
+                 min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5) -> None:
+        mp = import_mediapipe()
+        self.max_side = max_side
+        self._pose = mp.solutions.pose.Pose(static_image_mode=static, model_complexity=1,
+                                            smooth_landmarks=False, enable_segmentation=False,
+                                            min_detection_confidence=min_detection_confidence,
+                                            min_tracking_confidence=min_tracking_confidence)
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """Keypoints (P, 33, 3) = x px, y px, likelihood of a BGR uint8 image (H, W, 3); P is 0 or 1."""
+        import cv2
+        h, w = image.shape[:2]
+        s = scale_for((w, h), self.max_side)
+        small = image if s == 1.0 else cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+        rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+        rgb.flags.writeable = False
+        result = self._pose.process(rgb)
+        if result.pose_landmarks is None:
+            return np.zeros((0, N_KEYPOINTS, 3))
+        lm = result.pose_landmarks.landmark
+        arr = np.array([(p.x, p.y, p.visibility) for p in lm], dtype=float)  # normalized to the image
+        arr[:, 0] *= w  # normalized coordinates -> original pixels (the scale cancels out)
+        arr[:, 1] *= h
+        arr[:, 2] = np.clip(arr[:, 2], 0.0, 1.0)
+        return arr[None]
+
+    def close(self) -> None:
+        self._pose.close()
+
+    def __enter__(self) -> "BlazePose":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

@@ -1,0 +1,226 @@
+"""Pose stage: frame sources, BlazePose on a real photograph, run_pose writing OpenPose JSON."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+cv2 = pytest.importorskip("cv2")
+import matplotlib  # noqa: E402
+
+from mocap3d.config import default_config  # noqa: E402
+from mocap3d.errors import ConfigError, Mocap3dError  # noqa: E402
+from mocap3d.pose import filter_persons, n_workers, run_pose, skeleton_of  # noqa: E402
+from mocap3d.pose.video import FrameSource, list_inputs, rotate_image  # noqa: E402
+from mocap3d.project import Trial  # noqa: E402
+from mocap3d.skeletons import BLAZEPOSE  # noqa: E402
+
+PHOTO = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+K = {n: i for i, n in enumerate(BLAZEPOSE.names)}
+
+
+def _has_mediapipe() -> str | None:
+    try:
+        import mediapipe as mp
+        _ = mp.solutions.pose
+    except Exception as exc:  # noqa: BLE001
+        return f"mediapipe not importable ({type(exc).__name__}: {exc}); pip install mocap3d[video]"
+    return None
+
+
+needs_mediapipe = pytest.mark.skipif(_has_mediapipe() is not None, reason=str(_has_mediapipe()))
+needs_photo = pytest.mark.skipif(not PHOTO.is_file(), reason=f"matplotlib sample photograph missing: {PHOTO}")
+
+
+def _photo() -> np.ndarray:
+    img = cv2.imread(str(PHOTO))
+    assert img is not None and img.shape == (600, 512, 3)
+    return img
+
+
+def _write_video(path: Path, frames: list[np.ndarray], fps: float = 25.0, fourcc: str = "mp4v") -> Path:
+    h, w = frames[0].shape[:2]
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
+    assert vw.isOpened(), f"cv2 cannot write {path}"
+    for f in frames:
+        vw.write(f)
+    vw.release()
+    return path
+
+
+def _shifted(img: np.ndarray, dx: int) -> np.ndarray:
+    """The photo translated right by dx px (edge pixels repeated)."""
+    m = np.float32([[1, 0, dx], [0, 1, 0]])
+    return cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+
+
+def _assert_on_grace_hopper(kp: np.ndarray, dx: float = 0.0, tol: float = 0.0) -> None:
+    """Keypoints (33, 3) on the photograph, whose face spans x 180-350, y 130-330 px and whose
+    shoulders meet the bottom image corners near y 420 px (she faces the camera: her left is image right)."""
+    x, y, c = kp[:, 0] - dx, kp[:, 1], kp[:, 2]
+    for name in ("Nose", "LEye", "REye", "LEar", "REar", "LMouth", "RMouth"):
+        i = K[name]
+        assert 180 - tol < x[i] < 350 + tol and 130 - tol < y[i] < 330 + tol, (name, x[i], y[i])
+        assert c[i] > 0.9, (name, c[i])
+    for name in ("LShoulder", "RShoulder"):
+        i = K[name]
+        assert 360 < y[i] < 520 and -20 < x[i] < 532 and c[i] > 0.9, (name, x[i], y[i], c[i])
+    assert y[K["LEye"]] < y[K["Nose"]] < y[K["LMouth"]] < y[K["LShoulder"]]
+    assert y[K["REye"]] < y[K["Nose"]] < y[K["RMouth"]] < y[K["RShoulder"]]
+    # Left/right as the subject sees them: her left side is on the image's right.
+    for left, right in (("LShoulder", "RShoulder"), ("LEye", "REye"), ("LEar", "REar"), ("LMouth", "RMouth")):
+        assert x[K[left]] > x[K[right]], (left, right)
+    assert x[K["RShoulder"]] < x[K["Nose"]] < x[K["LShoulder"]]
+    # Hips are below the frame: BlazePose must not claim them visible.
+    assert c[K["LHip"]] < 0.5 and c[K["RHip"]] < 0.5
+    assert y[K["LHip"]] > 600 and y[K["RHip"]] > 600
+
+
+# ----------------------------------------------------------------------------- frame sources
+def test_rotate_image_turns_clockwise():
+    img = np.zeros((2, 3), np.uint8)
+    img[0, 2] = 255  # top-right
+    r = rotate_image(img, 90)
+    assert r.shape == (3, 2) and r[2, 1] == 255  # top-right -> bottom-right after 90 deg clockwise
+    assert np.array_equal(rotate_image(rotate_image(img, 90), 270), img)
+    assert np.array_equal(rotate_image(img, 180), img[::-1, ::-1])
+    with pytest.raises(ConfigError):
+        rotate_image(img, 45)
+
+
+def test_video_frame_source_fps_count_range_and_rotation(tmp_path):
+    frames = [np.full((48, 64, 3), 20 * i, np.uint8) for i in range(8)]
+    for f, i in zip(frames, range(8)):
+        f[:8, :8] = 255  # a white top-left corner to follow the rotation
+    v = _write_video(tmp_path / "cam1.avi", frames, fps=25.0, fourcc="MJPG")
+    src = FrameSource(v)
+    assert src.fps == pytest.approx(25.0) and src.n_total == 8 and src.size == (64, 48)
+    got = list(src)
+    assert [i for i, _ in got] == list(range(8))
+    assert [round(float(img[20:40, 20:40].mean()) / 20) for _, img in got] == list(range(8))
+    sub = FrameSource(v, frame_range=[2, 5])
+    assert [i for i, _ in sub] == [2, 3, 4]
+    rot = FrameSource(v, rotate=90)
+    assert rot.size == (48, 64)
+    _, img = next(iter(rot))
+    assert img[:8, -8:].mean() > 200 and img[-8:, :8].mean() < 100  # top-left corner went top-right
+
+
+def test_image_folder_source_and_inputs(tmp_path):
+    folder = tmp_path / "videos" / "camB"
+    folder.mkdir(parents=True)
+    for i in (10, 2, 1):  # natural order: 1, 2, 10
+        cv2.imwrite(str(folder / f"img_{i}.png"), np.full((10, 12, 3), i, np.uint8))
+    _write_video(tmp_path / "videos" / "camA.mp4", [np.zeros((16, 16, 3), np.uint8)] * 2)
+    (tmp_path / "videos" / "notes.txt").write_text("x")
+    assert [p.name for p in list_inputs(tmp_path / "videos")] == ["camA.mp4", "camB"]
+    src = FrameSource(folder, default_fps=50)
+    assert src.fps == 50 and src.n_total == 3 and src.size == (12, 10)
+    assert [int(img[0, 0, 0]) for _, img in src] == [1, 2, 10]
+    with pytest.raises(Mocap3dError, match="videos folder not found"):
+        list_inputs(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(Mocap3dError, match="no video"):
+        list_inputs(tmp_path / "empty")
+
+
+# ----------------------------------------------------------------------------- core helpers
+def test_filter_persons_by_mean_of_good_keypoints():
+    p = np.zeros((3, 4, 3))
+    p[0, :, 2] = [0.9, 0.8, 0.1, 0.0]   # good ones average 0.85 -> kept
+    p[1, :, 2] = [0.4, 0.35, 0.3, 0.2]  # good ones average 0.35 -> dropped
+    p[2, :, 2] = [0.1, 0.2, 0.0, 0.0]   # no good keypoint -> dropped
+    kept = filter_persons(p, 0.5, 0.3)
+    assert len(kept) == 1 and np.array_equal(kept[0], p[0])
+    assert len(filter_persons(p, 0.3, 0.3)) == 2
+
+
+def test_worker_count_and_model_choice():
+    assert n_workers("auto", 1) == 1 and n_workers(False, 5) == 1 and n_workers(3, 2) == 2
+    assert n_workers("auto", 64) == os.cpu_count()
+    with pytest.raises(ConfigError):
+        n_workers("many", 2)
+    assert skeleton_of({}) is BLAZEPOSE and skeleton_of({"pose_model": "mediapipe"}) is BLAZEPOSE
+    assert skeleton_of({"pose_model": "Body_with_feet"}).name == "HALPE_26"
+    assert default_config()["pose"]["pose_model"] == "BLAZEPOSE"
+
+
+# ----------------------------------------------------------------------------- BlazePose
+@needs_mediapipe
+@needs_photo
+def test_blazepose_keypoints_land_on_the_person_in_the_photograph():
+    from mocap3d.pose.blazepose import BlazePose
+    img = _photo()
+    with BlazePose(max_side=640, static=True) as est:
+        kp = est(img)
+    assert kp.shape == (1, 33, 3)
+    _assert_on_grace_hopper(kp[0])
+    # A frame 3x larger is shrunk to 640 px for inference and the keypoints come back in its pixels.
+    big = cv2.resize(img, (512 * 3, 600 * 3), interpolation=cv2.INTER_CUBIC)
+    with BlazePose(max_side=640, static=True) as est:
+        kb = est(big)[0]
+    face = [K[n] for n in ("Nose", "LEye", "REye", "LShoulder", "RShoulder")]
+    assert np.abs(kb[face, :2] / 3 - kp[0, face, :2]).max() < 6.0
+
+
+@needs_mediapipe
+@needs_photo
+def test_run_pose_on_videos_image_folder_and_portrait_video(tmp_path):
+    from mocap3d.io.openpose import read_openpose_folders
+    img = _photo()
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shifts = [0, 8, 16, 24]
+    _write_video(videos / "cam01.mp4", [_shifted(img, d) for d in shifts], fps=25.0)
+    # A phone held sideways: the stored frames are the scene turned 90 deg counter-clockwise.
+    _write_video(videos / "cam02.avi", [rotate_image(img, 270)] * 3, fps=30.0, fourcc="MJPG")
+    (videos / "cam03").mkdir()
+    for i in range(2):
+        cv2.imwrite(str(videos / "cam03" / f"frame_{i:03d}.jpg"), img)
+    cfg = default_config()
+    cfg["pose"].update(parallel_workers_pose=1, save_video="to_video")
+    cfg["pose"]["rotate"] = 0
+    trial = Trial(tmp_path, tmp_path, cfg)
+    # cam02 needs rotate = 90 to be upright; run it on its own config first to check the manual rotation.
+    cfg_rot = default_config()
+    cfg_rot["pose"].update(parallel_workers_pose=1, rotate=90)
+    from mocap3d.pose import estimate_camera
+    r2 = estimate_camera(videos / "cam02.avi", tmp_path / "pose", cfg_rot["pose"])
+    assert r2["size"] == [512, 600] and r2["fps"] == pytest.approx(30.0)
+    report = run_pose(trial)
+    assert report["skipped_cameras"] == ["cam02"]  # already done above
+    by_cam = {c["camera"]: c for c in report["cameras"]}
+    assert by_cam["cam01"]["frames"] == 4 and by_cam["cam01"]["frames_with_detection"] == 4
+    assert by_cam["cam01"]["fps"] == pytest.approx(25.0) and by_cam["cam03"]["frames"] == 2
+    assert 0.3 < by_cam["cam01"]["mean_confidence"] <= 1.0
+    assert (tmp_path / "pose" / "cam01_pose.mp4").stat().st_size > 1000
+    on_disk = json.loads((tmp_path / "pose" / "pose_report.json").read_text())
+    assert on_disk["pose_model"] == "BLAZEPOSE"
+
+    kp = read_openpose_folders(tmp_path / "pose", skeleton=BLAZEPOSE, rate=25.0)
+    assert kp.cameras == ["cam01", "cam02", "cam03"] and kp.data.shape[2:] == (1, 33, 3)
+    c1 = kp.data[0, :4, 0]
+    for f, d in enumerate(shifts):
+        _assert_on_grace_hopper(c1[f], dx=d, tol=10)
+    # The face follows the 24 px shift from first to last frame (BlazePose jitters by a few px
+    # between frames, even on identical images, as its crop moves).
+    face = [K[n] for n in ("Nose", "LEye", "REye", "LEar", "REar", "LMouth", "RMouth")]
+    assert np.median(c1[3, face, 0] - c1[0, face, 0]) == pytest.approx(24, abs=8)
+    assert np.abs(c1[3, face, 1] - c1[0, face, 1]).max() < 10
+    for cam in (1, 2):  # the rotated portrait video and the image folder, upright
+        for f in range(2):
+            _assert_on_grace_hopper(kp.data[cam, f, 0], tol=10)
+
+    # frame_range and overwrite_pose: only cam01 frames 1..2 recomputed when overwriting.
+    cfg["pose"].update(overwrite_pose=True, save_video="none")
+    cfg["project"]["frame_range"] = [1, 3]
+    (videos / "cam02.avi").unlink()
+    import shutil
+    shutil.rmtree(videos / "cam03")
+    report = run_pose(Trial(tmp_path, tmp_path, cfg))
+    assert [c["frames"] for c in report["cameras"]] == [2]
+    names = sorted(os.listdir(tmp_path / "pose" / "cam01_json"))
+    assert names == ["cam01_000001.json", "cam01_000002.json"]
