@@ -224,3 +224,15 @@ def test_run_pose_on_videos_image_folder_and_portrait_video(tmp_path):
     assert [c["frames"] for c in report["cameras"]] == [2]
     names = sorted(os.listdir(tmp_path / "pose" / "cam01_json"))
     assert names == ["cam01_000001.json", "cam01_000002.json"]
+
+
+def test_run_pose_without_videos_keeps_existing_json_or_says_what_is_missing(tmp_path):
+    cfg = default_config()
+    with pytest.raises(Mocap3dError, match="videos folder not found"):
+        run_pose(Trial(tmp_path, tmp_path, cfg))
+    cam = tmp_path / "pose" / "cam1_json"
+    cam.mkdir(parents=True)
+    (cam / "cam1_000000.json").write_text('{"version": 1.3, "people": []}')
+    report = run_pose(Trial(tmp_path, tmp_path, cfg))
+    assert report["cameras"] == [] and "no videos" in report["skipped"]
+    assert (cam / "cam1_000000.json").read_text() == '{"version": 1.3, "people": []}'

@@ -191,6 +191,17 @@ def n_workers(setting: Any, n_videos: int) -> int:
     return max(1, min(int(setting), n_videos))
 
 
+def _has_inputs(videos_dir: Path) -> bool:
+    try:
+        return bool(list_inputs(videos_dir))
+    except Mocap3dError:
+        return False
+
+
+def _has_json(pose_dir: Path) -> bool:
+    return pose_dir.is_dir() and any(d.is_dir() and any(d.glob("*.json")) for d in pose_dir.iterdir())
+
+
 def _job(args: tuple) -> dict:
     return estimate_camera(*args)
 
@@ -205,8 +216,11 @@ def run_pose(trial: Any) -> dict:
         raise ConfigError(f"pose.output_format = {pose_cfg.get('output_format')!r}: only 'openpose' is written; "
                           "convert other formats with mocap3d's importers")
     skeleton = skeleton_of(pose_cfg)  # fail early on an unknown model name
-    inputs = list_inputs(trial.videos_dir)
     out_dir = trial.pose_dir
+    if not _has_inputs(trial.videos_dir) and _has_json(out_dir):
+        log.info("pose: no video in %s; the JSON files already in %s are used", trial.videos_dir, out_dir)
+        return {"pose_model": skeleton.name, "cameras": [], "skipped": f"no videos/ folder; existing {out_dir.name}/ kept"}
+    inputs = list_inputs(trial.videos_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     overwrite = bool(pose_cfg.get("overwrite_pose", False))
     fps_cfg = cfg.get("project", {}).get("frame_rate", "auto")
