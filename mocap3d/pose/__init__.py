@@ -129,7 +129,8 @@ def estimate_camera(source: str | os.PathLike, out_dir: str | os.PathLike, pose_
     avg_thr = float(pose_cfg.get("average_likelihood_threshold_pose", 0.5))
     kp_thr = float(pose_cfg.get("keypoint_likelihood_threshold_pose", 0.3))
     tracker = Tracker(float(pose_cfg.get("max_distance_px", 250)), float(pose_cfg.get("min_iou", 0.2)),
-                      int(pose_cfg.get("max_unseen_frames", 30)), kp_thr) if multi else None
+                      int(pose_cfg.get("max_unseen_frames", 30)), kp_thr) \
+        if multi and str(pose_cfg.get("tracking_mode", "sports2d")).lower() != "none" else None
     modes = _save_modes(pose_cfg.get("save_video", "none"))
     overlay = _Overlay(out_dir, cam, src.fps, src.size, modes, skeleton) if modes else None
     frames, persons, ids = [], [], []
