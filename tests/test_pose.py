@@ -163,7 +163,7 @@ def test_blazepose_keypoints_land_on_the_person_in_the_photograph():
     with BlazePose(max_side=640, static=True) as est:
         kb = est(big)[0]
     face = [K[n] for n in ("Nose", "LEye", "REye", "LShoulder", "RShoulder")]
-    assert np.abs(kb[face, :2] / 3 - kp[0, face, :2]).max() < 6.0
+    assert np.abs(kb[face, :2] / 3 - kp[0, face, :2]).max() < 8.0  # BlazePose noise; a wrong scale is 100s of px
 
 
 @needs_mediapipe
@@ -236,3 +236,18 @@ def test_run_pose_without_videos_keeps_existing_json_or_says_what_is_missing(tmp
     report = run_pose(Trial(tmp_path, tmp_path, cfg))
     assert report["cameras"] == [] and "no videos" in report["skipped"]
     assert (cam / "cam1_000000.json").read_text() == '{"version": 1.3, "people": []}'
+
+
+def test_prefetch_yields_everything_in_order_and_reraises_errors():
+    from mocap3d.pose.video import prefetch
+    assert list(prefetch(((i, np.full(2, i)) for i in range(50)), depth=3))[-1][0] == 49
+    assert [i for i, _ in prefetch(iter([(i, None) for i in range(7)]), depth=2)] == list(range(7))
+
+    def broken():
+        yield 0, None
+        raise ValueError("bad frame 1")
+    with pytest.raises(ValueError, match="bad frame 1"):
+        list(prefetch(broken()))
+    it = prefetch((i, None) for i in range(1000))
+    next(it)
+    it.close()  # stopping early does not hang

@@ -31,7 +31,7 @@ from ..keypoints import Keypoints2D
 from ..logs import atomic_path, get_logger, progress, write_report
 from ..skeletons import BLAZEPOSE, Skeleton, get_skeleton
 from .tracking import Tracker, order_by_id
-from .video import FrameSource, camera_name, check_rotate, list_inputs
+from .video import FrameSource, camera_name, check_rotate, list_inputs, prefetch
 
 log = get_logger("pose")
 Estimator = Callable[[np.ndarray], np.ndarray]
@@ -51,7 +51,7 @@ def make_estimator(pose_cfg: Mapping[str, Any]) -> tuple[Estimator, Skeleton, bo
     skeleton = skeleton_of(pose_cfg)
     if skeleton is BLAZEPOSE:
         from .blazepose import BlazePose
-        return BlazePose(max_side=int(pose_cfg.get("max_image_side", 640)) or None), skeleton, False
+        return BlazePose(max_side=int(pose_cfg.get("max_image_side", 0)) or None), skeleton, False
     from .onnx_models import TopDownEstimator
     est = TopDownEstimator.from_config(pose_cfg, skeleton)
     return est, skeleton, True
@@ -134,10 +134,10 @@ def estimate_camera(source: str | os.PathLike, out_dir: str | os.PathLike, pose_
     modes = _save_modes(pose_cfg.get("save_video", "none"))
     overlay = _Overlay(out_dir, cam, src.fps, src.size, modes, skeleton) if modes else None
     frames, persons, ids = [], [], []
-    t0, ok = time.perf_counter(), False
+    t0, cpu0, ok = time.perf_counter(), time.process_time(), False
     start, stop = src.bounds()
     try:
-        for i, image in progress(src, desc=f"pose {cam}", total=max(stop - start, 0), unit="frame"):
+        for i, image in progress(prefetch(src), desc=f"pose {cam}", total=max(stop - start, 0), unit="frame"):
             kp = filter_persons(estimator(image), avg_thr, kp_thr)
             frames.append(i)
             persons.append(kp)
@@ -150,7 +150,7 @@ def estimate_camera(source: str | os.PathLike, out_dir: str | os.PathLike, pose_
             overlay.close(ok)
         if hasattr(estimator, "close"):
             estimator.close()
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     if not frames:
         raise Mocap3dError(f"{source}: no frame read in frame_range {frame_range!r}. Check the video and frame_range")
     data = order_by_id(persons, ids, len(skeleton.names))
@@ -162,7 +162,8 @@ def estimate_camera(source: str | os.PathLike, out_dir: str | os.PathLike, pose_
             "persons_tracked": int(data.shape[1]) if detected.any() else 0,
             "mean_confidence": float(np.nanmean(lik)) if np.isfinite(lik).any() else None,
             "fps": src.fps, "size": list(src.size), "metadata_rotation": src.metadata_rotation,
-            "processing_fps": len(frames) / elapsed if elapsed > 0 else None, "skeleton": skeleton.name}
+            "processing_fps": len(frames) / elapsed if elapsed > 0 else None, "seconds": elapsed,
+            "cpu_seconds": cpu, "skeleton": skeleton.name}
 
 
 def _write_camera(kp: Keypoints2D, folder: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..errors import ConfigError, Mocap3dError, file_error
+from ..errors import ConfigError, file_error
 from ..project import frame_bounds
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm")
@@ -172,4 +172,45 @@ def check_rotate(value: Any) -> int:
     return deg % 360
 
 
-__all__ = ["FrameSource", "list_inputs", "camera_name", "rotate_image", "check_rotate", "Mocap3dError"]
+__all__ = ["FrameSource", "list_inputs", "camera_name", "rotate_image", "check_rotate", "prefetch"]
+
+
+def prefetch(frames: Iterator[tuple[int, np.ndarray]] | FrameSource, depth: int = 4) -> Iterator[tuple[int, np.ndarray]]:
+    """Iterate ``frames`` while a background thread decodes the next ``depth`` ones (decoding overlaps inference)."""
+    import queue
+    import threading
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in frames:
+                if not put(item):
+                    return
+            put(done)
+        except BaseException as exc:  # re-raised in the consumer
+            put(exc)
+
+    t = threading.Thread(target=work, daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        t.join(timeout=5)
