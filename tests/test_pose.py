@@ -251,3 +251,50 @@ def test_prefetch_yields_everything_in_order_and_reraises_errors():
     it = prefetch((i, None) for i in range(1000))
     next(it)
     it.close()  # stopping early does not hang
+
+
+def _constant_detector(path: Path, dets: np.ndarray) -> Path:
+    """A detector graph with the mmdeploy end2end signature whose boxes are constants."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    nodes = [helper.make_node("ReduceMean", ["input"], ["m"], keepdims=0), helper.make_node("Mul", ["m", "zero"], ["z"]),
+             helper.make_node("Add", ["d", "z"], ["dets"]), helper.make_node("Identity", ["l"], ["labels"])]
+    graph = helper.make_graph(
+        nodes, "det", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 640, 640])],
+        [helper.make_tensor_value_info("dets", TensorProto.FLOAT, list(dets.shape)),
+         helper.make_tensor_value_info("labels", TensorProto.INT64, list(dets.shape[:2]))],
+        [numpy_helper.from_array(np.array(0, np.float32), "zero"), numpy_helper.from_array(dets.astype(np.float32), "d"),
+         numpy_helper.from_array(np.zeros(dets.shape[:2], np.int64), "l")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+@needs_mediapipe
+@needs_photo
+def test_multi_person_blazepose_locates_people_then_runs_per_person(tmp_path):
+    pytest.importorskip("onnxruntime")
+    img = _photo()
+    two = np.concatenate([img, img[:, ::-1]], axis=1)  # 1024 x 600: the photo and its mirror image
+    # Detector canvas 640x640 holds the frame at ratio 0.625: the halves are [0, 320] and [320, 640].
+    det = _constant_detector(tmp_path / "det.onnx", np.array([[[330, 10, 630, 370, 0.9], [10, 10, 310, 370, 0.8]]]))
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    _write_video(videos / "cam1.avi", [two] * 3, fps=30.0, fourcc="MJPG")
+    cfg = default_config()
+    cfg["pose"].update(mode={"det_model": str(det)}, parallel_workers_pose=1, det_frequency=2)
+    report = run_pose(Trial(tmp_path, tmp_path, cfg))
+    assert report["cameras"][0]["persons_tracked"] == 2
+    from mocap3d.io.openpose import read_openpose_folders
+    kp = read_openpose_folders(tmp_path / "pose", skeleton=BLAZEPOSE).data[0]
+    assert kp.shape[:3] == (3, 2, 33)
+    for f in range(3):
+        # id 0 = the first detection (the mirror image on the right), id 1 = the photo on the left.
+        _assert_on_grace_hopper(kp[f, 1], tol=10)
+        mirrored = kp[f, 0].copy()
+        mirrored[:, 0] = 1023 - mirrored[:, 0]  # back into the photo's pixels; left/right sides swap
+        swapped = mirrored.copy()
+        for a, b in BLAZEPOSE.swap_pairs():
+            swapped[[a, b]] = mirrored[[b, a]]
+        _assert_on_grace_hopper(swapped, tol=10)

@@ -3,7 +3,9 @@
 Backends, chosen by ``[pose] pose_model`` and ``mode``:
 
 * ``BLAZEPOSE`` (default): mediapipe's BlazePose full model, shipped inside the
-  mediapipe wheel, so it runs offline. One person per video.
+  mediapipe wheel, so it runs offline. One person per video, or several when
+  ``mode`` names an ONNX person detector (``{det_model = ...}``): people are
+  located first and BlazePose runs on each one's crop.
 * any other skeleton (``HALPE_26`` / ``Body_with_feet``, ``COCO_133`` /
   ``Whole_body``, ``COCO_17`` / ``Body``): a top-down RTMPose ONNX model run
   with onnxruntime, with an optional person detector, see
@@ -50,11 +52,31 @@ def make_estimator(pose_cfg: Mapping[str, Any]) -> tuple[Estimator, Skeleton, bo
     """``(estimator, skeleton, multi_person)`` for ``[pose]``; estimator(image BGR) -> (P, K, 3)."""
     skeleton = skeleton_of(pose_cfg)
     if skeleton is BLAZEPOSE:
-        from .blazepose import BlazePose
-        return BlazePose(max_side=int(pose_cfg.get("max_image_side", 0)) or None), skeleton, False
+        from .blazepose import BlazePose, BlazePoseMulti
+        max_side = int(pose_cfg.get("max_image_side", 0)) or None
+        det = _blazepose_detector(pose_cfg)
+        if det is None:
+            return BlazePose(max_side=max_side), skeleton, False
+        from .onnx_models import BoxSchedule
+        return BlazePoseMulti(BoxSchedule(det, int(pose_cfg.get("det_frequency", 4))), max_side=max_side), skeleton, True
     from .onnx_models import TopDownEstimator
     est = TopDownEstimator.from_config(pose_cfg, skeleton)
     return est, skeleton, True
+
+
+def _blazepose_detector(pose_cfg: Mapping[str, Any]) -> Any:
+    """The ONNX person detector of ``mode = {det_model = ...}`` for multi-person BlazePose, else None."""
+    mode = pose_cfg.get("mode", "balanced")
+    if isinstance(mode, str) and mode.strip().startswith("{"):
+        import ast
+        try:
+            mode = ast.literal_eval(mode.strip())
+        except (ValueError, SyntaxError) as exc:
+            raise ConfigError(f"pose.mode: cannot read the dictionary {mode!r} ({exc})") from None
+    if not isinstance(mode, Mapping) or not mode.get("det_model"):
+        return None
+    from .onnx_models import PersonDetector
+    return PersonDetector(mode["det_model"], mode.get("det_input_size"), str(pose_cfg.get("device", "auto")))
 
 
 def filter_persons(persons: np.ndarray, average_threshold: float, keypoint_threshold: float) -> np.ndarray:

@@ -92,3 +92,50 @@ class BlazePose:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+class BlazePoseMulti:
+    """Several people: a person detector finds boxes, BlazePose runs on each padded crop.
+
+    Args:
+        schedule: a :class:`mocap3d.pose.onnx_models.BoxSchedule` (detector every
+            ``det_frequency`` frames, boxes of the previous keypoints in between).
+        padding: each box is enlarged by this factor around its centre before cropping.
+
+    Each crop is processed in static mode (BlazePose's own detector finds the
+    person in it), so crops of different people do not disturb each other.
+    """
+
+    skeleton = BLAZEPOSE
+
+    def __init__(self, schedule: Any, padding: float = 1.25, max_side: int | None = None) -> None:
+        self.schedule, self.padding = schedule, float(padding)
+        self._pose = BlazePose(max_side=max_side, static=True)
+
+    def crop_box(self, box: np.ndarray, size: tuple[int, int]) -> tuple[int, int, int, int]:
+        """Integer crop x0, y0, x1, y1 px: ``box`` padded around its centre, clipped to the image (w, h)."""
+        c = (np.asarray(box[:2], float) + box[2:4]) / 2
+        half = (np.asarray(box[2:4], float) - box[:2]) * self.padding / 2
+        x0, y0 = np.floor(np.maximum(c - half, 0)).astype(int)
+        x1, y1 = np.ceil(np.minimum(c + half, size)).astype(int)
+        return int(x0), int(y0), int(x1), int(y1)
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """Keypoints (P, 33, 3) image px, one row per box where BlazePose found a person."""
+        h, w = image.shape[:2]
+        found = []
+        for box in self.schedule.boxes(image):
+            x0, y0, x1, y1 = self.crop_box(box, (w, h))
+            if x1 - x0 < 8 or y1 - y0 < 8:
+                continue
+            kp = self._pose(np.ascontiguousarray(image[y0:y1, x0:x1]))
+            if len(kp):
+                kp[0, :, 0] += x0
+                kp[0, :, 1] += y0
+                found.append(kp[0])
+        persons = np.stack(found) if found else np.zeros((0, N_KEYPOINTS, 3))
+        self.schedule.update(persons)
+        return persons
+
+    def close(self) -> None:
+        self._pose.close()

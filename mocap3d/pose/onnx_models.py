@@ -237,6 +237,50 @@ def decode_detections(outputs: list[np.ndarray], ratio: float, score_threshold: 
     return out
 
 
+# ----------------------------------------------------------------------------- detector
+class PersonDetector:
+    """YOLOX/RTMDet-style ONNX person detector: ``__call__(image BGR) -> boxes (P, 4)`` image px."""
+
+    def __init__(self, model: str | os.PathLike, input_size: Any = None, device: str = "auto", threads: int = 0,
+                 score_threshold: float = 0.3, iou_threshold: float = 0.45) -> None:
+        self.session = make_session(fetch_model(model, "person detector"), device, threads)
+        self.input_size = _input_size(self.session, input_size, (640, 640))
+        self.score_threshold, self.iou_threshold = score_threshold, iou_threshold
+        self.calls = 0
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        inp, ratio = letterbox(image, self.input_size)
+        outputs = self.session.run(None, {self.session.get_inputs()[0].name: inp})
+        self.calls += 1
+        return decode_detections(outputs, ratio, self.score_threshold, self.iou_threshold)[:, :4]
+
+
+class BoxSchedule:
+    """Boxes per frame: the detector's every ``det_frequency`` frames, else those of the previous keypoints."""
+
+    def __init__(self, detector: PersonDetector | None, det_frequency: int = 1, min_likelihood: float = 0.3) -> None:
+        self.detector, self.det_frequency = detector, max(1, int(det_frequency))
+        self.min_likelihood = min_likelihood
+        self._frame, self._boxes = 0, np.zeros((0, 4))
+
+    def boxes(self, image: np.ndarray) -> np.ndarray:
+        """Person boxes (P, 4) for this frame (the whole frame when there is no detector)."""
+        h, w = image.shape[:2]
+        if self.detector is None:
+            boxes = np.array([[0, 0, w, h]], float)
+        elif self._frame % self.det_frequency == 0 or not len(self._boxes):
+            boxes = self.detector(image)
+        else:
+            boxes = self._boxes
+        self._frame += 1
+        return boxes
+
+    def update(self, persons: np.ndarray) -> None:
+        """Remember the boxes of this frame's keypoints (P, K, 3) for the next frames."""
+        b = boxes_of(persons, self.min_likelihood)
+        self._boxes = b[np.isfinite(b).all(-1) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])]
+
+
 # ----------------------------------------------------------------------------- estimator
 class TopDownEstimator:
     """Person detector (optional) + RTMPose: ``__call__(image BGR) -> (P, K, 3)`` in image px.
@@ -252,12 +296,9 @@ class TopDownEstimator:
         self.skeleton = skeleton
         self.pose = make_session(fetch_model(pose_model, f"{skeleton.name} pose model"), device, threads)
         self.pose_size = _input_size(self.pose, pose_input_size, (192, 256))
-        self.det = make_session(fetch_model(det_model, "person detector"), device, threads) if det_model else None
-        self.det_size = _input_size(self.det, det_input_size, (640, 640)) if self.det is not None else None
-        self.det_frequency = max(1, int(det_frequency))
-        self._frame = 0
-        self._boxes = np.zeros((0, 4))
-        self.detector_calls = 0
+        self.det = PersonDetector(det_model, det_input_size, device, threads) if det_model else None
+        self.det_size = self.det.input_size if self.det is not None else None
+        self.schedule = BoxSchedule(self.det, det_frequency)
         outs = [o.name for o in self.pose.get_outputs()]
         self._out_order = [outs.index("simcc_x"), outs.index("simcc_y")] if {"simcc_x", "simcc_y"} <= set(outs) else [0, 1]
 
@@ -271,12 +312,9 @@ class TopDownEstimator:
         return cls(m["pose_model"], skeleton, m.get("det_model"), m.get("pose_input_size"), m.get("det_input_size"),
                    int(pose_cfg.get("det_frequency", 4)), str(pose_cfg.get("device", "auto")), threads)
 
-    def detect(self, image: np.ndarray) -> np.ndarray:
-        """Person boxes (P, 4) image px."""
-        inp, ratio = letterbox(image, self.det_size)
-        outputs = self.det.run(None, {self.det.get_inputs()[0].name: inp})
-        self.detector_calls += 1
-        return decode_detections(outputs, ratio)[:, :4]
+    @property
+    def detector_calls(self) -> int:
+        return self.det.calls if self.det is not None else 0
 
     def estimate(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Keypoints (P, K, 3) image px of the persons in ``boxes`` (P, 4)."""
@@ -295,16 +333,7 @@ class TopDownEstimator:
         return out
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        h, w = image.shape[:2]
-        if self.det is None:
-            boxes = np.array([[0, 0, w, h]], float)
-        elif self._frame % self.det_frequency == 0 or not len(self._boxes):
-            boxes = self.detect(image)
-        else:
-            boxes = self._boxes
-        self._frame += 1
+        boxes = self.schedule.boxes(image)
         persons = self.estimate(image, boxes) if len(boxes) else np.zeros((0, len(self.skeleton.names), 3))
-        if self.det is not None:
-            b = boxes_of(persons, 0.3)
-            self._boxes = b[np.isfinite(b).all(-1) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])]
+        self.schedule.update(persons)
         return persons
