@@ -298,3 +298,47 @@ def test_multi_person_blazepose_locates_people_then_runs_per_person(tmp_path):
         for a, b in BLAZEPOSE.swap_pairs():
             swapped[[a, b]] = mirrored[[b, a]]
         _assert_on_grace_hopper(swapped, tol=10)
+
+
+def _set_rotation_metadata(path: Path, degrees: int) -> None:
+    """Write a display rotation into an mp4's track header matrix (ISO/IEC 14496-12 'tkhd', version 0),
+    the way phones store portrait recordings; 90 = shown turned 90 degrees clockwise."""
+    import struct
+    data = bytearray(path.read_bytes())
+    i = data.find(b"tkhd")
+    assert i > 0 and data[i + 4] == 0, "expected a version-0 tkhd box"
+    m0 = i + 4 + 4 + 20 + 8 + 8  # box type, version/flags, 5 x 32-bit fields, reserved 8, layer..reserved 8
+    assert struct.unpack(">9i", data[m0:m0 + 36]) == (65536, 0, 0, 0, 65536, 0, 0, 0, 1 << 30)
+    a, b = {90: (0, 65536), 180: (-65536, 0), 270: (0, -65536)}[degrees]
+    data[m0:m0 + 36] = struct.pack(">9i", a, b, 0, -b, a, 0, 0, 0, 1 << 30)
+    path.write_bytes(bytes(data))
+
+
+def test_rotation_metadata_of_a_video_is_applied(tmp_path):
+    frames = [np.zeros((48, 64, 3), np.uint8) for _ in range(2)]
+    for f in frames:
+        f[:8, :8] = 255  # top-left corner
+    v = _write_video(tmp_path / "phone.mp4", frames)
+    _set_rotation_metadata(v, 90)
+    src = FrameSource(v)
+    assert src.metadata_rotation == 90 and src.size == (48, 64)
+    img = next(iter(src))[1]
+    assert img[:8, -8:].mean() > 200 and img[:8, :8].mean() < 50  # shown turned clockwise: top-left -> top-right
+    both = FrameSource(v, rotate=270)  # a manual rotation adds to the metadata's
+    assert both.size == (64, 48) and next(iter(both))[1][:8, :8].mean() > 200
+
+
+@needs_mediapipe
+@needs_photo
+def test_portrait_phone_video_with_rotation_metadata_gives_upright_keypoints(tmp_path):
+    from mocap3d.pose import estimate_camera
+    img = _photo()
+    v = _write_video(tmp_path / "phone.mp4", [rotate_image(img, 270)] * 2)  # stored sideways
+    _set_rotation_metadata(v, 90)
+    cfg = default_config()["pose"]
+    r = estimate_camera(v, tmp_path / "pose", cfg)
+    assert r["metadata_rotation"] == 90 and r["size"] == [512, 600] and r["frames_with_detection"] == 2
+    from mocap3d.io.openpose import read_openpose_camera
+    kp = read_openpose_camera(tmp_path / "pose" / "phone_json", BLAZEPOSE).data[0]
+    for f in range(2):
+        _assert_on_grace_hopper(kp[f, 0], tol=10)
