@@ -342,3 +342,16 @@ def test_portrait_phone_video_with_rotation_metadata_gives_upright_keypoints(tmp
     kp = read_openpose_camera(tmp_path / "pose" / "phone_json", BLAZEPOSE).data[0]
     for f in range(2):
         _assert_on_grace_hopper(kp[f, 0], tol=10)
+
+
+@needs_mediapipe
+@needs_photo
+def test_low_confidence_people_are_dropped_and_output_format_none_writes_no_json(tmp_path):
+    from mocap3d.pose import estimate_camera
+    (tmp_path / "cam").mkdir()
+    cv2.imwrite(str(tmp_path / "cam" / "f_0.png"), _photo())
+    cfg = default_config()["pose"]
+    cfg.update(average_likelihood_threshold_pose=1.01, output_format="none")  # nobody can reach it
+    r = estimate_camera(tmp_path / "cam", tmp_path / "pose", cfg)
+    assert r["frames"] == 1 and r["frames_with_detection"] == 0 and r["detections_dropped"] == 1
+    assert not (tmp_path / "pose" / "cam_json").exists()

@@ -155,12 +155,14 @@ def estimate_camera(source: str | os.PathLike, out_dir: str | os.PathLike, pose_
         if multi and str(pose_cfg.get("tracking_mode", "sports2d")).lower() != "none" else None
     modes = _save_modes(pose_cfg.get("save_video", "none"))
     overlay = _Overlay(out_dir, cam, src.fps, src.size, modes, skeleton) if modes else None
-    frames, persons, ids = [], [], []
+    frames, persons, ids, dropped = [], [], [], 0
     t0, cpu0, ok = time.perf_counter(), time.process_time(), False
     start, stop = src.bounds()
     try:
         for i, image in progress(prefetch(src), desc=f"pose {cam}", total=max(stop - start, 0), unit="frame"):
-            kp = filter_persons(estimator(image), avg_thr, kp_thr)
+            raw = estimator(image)
+            kp = filter_persons(raw, avg_thr, kp_thr)
+            dropped += len(raw) - len(kp)
             frames.append(i)
             persons.append(kp)
             ids.append(tracker.update(kp) if tracker is not None else np.arange(len(kp)))
@@ -177,11 +179,12 @@ def estimate_camera(source: str | os.PathLike, out_dir: str | os.PathLike, pose_
         raise Mocap3dError(f"{source}: no frame read in frame_range {frame_range!r}. Check the video and frame_range")
     data = order_by_id(persons, ids, len(skeleton.names))
     kp2d = Keypoints2D(data[None], [cam], list(skeleton.names), np.array(frames), src.fps)
-    _write_camera(kp2d, out_dir / f"{cam}_json")
+    if _writes_json(pose_cfg):
+        _write_camera(kp2d, out_dir / f"{cam}_json")
     detected = np.isfinite(data[..., 2]).any(axis=(1, 2))
     lik = data[..., 2]
     return {"camera": cam, "source": str(source), "frames": len(frames), "frames_with_detection": int(detected.sum()),
-            "persons_tracked": int(data.shape[1]) if detected.any() else 0,
+            "persons_tracked": int(data.shape[1]) if detected.any() else 0, "detections_dropped": dropped,
             "mean_confidence": float(np.nanmean(lik)) if np.isfinite(lik).any() else None,
             "fps": src.fps, "size": list(src.size), "metadata_rotation": src.metadata_rotation,
             "processing_fps": len(frames) / elapsed if elapsed > 0 else None, "seconds": elapsed,
@@ -200,6 +203,16 @@ def _write_camera(kp: Keypoints2D, folder: Path) -> None:
         folder.rename(old)
     tmp.rename(folder)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _formats(pose_cfg: Mapping[str, Any]) -> set[str]:
+    f = pose_cfg.get("output_format", "openpose")
+    return {str(v).lower() for v in (f if isinstance(f, (list, tuple)) else [f])}
+
+
+def _writes_json(pose_cfg: Mapping[str, Any]) -> bool:
+    """False only for output_format = 'none' (keypoints summarized in the report, no files)."""
+    return "openpose" in _formats(pose_cfg)
 
 
 def n_workers(setting: Any, n_videos: int) -> int:
@@ -234,8 +247,7 @@ def run_pose(trial: Any) -> dict:
     """Pose stage of one trial: ``videos/`` -> ``pose/<cam>_json/`` and ``pose/pose_report.json``."""
     cfg = trial.config
     pose_cfg = dict(cfg.get("pose", {}) or {})
-    formats = pose_cfg.get("output_format", "openpose")
-    formats = {str(f).lower() for f in (formats if isinstance(formats, (list, tuple)) else [formats])}
+    formats = _formats(pose_cfg)
     if formats - {"openpose", "none"}:
         raise ConfigError(f"pose.output_format = {pose_cfg.get('output_format')!r}: only 'openpose' is written; "
                           "convert other formats with mocap3d's importers")
