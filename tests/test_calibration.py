@@ -137,7 +137,7 @@ def test_grazing_floor_board_gives_true_corners_or_none():
     found = 0
     for yaw, cams in ((0.0, [2, 3]), (30.0, [3])):        # cam04 at 0 deg: 12 px garbage from OpenCV
         for v in sb.floor_board_views(rig.subset(cams), noise=0.0, yaw_deg=yaw):
-            d = detect_board(v.image, board)
+            d = detect_board(v.image, board, thorough=True)    # as for extrinsics images
             if d is not None:
                 found += 1
                 err = np.linalg.norm(d.corners[:, None] - v.image_points[None], axis=-1).min(1)
@@ -145,7 +145,7 @@ def test_grazing_floor_board_gives_true_corners_or_none():
     assert found >= 2
     # an L-corner (outer board corner) grid shifted by half a square is not a checkerboard
     v = sb.floor_board_views(rig.subset([1]), noise=0.0)[0]
-    d = detect_board(v.image, board)
+    d = detect_board(v.image, board, thorough=True)
     assert plausible_grid(d.corners, (4, 3), v.image)
     g = d.corners.reshape(3, 4, 2)
     shifted = (g + 0.5 * (g[1, 1] - g[0, 0])).reshape(-1, 2)

@@ -221,7 +221,7 @@ def calculate_extrinsics(calib_dir: Path, cal: Mapping[str, Any], cams: list[Cam
         bsec = sec.get("board", {}) or {}
         board = _board(bsec, "extrinsics")
         views = [_extrinsic_views(f, ext) for f in folders]
-        first = [detect_board(v[0][1], board, f"{f.name}/{v[0][0]}") for f, v in zip(folders, views)]
+        first = [detect_board(v[0][1], board, f"{f.name}/{v[0][0]}", thorough=True) for f, v in zip(folders, views)]
         for f, d in zip(folders, first):
             if d is None:
                 log.warning("extrinsic board not found in %s (camera posed from the other shared views only)", f)
@@ -235,7 +235,7 @@ def calculate_extrinsics(calib_dir: Path, cal: Mapping[str, Any], cams: list[Cam
         for k in range(1, n_extra + 1):
             pix = []
             for v in views:
-                d = detect_board(v[k][1], board, v[k][0])
+                d = detect_board(v[k][1], board, v[k][0], thorough=True)
                 p = None
                 if d is not None:
                     p = np.full((len(board.object_points), 2), np.nan)

@@ -209,7 +209,7 @@ def _sector_based(gray: np.ndarray, pattern: tuple[int, int], flags: int) -> np.
     return corners.reshape(-1, 2).astype(float) if ok else None
 
 
-def _candidates(gray: np.ndarray, pattern: tuple[int, int]):
+def _candidates(gray: np.ndarray, pattern: tuple[int, int], thorough: bool = False):
     """Corner sets (N, 2) found by each detector in turn (see :func:`_find_checkerboard`)."""
     if min(pattern) < 3:       # OpenCV's detectors need 3 x 3 inner corners or more
         return
@@ -224,16 +224,16 @@ def _candidates(gray: np.ndarray, pattern: tuple[int, int]):
         c = _sector_based(np.ascontiguousarray(gray[y0:y1, x0:x1]), pattern, base)
         if c is not None:
             yield c + [x0, y0]
-    c = _reduced_corners(gray, pattern, fast_check=False)
+    c = _reduced_corners(gray, pattern, fast_check=False) if thorough else None   # 2.5 s on a 1080p frame without a board
     if c is not None:
         yield refine_corners(gray, c, max(_min_spacing(c, pattern), 8.0))
     for flags in (base, base | cv2.CALIB_CB_EXHAUSTIVE):
         c = _sector_based(gray, pattern, flags)
         if c is not None:
             yield c
-    if max(gray.shape) > REDUCED_SIZE:
+    if thorough and max(gray.shape) > REDUCED_SIZE:
         # OpenCV's thorough classic search at full resolution: finds boards at grazing angles in 0.01 s, but
-        # takes up to ~20 s on a noisy 1080p image without a board (as before the faster paths were added)
+        # takes 20-100 s on a noisy 1080p image without a board: for the few extrinsics images only
         ok, corners = cv2.findChessboardCorners(gray, pattern, flags=cv2.CALIB_CB_ADAPTIVE_THRESH
                                                 | cv2.CALIB_CB_NORMALIZE_IMAGE)
         if ok:
@@ -241,7 +241,7 @@ def _candidates(gray: np.ndarray, pattern: tuple[int, int]):
             yield refine_corners(gray, c, max(_min_spacing(c, pattern), 8.0))
 
 
-def _find_checkerboard(gray: np.ndarray, pattern: tuple[int, int]) -> np.ndarray | None:
+def _find_checkerboard(gray: np.ndarray, pattern: tuple[int, int], thorough: bool = False) -> np.ndarray | None:
     """Corners (N, 2) for an OpenCV pattern size ``(cols, rows)``, or None.
 
     Order of attempts: (1) the classic detector on a reduced image (max side
@@ -249,13 +249,15 @@ def _find_checkerboard(gray: np.ndarray, pattern: tuple[int, int]) -> np.ndarray
     window matched to the square size, when squares are large enough
     (:data:`MIN_FAST_SPACING_PX`; ~0.01 s per 1080p image, 0.02-0.1 px on
     rendered boards); (2) the sector-based detector (accuracy mode) on that
-    board's region; (3) the classic detector's thorough search on the reduced
-    image; (4) the sector-based detector on the whole image, then in
-    exhaustive mode; (5) the thorough classic search at full resolution
-    (boards at grazing angles). The first
+    board's region; (3) with ``thorough``, the classic detector's thorough
+    search on the reduced image; (4) the sector-based detector on the whole
+    image, then in exhaustive mode; (5) with ``thorough``, the classic
+    detector's thorough search at full resolution (boards at grazing angles;
+    20-100 s on a noisy 1080p image without a board, so not for the many
+    frames of intrinsics videos). The first
     result passing :func:`plausible_grid` is returned.
     """
-    for corners in _candidates(gray, pattern):
+    for corners in _candidates(gray, pattern, thorough):
         if plausible_grid(corners, pattern, gray):
             return corners
     return None
@@ -295,13 +297,14 @@ def canonical_checkerboard_order(corners: np.ndarray, rows: int, cols: int,
     return grid.reshape(-1, 2)
 
 
-def detect_checkerboard(image: np.ndarray, board: Board, source: str = "") -> Detection | None:
-    """Find all inner corners of a checkerboard in either orientation, or None."""
+def detect_checkerboard(image: np.ndarray, board: Board, source: str = "", thorough: bool = False) -> Detection | None:
+    """Find all inner corners of a checkerboard in either orientation, or None (``thorough``: see
+    :func:`_find_checkerboard`)."""
     gray = _gray(image)
     h, w = board.corners_nb
     size = (gray.shape[1], gray.shape[0])
     for rows, cols in ((h, w), (w, h)) if h != w else ((h, w),):
-        corners = _find_checkerboard(gray, (cols, rows))
+        corners = _find_checkerboard(gray, (cols, rows), thorough)
         if corners is None:
             continue
         corners = canonical_checkerboard_order(corners, rows, cols, gray)
@@ -326,11 +329,15 @@ def detect_charuco(image: np.ndarray, board: Board, source: str = "", min_corner
                      (gray.shape[1], gray.shape[0]), source)
 
 
-def detect_board(image: np.ndarray, board: Board, source: str = "") -> Detection | None:
-    """Detect ``board`` in a BGR or gray image; None if not found."""
+def detect_board(image: np.ndarray, board: Board, source: str = "", thorough: bool = False) -> Detection | None:
+    """Detect ``board`` in a BGR or gray image; None if not found.
+
+    ``thorough``: also OpenCV's slow exhaustive classic search at full
+    resolution (checkerboards far away or at grazing angles: extrinsics images).
+    """
     if board.kind == "charuco":
         return detect_charuco(image, board, source)
-    return detect_checkerboard(image, board, source)
+    return detect_checkerboard(image, board, source, thorough)
 
 
 def grid_irregularity(detection: Detection, board: Board) -> float:
