@@ -221,3 +221,25 @@ def test_run_pose_with_a_local_onnx_model_writes_halpe26_json(tmp_path):
     cfg["pose"]["overwrite_pose"] = True
     with pytest.raises(ConfigError, match="onnxruntime only"):
         run_pose(Trial(tmp_path, tmp_path, cfg))
+
+
+def test_run_pose_one_worker_process_per_video(tmp_path):
+    from mocap3d.io.openpose import read_openpose_folders
+    K = len(COCO_17.names)
+    bins_x, bins_y = 2 * (50 + 4 * np.arange(K)), 2 * (30 + 9 * np.arange(K))
+    model = _simcc_model(tmp_path / "coco.onnx", bins_x, bins_y)
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    sizes = {"c1": (96, 128), "c2": (120, 80)}
+    for cam, (w, h) in sizes.items():
+        vw = cv2.VideoWriter(str(videos / f"{cam}.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (w, h))
+        for _ in range(4):
+            vw.write(np.full((h, w, 3), 128, np.uint8))
+        vw.release()
+    cfg = default_config()
+    cfg["pose"].update(pose_model="COCO_17", mode={"pose_model": str(model)}, parallel_workers_pose=2, device="cpu")
+    report = run_pose(Trial(tmp_path, tmp_path, cfg))
+    assert report["workers"] == 2 and [c["frames"] for c in report["cameras"]] == [4, 4]
+    kp = read_openpose_folders(tmp_path / "pose", skeleton=COCO_17)
+    for c, (w, h) in enumerate(sizes.values()):
+        assert np.allclose(kp.data[c, :, 0, :, :2], _expected(bins_x, bins_y, (0, 0, w, h))[None], atol=1e-6)

@@ -12,7 +12,10 @@ Backends, chosen by ``[pose] pose_model`` and ``mode``:
   :mod:`mocap3d.pose.onnx_models`; people are tracked across frames
   (:mod:`mocap3d.pose.tracking`).
 
-One worker process per video (``parallel_workers_pose``). Each camera is written
+One worker process per video (``parallel_workers_pose``), started with the
+'spawn' method (safe with the inference libraries' threads); scripts that call
+:func:`run_pose` with several workers need the usual
+``if __name__ == "__main__":`` guard. Each camera is written
 to a temporary folder first and swapped in when complete, so a failed run never
 destroys earlier results. ``pose_report.json`` gives, per camera, the frames read,
 frames with a detection, mean confidence and frame rate.
@@ -243,6 +246,12 @@ def _job(args: tuple) -> dict:
     return estimate_camera(*args)
 
 
+def _worker_init() -> None:
+    """Worker processes share the cores: one OpenCV thread each (decoding runs in its own prefetch thread)."""
+    import cv2
+    cv2.setNumThreads(1)
+
+
 def run_pose(trial: Any) -> dict:
     """Pose stage of one trial: ``videos/`` -> ``pose/<cam>_json/`` and ``pose/pose_report.json``."""
     cfg = trial.config
@@ -275,7 +284,7 @@ def run_pose(trial: Any) -> dict:
     t0 = time.perf_counter()
     if workers > 1:
         import multiprocessing as mp
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
             results = list(pool.map(_job, todo))
     else:
         results = [_job(a) for a in todo]
