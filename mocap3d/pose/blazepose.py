@@ -19,6 +19,8 @@ N_KEYPOINTS = len(BLAZEPOSE.names)  # 33
 
 def import_mediapipe() -> Any:
     """The ``mediapipe`` module, or a Mocap3dError saying how to install it."""
+    import warnings
+    warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
     try:
         import mediapipe as mp  # noqa: PLC0415
         _ = mp.solutions.pose
