@@ -131,7 +131,8 @@ class FrameSource:
 
     def bounds(self) -> tuple[int, int]:
         """``(start, stop)`` frame numbers to read (stop excluded)."""
-        return frame_bounds(self.frame_range, max(self.n_total, 1))
+        # Some containers do not store a frame count (0): then the range is read until the file ends.
+        return frame_bounds(self.frame_range, self.n_total if self.n_total > 0 else 2**31 - 1)
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         start, stop = self.bounds()
