@@ -162,7 +162,8 @@ def estimate_camera(source: str | os.PathLike, out_dir: str | os.PathLike, pose_
     t0, cpu0, ok = time.perf_counter(), time.process_time(), False
     start, stop = src.bounds()
     try:
-        for i, image in progress(prefetch(src), desc=f"pose {cam}", total=(stop - start) if stop - start < 2**31 - 1 else None, unit="frame"):
+        total = (stop - start) if stop - start < 2**31 - 1 else None
+        for i, image in progress(prefetch(src), desc=f"pose {cam}", total=total, unit="frame"):
             raw = estimator(image)
             kp = filter_persons(raw, avg_thr, kp_thr)
             dropped += len(raw) - len(kp)
