@@ -137,3 +137,16 @@ def test_zup_qualisys_calibration_gives_yup_trc(tmp_path: Path):
     X = np.array([[0.3, 1.2, -0.4], [-1.5, 0.1, 0.5]])          # Y-up Demo coordinates, metres
     uv = rig.project(X @ M.T)
     np.testing.assert_allclose(zup_to_yup(rig.triangulate(uv)), X, atol=2e-3)   # k3 is not in a Qualisys file
+
+
+def test_existing_zup_calibration_keeps_its_up_axis(tmp_path: Path):
+    """Nothing to calculate and a Z-up Calib*.toml already there: the stage reports Z up, not Y."""
+    from mocap3d.io.calibration_toml import write_calibration
+    calib = tmp_path / "calibration"
+    calib.mkdir()
+    write_calibration(read_calibration(DEMO / "ground_truth" / "Calib_true.toml"), calib / "Calib_lab.toml",
+                      {"up_axis": "Z"})
+    report = run_calibration(Trial(tmp_path, tmp_path, {"calibration": {
+        "calibration_type": "calculate", "calculate": {"intrinsics": {"overwrite_intrinsics": False},
+                                                       "extrinsics": {"calculate_extrinsics": False}}}}))
+    assert report["up_axis"] == "Z"

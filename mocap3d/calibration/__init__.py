@@ -276,6 +276,13 @@ def calculate_extrinsics(calib_dir: Path, cal: Mapping[str, Any], cams: list[Cam
     return res.rig, res.rms_px, obj, method, (images, uv)
 
 
+def _file_up_axis(path: Path) -> str:
+    """The ``[metadata] up_axis`` of a calibration TOML ('Y' if absent or not 'Y'/'Z')."""
+    from ..io.calibration_toml import read_calibration_metadata
+    up = str(read_calibration_metadata(path).get("up_axis", "Y")).upper()
+    return up if up in ("Y", "Z") else "Y"
+
+
 def run_calibration(trial) -> dict[str, Any]:
     """Calibration stage shell: writes ``Calib_<method>.toml`` and ``calibration_report.json``; returns the report."""
     from ..io.calibration_toml import read_calibration, write_calibration
@@ -293,7 +300,8 @@ def run_calibration(trial) -> dict[str, Any]:
             if existing is None or isinstance(e, ConfigError):
                 raise
             log.info("no %s file to convert; using the existing %s as is", _get(cal, "convert", "convert_from"), existing)
-            rig, fmt, extra = read_calibration(existing), "existing", {"source": str(existing)}
+            rig, fmt, extra = read_calibration(existing), "existing", {"source": str(existing),
+                                                                    "up_axis": _file_up_axis(existing)}
             write = False
         up = extra.get("up_axis", "Y")
         out = calib_dir / f"Calib_{fmt}.toml" if fmt != "existing" else existing
@@ -302,7 +310,7 @@ def run_calibration(trial) -> dict[str, Any]:
         overwrite = _get(cal, "calculate", "intrinsics", "overwrite_intrinsics", default=False)
         if existing is not None and not overwrite and not ext_sec.get("calculate_extrinsics", True):
             log.info("nothing to calculate: using %s as is", existing)
-            rig, out, extra, up = read_calibration(existing), existing, {"source": str(existing)}, "Y"
+            rig, out, extra, up = read_calibration(existing), existing, {"source": str(existing)}, _file_up_axis(existing)
             write = False
         else:
             cams, intr_info = calculate_intrinsics(calib_dir, cal)
