@@ -197,3 +197,27 @@ def test_run_triangulation_writes_trc_c3d_and_report(tmp_path):
     assert 0.3 < person["reprojection_error_px"]["mean"] < 3
     assert 0 < person["reprojection_error_mm"]["mean"] < 10
     assert report["world_up_axis"] == "Y"
+
+
+def test_up_axis_recorded_by_the_calibration_beats_rolled_cameras(tmp_path):
+    """'auto' trusts [metadata] up_axis: portrait cameras rolled 90 deg in a Y-up world must not look Z-up."""
+    import numpy as np
+    from mocap3d.camera import Camera, CameraRig, matrix_to_rodrigues
+    from mocap3d.io.calibration_toml import read_calibration_metadata, write_calibration
+    from mocap3d.triangulation.pipeline import world_up_axis
+    cams = []
+    for i in range(4):  # a row of phones on one side of the walkway, all held in portrait
+        pos = np.array([4.0, 1.2, -1.5 + i])
+        z = np.array([0.0, 1.0, 0.0]) - pos
+        z /= np.linalg.norm(z)
+        x = np.cross(z, [0, -1, 0]); x /= np.linalg.norm(x)
+        R = np.stack([x, np.cross(z, x), z])
+        R = np.array([[0, 1, 0], [-1, 0, 0], [0, 0, 1]]) @ R  # rolled 90 deg: image up is horizontal
+        cams.append(Camera(f"cam{i}", (1080, 1920), np.diag([1500, 1500, 1.0]) + [[0, 0, 540], [0, 0, 960], [0, 0, 0]],
+                           rotation=matrix_to_rodrigues(R), translation=-R @ pos))
+    rig = CameraRig(cams)
+    path = write_calibration(rig, tmp_path / "Calib.toml", metadata={"up_axis": "Y"})
+    recorded = read_calibration_metadata(path)["up_axis"]
+    assert world_up_axis(rig, "auto") == "Z"  # the cameras alone mislead
+    assert world_up_axis(rig, "auto", recorded=recorded) == "Y"
+    assert world_up_axis(rig, "Z", recorded=recorded) == "Z"  # an explicit setting wins

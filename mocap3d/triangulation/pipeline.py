@@ -214,16 +214,20 @@ def triangulate_person(rig: CameraRig, data: np.ndarray, names: list[str], frame
     return PersonTriangulation(sub, out_names, frames[a:b], res, interp, filled, keep, report)
 
 
-def world_up_axis(rig: CameraRig, setting: str = "auto") -> str:
+def world_up_axis(rig: CameraRig, setting: str = "auto", recorded: str | None = None) -> str:
     """'Y' or 'Z': the calibration world's vertical axis.
 
-    'auto' takes the mean "image up" direction of the cameras (upright cameras'
-    -y image axis in world coordinates) and picks Y or Z, whichever is closer.
+    'auto' takes ``recorded`` (the calibration file's ``[metadata] up_axis``)
+    when it is Y or Z, else the mean "image up" direction of the cameras
+    (upright cameras' -y image axis in world coordinates), Y or Z whichever is
+    closer; that guess fails when most cameras are rolled 90 degrees.
     """
     s = str(setting).upper()
     if s in ("Y", "Z"):
         return s
     if s != "AUTO":
         raise ConfigError(f"triangulation.world_up_axis = {setting!r}; use 'auto', 'Y' or 'Z'")
+    if str(recorded).upper() in ("Y", "Z"):
+        return str(recorded).upper()
     up = -np.mean([c.R[1] for c in rig], axis=0)  # image y points down
     return "Y" if abs(up[1]) >= abs(up[2]) else "Z"

@@ -41,7 +41,9 @@ def run_triangulation(trial) -> dict[str, Any]:
         data, _ = associate_arrays(rig, data, list(kp.keypoints), rate, config)
     if not multi:
         data = data[:, :, :1]
-    up = world_up_axis(rig, opts.extra.get("world_up_axis", "auto"))
+    from ..io.calibration_toml import read_calibration_metadata
+    up = world_up_axis(rig, opts.extra.get("world_up_axis", "auto"),
+                       recorded=read_calibration_metadata(calib_path).get("up_axis"))
     make_c3d = bool(opts.extra.get("make_c3d", True))
     out_dir = Path(trial.pose3d_dir)
     persons, errors, files = [], [], []
