@@ -150,3 +150,25 @@ def test_existing_zup_calibration_keeps_its_up_axis(tmp_path: Path):
         "calibration_type": "calculate", "calculate": {"intrinsics": {"overwrite_intrinsics": False},
                                                        "extrinsics": {"calculate_extrinsics": False}}}}))
     assert report["up_axis"] == "Z"
+
+
+def test_mocap3d_demo_end_to_end(tmp_path):
+    """`mocap3d demo`: every stage runs on the shipped Demo and lands near its truth.
+
+    Bounds sit above the values measured when they were set (position 1.5 mm,
+    sync 0.01 frame, MPJPE 6.0 mm, knee 1.2 deg, ankle 2.7-3.2 deg) so that a
+    regression in any stage fails here.
+    """
+    from mocap3d.synthetic.demo import run_demo
+    out = run_demo(tmp_path / "demo")
+    assert all(v == "ok" for v in out["stages"].values()), out["stages"]
+    m = out["metrics"]
+    assert m["calibration"]["mean_position_mm"] < 10
+    assert m["synchronization"]["max_abs_error_frames"] < 0.2
+    assert m["association"]["identity_accuracy"] >= 0.99
+    assert m["keypoints3d"]["mpjpe_mm"] < 9 and m["keypoints3d"]["frac_over_50mm"] == 0
+    rmse = {k: v["rmse"] for k, v in m["joint_angles"]["per_coordinate"].items()}
+    for side in "rl":
+        assert rmse[f"knee_angle_{side}"] < 2.0
+        assert rmse[f"hip_flexion_{side}"] < 2.5
+        assert rmse[f"ankle_angle_{side}"] < 4.5
