@@ -8,10 +8,10 @@ Stages measured (a stage whose output is absent is reported as
 ``{"status": "missing", "reason": ...}``, never as zero error):
 
 * calibration -- per camera: position error (mm), orientation error (deg),
-  focal length error (%), and the pixel distance between the true keypoints
-  projected by the estimated and by the true camera (reprojection px). Also
-  after a similarity alignment of the camera centres (a calibration may use
-  another world origin).
+  focal length error (%), principal point error (px), and the pixel distance
+  between the true keypoints projected by the estimated and by the true camera
+  (reprojection px). Also after the rigid alignment of the estimated world to
+  the truth's (below), with the similarity scale of the camera centres.
 * synchronization -- estimated minus true offset (frames) per camera, both
   relative to the pipeline's reference camera.
 * association -- identity accuracy of the detections the stage assigned.
@@ -21,6 +21,20 @@ Stages measured (a stage whose output is absent is reported as
 * joint_angles -- per coordinate RMSE and max error (deg; translations in mm)
   of ``kinematics/*.mot`` against ``coordinates.mot``, and a PNG of true vs
   estimated curves.
+
+World frames: a calibration may define its own world (a board on the floor
+anywhere, another up axis). The rigid transform ``X_truth = R X_est + t`` is
+estimated from the camera centres and orientations (:func:`rig_alignment`:
+each camera contributes its centre and the tips of its three axes 1 m long).
+Raw errors are always reported in the truth's world. When the alignment
+exceeds ``FRAME_ROTATION_DEG`` or ``FRAME_TRANSLATION_MM`` the world frames are
+said to differ: the headline 3D errors (``mpjpe_mm`` ...) are then those after
+alignment (``"world": "aligned"``; the raw ones stay under ``"raw"``), and the
+pelvis global coordinates of IK (pelvis_tilt/list/rotation, pelvis_tx/ty/tz),
+the only ones that depend on the world frame, are flagged not comparable and
+left out of the mean (their raw errors are kept). Other joint angles are
+invariant to the world frame. Scale is never corrected: a scale error is an
+error of the system, not a choice of frame.
 
 Result times: a ``.trc``/``.mot`` time ``t`` is common-clock frame ``t * rate``;
 the truth is on camera 0's clock, shifted by the reference camera's true
@@ -43,6 +57,9 @@ from .markers import Markers3D
 
 log = get_logger("evaluation")
 MISSING = "missing"
+FRAME_ROTATION_DEG = 2.0     # an alignment rotating more than this: the world frames differ
+FRAME_TRANSLATION_MM = 50.0  # an alignment translating more than this: the world frames differ
+PELVIS_GLOBAL = ("pelvis_tilt", "pelvis_list", "pelvis_rotation", "pelvis_tx", "pelvis_ty", "pelvis_tz")
 
 
 def _missing(reason: str) -> dict[str, Any]:
@@ -56,47 +73,91 @@ def rotation_angle_deg(Ra: np.ndarray, Rb: np.ndarray) -> float:
     return float(np.degrees(np.arccos(np.clip(c, -1, 1))))
 
 
-def similarity_align(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Umeyama: scale s, rotation R (3, 3), translation t with ``dst ~ s R src + t`` for points (N, 3)."""
+def similarity_align(src: np.ndarray, dst: np.ndarray, scale: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
+    """Umeyama: scale s, rotation R (3, 3), translation t with ``dst ~ s R src + t`` for points (N, 3).
+
+    ``scale=False``: rigid (Kabsch), s = 1.
+    """
     mu_s, mu_d = src.mean(0), dst.mean(0)
     a, b = src - mu_s, dst - mu_d
     U, S, Vt = np.linalg.svd(b.T @ a / len(src))
     D = np.eye(3)
     D[2, 2] = np.sign(np.linalg.det(U @ Vt))
     R = U @ D @ Vt
-    s = float(np.trace(np.diag(S) @ D) / (a ** 2).sum(1).mean())
+    s = float(np.trace(np.diag(S) @ D) / (a ** 2).sum(1).mean()) if scale else 1.0
     return s, R, mu_d - s * R @ mu_s
+
+
+def rig_alignment(est: list, true: list, arm_m: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Rigid ``X_true = R X_est + t`` (R (3, 3), t (3,) m) between two calibrations' worlds.
+
+    Fitted (least squares) to each matched camera's centre and the tips of its
+    three axes ``arm_m`` metres long, so orientations count and one camera suffices.
+    """
+    pe = np.concatenate([[c.position, *(c.position + arm_m * c.R)] for c in est])
+    pt = np.concatenate([[c.position, *(c.position + arm_m * c.R)] for c in true])
+    _, R, t = similarity_align(pe, pt, scale=False)
+    return R, t
+
+
+def frames_differ(R: np.ndarray, t: np.ndarray) -> bool:
+    """True when the alignment exceeds FRAME_ROTATION_DEG or FRAME_TRANSLATION_MM."""
+    return rotation_angle_deg(R, np.eye(3)) > FRAME_ROTATION_DEG or np.linalg.norm(t) * 1000 > FRAME_TRANSLATION_MM
+
+
+def _pair_cameras(est: CameraRig, true: CameraRig) -> list[tuple]:
+    """(estimated, true) cameras matched by name, else by order."""
+    names = [c.name for c in true]
+    if set(names) <= set(est.names):
+        return [(est[n], true[n]) for n in names]
+    return list(zip(est, true))
+
+
+def _reprojection_px(e, t, points: np.ndarray, points_est: np.ndarray) -> float | None:
+    """Mean px distance between true points projected by the true camera and (as ``points_est``,
+    the same points in the estimated world) by the estimated one."""
+    uv_t = t.project(points)
+    uv_e = e.project(points_est)
+    ok = np.isfinite(uv_t).all(-1) & np.isfinite(uv_e).all(-1) & t.in_image(uv_t)
+    return float(np.linalg.norm(uv_e - uv_t, axis=-1)[ok].mean()) if ok.any() else None
 
 
 def compare_rigs(est: CameraRig, true: CameraRig, points: np.ndarray) -> dict[str, Any]:
     """Calibration errors of ``est`` against ``true`` (cameras matched by name, else by order).
 
     ``points`` (N, 3) are true world points (e.g. keypoints) used for the pixel error.
+    Raw errors are in the truth's world; ``aligned`` holds the rigid world alignment
+    (:func:`rig_alignment`; ``rotation`` (3, 3), ``translation`` (3,) m) and the errors after it.
     """
-    names = [c.name for c in true]
-    pairs = [(est[n], true[n]) for n in names if n in est.names] if set(names) <= set(est.names) \
-        else list(zip(est, true))
+    pairs = _pair_cameras(est, true)
     per: dict[str, dict[str, float]] = {}
     for e, t in pairs:
-        uv_t = t.project(points)
-        uv_e = e.project(points)
-        ok = np.isfinite(uv_t).all(-1) & np.isfinite(uv_e).all(-1) & t.in_image(uv_t)
         per[t.name] = {"position_mm": float(np.linalg.norm(e.position - t.position) * 1000),
                        "orientation_deg": rotation_angle_deg(e.R, t.R),
                        "focal_pct": float((e.focal - t.focal) / t.focal * 100),
-                       "reprojection_px": float(np.linalg.norm(uv_e - uv_t, axis=-1)[ok].mean()) if ok.any() else None}
+                       "principal_point_px": float(np.linalg.norm(e.matrix[:2, 2] - t.matrix[:2, 2])),
+                       "reprojection_px": _reprojection_px(e, t, points, points)}
     out: dict[str, Any] = {"status": "ok", "per_camera": per}
-    for k in ("position_mm", "orientation_deg", "reprojection_px"):
+    for k in ("position_mm", "orientation_deg", "reprojection_px", "principal_point_px"):
         vals = [v[k] for v in per.values() if v[k] is not None]
         out[f"mean_{k}"] = float(np.mean(vals)) if vals else None
     out["mean_abs_focal_pct"] = float(np.mean([abs(v["focal_pct"]) for v in per.values()]))
+    if not pairs:
+        return out
+    R, tr = rig_alignment([e for e, _ in pairs], [t for _, t in pairs])
+    pts_est = (points - tr) @ R  # true points in the estimated world
+    rep = [_reprojection_px(e, t, points, pts_est) for e, t in pairs]
+    rep = [r for r in rep if r is not None]
+    al: dict[str, Any] = {
+        "rotation": R, "translation": tr, "rotation_deg": rotation_angle_deg(R, np.eye(3)),
+        "translation_mm": float(np.linalg.norm(tr) * 1000), "frames_differ": frames_differ(R, tr),
+        "mean_position_mm": float(np.mean([np.linalg.norm(R @ e.position + tr - t.position) for e, t in pairs]) * 1000),
+        "mean_orientation_deg": float(np.mean([rotation_angle_deg(e.R @ R.T, t.R) for e, t in pairs])),
+        "mean_reprojection_px": float(np.mean(rep)) if rep else None}
     if len(pairs) >= 3:
-        pe = np.array([e.position for e, _ in pairs])
-        pt = np.array([t.position for _, t in pairs])
-        s, R, tr = similarity_align(pe, pt)
-        out["aligned"] = {"scale": s,
-                          "mean_position_mm": float(np.linalg.norm(s * pe @ R.T + tr - pt, axis=1).mean() * 1000),
-                          "mean_orientation_deg": float(np.mean([rotation_angle_deg(e.R @ R.T, t.R) for e, t in pairs]))}
+        al["scale"] = similarity_align(np.array([e.position for e, _ in pairs]),
+                                       np.array([t.position for _, t in pairs]))[0]
+    out["aligned"] = al
     return out
 
 
@@ -116,8 +177,13 @@ def mpjpe(est: np.ndarray, true: np.ndarray, names: list[str]) -> dict[str, Any]
             "per_keypoint_mm": per}
 
 
-def angle_errors(est: np.ndarray, true: np.ndarray, names: list[str]) -> dict[str, Any]:
-    """Per coordinate RMSE and max |error| of est vs true (F, N): degrees, translations in mm."""
+def angle_errors(est: np.ndarray, true: np.ndarray, names: list[str],
+                 not_comparable: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Per coordinate RMSE and max |error| of est vs true (F, N): degrees, translations in mm.
+
+    Coordinates in ``not_comparable`` keep their errors, flagged ``"comparable": False``,
+    and stay out of the mean and max RMSE.
+    """
     per = {}
     for k, n in enumerate(names):
         e = est[:, k] - true[:, k]
@@ -127,8 +193,11 @@ def angle_errors(est: np.ndarray, true: np.ndarray, names: list[str]) -> dict[st
         unit = 1000.0 if n in ("pelvis_tx", "pelvis_ty", "pelvis_tz") else 1.0
         per[n] = {"rmse": float(np.sqrt(np.mean(e ** 2)) * unit), "max": float(np.abs(e).max() * unit),
                   "unit": "mm" if unit > 1 else "deg"}
-    rot = [v["rmse"] for v in per.values() if v["unit"] == "deg"]
+        if n in not_comparable:
+            per[n]["comparable"] = False
+    rot = [v["rmse"] for v in per.values() if v["unit"] == "deg" and v.get("comparable", True)]
     return {"status": "ok" if per else MISSING, "per_coordinate": per,
+            "not_comparable": [n for n in per if not per[n].get("comparable", True)],
             "mean_rmse_deg": float(np.mean(rot)) if rot else None,
             "max_rmse_deg": float(np.max(rot)) if rot else None}
 
@@ -272,8 +341,15 @@ def _input_frames(result_dir: Path, report: dict) -> np.ndarray:
     return np.unique(np.concatenate(lists)) if lists else np.zeros(0, int)
 
 
-def evaluate_trc(path: Path, truth: Markers3D, shift_s: float) -> dict[str, Any]:
-    """MPJPE of a result .trc against truth markers (common names), times aligned."""
+_SUMMARY = ("mpjpe_mm", "median_mm", "p95_mm", "frac_over_50mm")
+
+
+def evaluate_trc(path: Path, truth: Markers3D, shift_s: float, align: dict | None = None) -> dict[str, Any]:
+    """MPJPE of a result .trc against truth markers (common names), times aligned.
+
+    ``align`` (:func:`trc_alignment`): also the errors after mapping the result into
+    the truth's world; they become the headline ones when its ``frames_differ``.
+    """
     from .io.trc import read_trc
     est = read_trc(path)
     names = [n for n in est.names if n in truth.names]
@@ -281,11 +357,43 @@ def evaluate_trc(path: Path, truth: Markers3D, shift_s: float) -> dict[str, Any]
         return _missing(f"{path.name} has no marker named like the truth ({', '.join(truth.names[:5])}...)")
     t = est.times + shift_s
     true = resample(truth.times, truth.select(names).data, t)
-    return {"file": str(path)} | mpjpe(est.select(names).data, true, names)
+    data = est.select(names).data
+    raw = mpjpe(data, true, names)
+    if align is None or raw["status"] != "ok":
+        return {"file": str(path), "world": "truth"} | raw
+    aligned = mpjpe(data @ align["rotation"].T + align["translation"], true, names)
+    head = aligned if align["frames_differ"] else raw
+    return ({"file": str(path), "world": "aligned" if align["frames_differ"] else "truth"} | head
+            | {"raw": {k: raw[k] for k in _SUMMARY}, "aligned": {k: aligned[k] for k in _SUMMARY}})
 
 
-def evaluate_mot(path: Path, truth_path: Path, shift_s: float) -> tuple[dict[str, Any], tuple | None]:
-    """Joint-angle errors of a result .mot against the true one, and the curves (times, est, true, names)."""
+_UP_TO_Y = {"Y": np.eye(3), "Z": np.eye(3)[[1, 2, 0]]}  # .trc axes = M @ calibration world (see triangulation)
+
+
+def trc_alignment(result_dir: Path, truth_dir: Path, calibration: dict[str, Any]) -> dict | None:
+    """The calibration's world alignment expressed in .trc axes (Y up): rotation, translation, frames_differ.
+
+    A Z-up calibration's points are written to .trc as (Y, Z, X); the same holds for the truth.
+    None without an aligned calibration comparison.
+    """
+    from .io.calibration_toml import read_calibration_metadata
+    al = calibration.get("aligned")
+    if calibration.get("status") != "ok" or not al:
+        return None
+    rep = result_dir / "pose-3d" / "triangulation_report.json"
+    up_e = json.loads(rep.read_text(encoding="utf-8")).get("world_up_axis", "Y") if rep.is_file() else "Y"
+    up_t = str(read_calibration_metadata(truth_dir / "Calib_true.toml").get("up_axis", "Y")).upper()
+    Me, Mt = _UP_TO_Y.get(str(up_e).upper(), np.eye(3)), _UP_TO_Y.get(up_t, np.eye(3))
+    return {"rotation": Mt @ al["rotation"] @ Me.T, "translation": Mt @ al["translation"],
+            "frames_differ": al["frames_differ"]}
+
+
+def evaluate_mot(path: Path, truth_path: Path, shift_s: float,
+                 world_differs: bool = False) -> tuple[dict[str, Any], tuple | None]:
+    """Joint-angle errors of a result .mot against the true one, and the curves (times, est, true, names).
+
+    ``world_differs``: the pelvis global coordinates are flagged not comparable.
+    """
     from .io.mot import read_mot
     est, tru = read_mot(path), read_mot(truth_path)
     names = [n for n in est.columns if n in tru.columns]
@@ -296,7 +404,7 @@ def evaluate_mot(path: Path, truth_path: Path, shift_s: float) -> tuple[dict[str
     if not est.in_degrees:
         rot = [n not in ("pelvis_tx", "pelvis_ty", "pelvis_tz") for n in names]
         e[:, rot] = np.degrees(e[:, rot])
-    res = {"file": str(path)} | angle_errors(e, t, names)
+    res = {"file": str(path)} | angle_errors(e, t, names, PELVIS_GLOBAL if world_differs else ())
     return res, (est.times, e, t, names)
 
 
@@ -369,15 +477,17 @@ def run_evaluation(result_dir: str | os.PathLike, truth_dir: str | os.PathLike |
     metrics["synchronization"] = evaluate_sync(result_dir, truth)
     metrics["association"] = evaluate_association(result_dir, truth)
     trcs = sorted((result_dir / "pose-3d").glob("*.trc"))
-    per_file = {f.name: evaluate_trc(f, kp_true, shift) for f in trcs if "LSTM" not in f.name}
+    align = trc_alignment(result_dir, truth_dir, metrics["calibration"])
+    differ = bool(align and align["frames_differ"])
+    per_file = {f.name: evaluate_trc(f, kp_true, shift, align) for f in trcs if "LSTM" not in f.name}
     main = _main_trc(per_file)
     metrics["keypoints3d"] = (dict(per_file[main], files=per_file) if main else
                               _missing(f"no usable keypoint .trc in {result_dir / 'pose-3d'}"))
     lstm = [f for f in trcs if "LSTM" in f.name]
-    metrics["markers3d"] = evaluate_trc(lstm[-1], markers_true, shift) if lstm else _missing("no *_LSTM.trc")
+    metrics["markers3d"] = evaluate_trc(lstm[-1], markers_true, shift, align) if lstm else _missing("no *_LSTM.trc")
     mots = sorted((result_dir / "kinematics").glob("*.mot"), key=lambda p: p.stat().st_mtime)
     if mots:
-        res, curves = evaluate_mot(mots[-1], truth_dir / "coordinates.mot", shift)
+        res, curves = evaluate_mot(mots[-1], truth_dir / "coordinates.mot", shift, differ)
         if curves is not None and write:
             png = plot_angles(curves, out_dir / "joint_angles.png")
             res["plot"] = str(png) if png else None
@@ -405,7 +515,17 @@ def format_table(metrics: dict[str, Any]) -> str:
         rows += [("calibration", "camera position (mm, mean)", _fmt(c["mean_position_mm"])),
                  ("calibration", "orientation (deg, mean)", _fmt(c["mean_orientation_deg"], 2)),
                  ("calibration", "focal length (|%|, mean)", _fmt(c["mean_abs_focal_pct"], 2)),
+                 ("calibration", "principal point (px, mean)", _fmt(c.get("mean_principal_point_px"), 2)),
                  ("calibration", "reprojection of truth (px, mean)", _fmt(c["mean_reprojection_px"], 2))]
+        al = c.get("aligned")
+        if al:
+            rows += [("calibration", "world aligned to truth: rotation (deg)", _fmt(al["rotation_deg"], 2)),
+                     ("calibration", "world aligned to truth: translation (mm)", _fmt(al["translation_mm"])),
+                     ("calibration", "after alignment: position (mm, mean)", _fmt(al["mean_position_mm"])),
+                     ("calibration", "after alignment: orientation (deg, mean)", _fmt(al["mean_orientation_deg"], 2)),
+                     ("calibration", "after alignment: reprojection (px, mean)", _fmt(al["mean_reprojection_px"], 2))]
+            if "scale" in al:
+                rows.append(("calibration", "scale of camera centres (est -> truth)", _fmt(al["scale"], 4)))
     s = m.get("synchronization", {})
     if s.get("status") == "ok":
         rows += [("synchronization", "offset error (frames, mean |e|)", _fmt(s["mean_abs_error_frames"], 2)),
@@ -417,13 +537,21 @@ def format_table(metrics: dict[str, Any]) -> str:
     for key, label in (("keypoints3d", "3D keypoints"), ("markers3d", "3D markers (LSTM)")):
         k = m.get(key, {})
         if k.get("status") == "ok":
-            rows += [(label, "MPJPE (mm)", _fmt(k["mpjpe_mm"])), (label, "median / p95 (mm)",
+            head = " (headline)" if "aligned" in k else ""
+            raw_mm = k["raw"]["mpjpe_mm"] if "raw" in k else k["mpjpe_mm"]
+            rows.append((label, "MPJPE in truth's world (mm)" + (head if k["world"] == "truth" else ""), _fmt(raw_mm)))
+            if "aligned" in k:
+                rows.append((label, "MPJPE after world alignment (mm)" + (head if k["world"] == "aligned" else ""),
+                             _fmt(k["aligned"]["mpjpe_mm"])))
+            rows += [(label, "median / p95 (mm)",
                      f"{_fmt(k['median_mm'])} / {_fmt(k['p95_mm'])}"),
                      (label, "> 50 mm (%)", _fmt(100 * k["frac_over_50mm"])),
                      (label, "coverage (%)", _fmt(100 * k["coverage"]))]
     j = m.get("joint_angles", {})
     if j.get("status") == "ok":
-        rows += [("joint angles", "RMSE (deg, mean over coordinates)", _fmt(j["mean_rmse_deg"], 2))]
+        nc = j.get("not_comparable") or []
+        label = "RMSE (deg, mean over coordinates" + (", pelvis global excluded)" if nc else ")")
+        rows += [("joint angles", label, _fmt(j["mean_rmse_deg"], 2))]
         for n in ("hip_flexion_r", "knee_angle_r", "ankle_angle_r", "hip_flexion_l", "knee_angle_l", "ankle_angle_l"):
             if n in j["per_coordinate"]:
                 v = j["per_coordinate"][n]
@@ -431,6 +559,14 @@ def format_table(metrics: dict[str, Any]) -> str:
     w = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = [f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:>{w[2]}}" for r in rows]
     lines.insert(1, "-" * (sum(w) + 4))
+    al = c.get("aligned") if c.get("status") == "ok" else None
+    if al:
+        lines.append(f"world aligned to truth: rotation {al['rotation_deg']:.2f} deg, translation "
+                     f"{al['translation_mm']:.1f} mm (from camera centres and orientations); world frames "
+                     + ("differ: 3D errors are given after alignment, raw ones in the truth's world too"
+                        if al["frames_differ"] else "agree: 3D errors in the truth's world"))
+    if j.get("status") == "ok" and j.get("not_comparable"):
+        lines.append("not comparable (world frames differ): " + ", ".join(j["not_comparable"]))
     for key in ("calibration", "synchronization", "association", "keypoints3d", "markers3d", "joint_angles"):
         if m.get(key, {}).get("status") == MISSING:
             lines.append(f"not evaluated: {key}: {m[key]['reason']}")
