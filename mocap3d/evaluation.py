@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 from scipy.interpolate import CubicSpline
 
-from .camera import CameraRig, rodrigues_to_matrix
+from .camera import CameraRig
 from .errors import Mocap3dError
 from .logs import _jsonable, atomic_path, atomic_write, get_logger
 from .markers import Markers3D

@@ -142,3 +142,111 @@ def test_association_on_synchronized_frames(trial, tmp_path):
     assert mixed > 0
     assert a["mixed_by_interpolation"] == mixed
     assert a["identity_accuracy"] == 1.0
+
+
+def _moved_world(cap, A: np.ndarray, b: np.ndarray) -> CameraRig:
+    """The true rig expressed in a world ``X_est = A X_true + b``."""
+    from mocap3d.camera import matrix_to_rodrigues
+    cams = []
+    for c in cap.rig:
+        Re = c.R @ A.T
+        cams.append(c.copy(rotation=matrix_to_rodrigues(Re), translation=c.translation - Re @ b))
+    return CameraRig(cams)
+
+
+def test_world_alignment_separates_frame_from_error(trial, tmp_path):
+    """Calibration and 3D result in another world (a board placed anywhere): raw errors are the
+    transform's own effect, errors after alignment ~0, pelvis global coordinates not comparable."""
+    from mocap3d.camera import rodrigues_to_matrix
+    cap, folder = trial
+    gt = folder / "ground_truth"
+    res = tmp_path / "res"
+    A = rodrigues_to_matrix(np.radians([3.0, 75.0, -2.0]))
+    b = np.array([1.2, -0.05, -2.0])
+    write_calibration(_moved_world(cap, A, b), res / "calibration" / "Calib_board.toml")
+    kp = read_trc(gt / "keypoints.trc")
+    write_trc(Markers3D(kp.data @ A.T + b, kp.names, kp.rate, 0.0, 1), res / "pose-3d" / "trial_0-39.trc")
+    mot = read_mot(gt / "coordinates.mot")
+    data = mot.data.copy()
+    data[:, mot.columns.index("pelvis_rotation")] += 75.0  # what IK in the moved world roughly reports
+    data[:, mot.columns.index("knee_angle_r")] += 1.5
+    write_mot(Table(mot.times - mot.times[0], mot.columns, data), res / "kinematics" / "trial.mot")
+
+    m = run_evaluation(res, gt, write=False, print_table=False)
+    c = m["calibration"]
+    for cam in cap.rig:
+        moved = np.linalg.norm(A @ cam.position + b - cam.position) * 1000
+        assert abs(c["per_camera"][cam.name]["position_mm"] - moved) < 1e-6
+    al = c["aligned"]
+    assert al["frames_differ"]
+    assert abs(al["rotation_deg"] - np.degrees(np.linalg.norm(np.radians([3.0, 75.0, -2.0])))) < 1e-6
+    np.testing.assert_allclose(al["rotation"], A.T, atol=1e-9)
+    np.testing.assert_allclose(al["translation"], -A.T @ b, atol=1e-9)
+    assert al["mean_position_mm"] < 1e-6 and al["mean_orientation_deg"] < 1e-4
+    assert al["mean_reprojection_px"] < 1e-6 and c["mean_reprojection_px"] > 50
+    k = m["keypoints3d"]
+    ok = np.isfinite(kp.data).all(-1)
+    raw = np.linalg.norm(kp.data @ A.T + b - kp.data, axis=-1)[ok].mean() * 1000
+    assert abs(k["raw"]["mpjpe_mm"] - raw) < 1e-6 and raw > 1000
+    assert k["world"] == "aligned" and k["mpjpe_mm"] < 1e-6 and k["aligned"]["mpjpe_mm"] < 1e-6
+    j = m["joint_angles"]
+    assert set(j["not_comparable"]) >= {"pelvis_rotation", "pelvis_tx", "pelvis_tz"}
+    assert j["per_coordinate"]["pelvis_rotation"]["comparable"] is False
+    assert abs(j["per_coordinate"]["pelvis_rotation"]["rmse"] - 75.0) < 1e-6  # raw error kept
+    assert abs(j["per_coordinate"]["knee_angle_r"]["rmse"] - 1.5) < 1e-6
+    comparable = [v["rmse"] for n, v in j["per_coordinate"].items() if v["unit"] == "deg" and "pelvis" not in n]
+    assert abs(j["mean_rmse_deg"] - np.mean(comparable)) < 1e-9
+    table = format_table(m)
+    assert "world aligned to truth: rotation 75." in table and "not comparable" in table
+
+
+def test_same_world_keeps_raw_errors_and_pelvis(trial, tmp_path):
+    """A calibration in the truth's world, a 40 mm offset of the 3D result: raw is the headline."""
+    cap, folder = trial
+    gt = folder / "ground_truth"
+    res = tmp_path / "res"
+    write_calibration(cap.rig, res / "calibration" / "Calib.toml")
+    kp = read_trc(gt / "keypoints.trc")
+    write_trc(Markers3D(kp.data + [0.04, 0, 0], kp.names, kp.rate, 0.0, 1), res / "pose-3d" / "trial_0-39.trc")
+    mot = read_mot(gt / "coordinates.mot")
+    data = mot.data.copy()
+    data[:, mot.columns.index("pelvis_rotation")] += 2.0
+    write_mot(Table(mot.times - mot.times[0], mot.columns, data), res / "kinematics" / "trial.mot")
+    m = run_evaluation(res, gt, write=False, print_table=False)
+    assert not m["calibration"]["aligned"]["frames_differ"]
+    k = m["keypoints3d"]
+    assert k["world"] == "truth" and abs(k["mpjpe_mm"] - 40.0) < 1e-6 and abs(k["aligned"]["mpjpe_mm"] - 40) < 1e-6
+    j = m["joint_angles"]
+    assert j["not_comparable"] == [] and abs(j["per_coordinate"]["pelvis_rotation"]["rmse"] - 2.0) < 1e-6
+
+
+def test_z_up_calibration_is_mapped_to_trc_axes(trial, tmp_path):
+    """A Z-up calibration world: the .trc holds (Y, Z, X) of it; the alignment must account for that."""
+    cap, folder = trial
+    gt = folder / "ground_truth"
+    res = tmp_path / "res"
+    M = np.eye(3)[[1, 2, 0]]  # .trc (Y up) = M @ Z-up world
+    write_calibration(_moved_world(cap, M.T, np.zeros(3)), res / "calibration" / "Calib.toml")
+    (res / "pose-3d").mkdir(parents=True)
+    (res / "pose-3d" / "triangulation_report.json").write_text(json.dumps({"world_up_axis": "Z"}))
+    kp = read_trc(gt / "keypoints.trc")
+    write_trc(Markers3D(kp.data + [0, 0, 0.01], kp.names, kp.rate, 0.0, 1), res / "pose-3d" / "trial_0-39.trc")
+    m = run_evaluation(res, gt, write=False, print_table=False)
+    assert m["calibration"]["aligned"]["frames_differ"]  # 120 deg between the calibration worlds
+    k = m["keypoints3d"]
+    assert abs(k["aligned"]["mpjpe_mm"] - 10.0) < 1e-6 and abs(k["raw"]["mpjpe_mm"] - 10.0) < 1e-6
+
+
+def test_principal_point_error(trial, tmp_path):
+    cap, folder = trial
+    cams = [c.copy() for c in cap.rig]
+    K = cams[1].matrix.copy()
+    K[0, 2] += 3.0
+    K[1, 2] -= 4.0
+    cams[1] = cams[1].copy(matrix=K)
+    pts = read_trc(folder / "ground_truth" / "keypoints.trc").data[::10].reshape(-1, 3)
+    c = compare_rigs(CameraRig(cams), cap.rig, pts[np.isfinite(pts).all(1)])
+    assert abs(c["per_camera"]["cam02"]["principal_point_px"] - 5.0) < 1e-9
+    assert c["per_camera"]["cam01"]["principal_point_px"] == 0.0
+    assert abs(c["mean_principal_point_px"] - 5.0 / 4) < 1e-9
+    assert "principal point (px, mean)" in format_table({"calibration": c})
