@@ -26,9 +26,13 @@ World frames: a calibration may define its own world (a board on the floor
 anywhere, another up axis). The rigid transform ``X_truth = R X_est + t`` is
 estimated from the camera centres and orientations (:func:`rig_alignment`:
 each camera contributes its centre and the tips of its three axes 1 m long).
-Raw errors are always reported in the truth's world. When the alignment
-exceeds ``FRAME_ROTATION_DEG`` or ``FRAME_TRANSLATION_MM`` the world frames are
-said to differ: the headline 3D errors (``mpjpe_mm`` ...) are then those after
+A Z-up calibration's points are written to ``.trc`` as (Y, Z, X)
+(triangulation report's ``world_up_axis``); the alignment is mapped to those
+axes. Raw errors are always reported in the truth's world, and the errors after
+alignment next to them (the alignment also absorbs an error common to all
+camera poses, so those are relative errors). When the alignment rotates by more
+than ``FRAME_ROTATION_DEG`` (2 deg) or translates by more than
+``FRAME_TRANSLATION_MM`` (50 mm) the world frames are said to differ: the headline 3D errors (``mpjpe_mm`` ...) are then those after
 alignment (``"world": "aligned"``; the raw ones stay under ``"raw"``), and the
 pelvis global coordinates of IK (pelvis_tilt/list/rotation, pelvis_tx/ty/tz),
 the only ones that depend on the world frame, are flagged not comparable and
@@ -408,8 +412,9 @@ def evaluate_mot(path: Path, truth_path: Path, shift_s: float,
     return res, (est.times, e, t, names)
 
 
-def plot_angles(curves, path: Path) -> Path | None:
-    """PNG of true (black) vs estimated (red) joint angles for the main coordinates."""
+def plot_angles(curves, path: Path, not_comparable: tuple[str, ...] | list[str] = ()) -> Path | None:
+    """PNG of true (black) vs estimated (red) joint angles for the main coordinates
+    (titles of ``not_comparable`` ones say so)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -427,7 +432,7 @@ def plot_angles(curves, path: Path) -> Path | None:
         k = names.index(n)
         ax.plot(times, true[:, k], "k-", lw=1.5, label="truth")
         ax.plot(times, est[:, k], "r--", lw=1.2, label="estimated")
-        ax.set_title(n, fontsize=9)
+        ax.set_title(n + (" (other world frame)" if n in not_comparable else ""), fontsize=9)
         ax.tick_params(labelsize=7)
     for ax in axes.ravel()[len(keys):]:
         ax.axis("off")
@@ -489,7 +494,7 @@ def run_evaluation(result_dir: str | os.PathLike, truth_dir: str | os.PathLike |
     if mots:
         res, curves = evaluate_mot(mots[-1], truth_dir / "coordinates.mot", shift, differ)
         if curves is not None and write:
-            png = plot_angles(curves, out_dir / "joint_angles.png")
+            png = plot_angles(curves, out_dir / "joint_angles.png", res.get("not_comparable", ()))
             res["plot"] = str(png) if png else None
         metrics["joint_angles"] = res
     else:
