@@ -7,7 +7,11 @@ pixels of the frame given, with mediapipe's ``visibility`` as likelihood.
 """
 from __future__ import annotations
 
-from typing import Any
+import importlib
+import sys
+import types
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -22,13 +26,44 @@ def import_mediapipe() -> Any:
     import warnings
     warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
     try:
-        import mediapipe as mp  # noqa: PLC0415
-        _ = mp.solutions.pose
+        with _pyplot_deferred():
+            import mediapipe as mp  # noqa: PLC0415
+            _ = mp.solutions.pose
     except Exception as exc:  # ImportError, or protobuf >= 5 breaking mediapipe 0.10.14
         raise Mocap3dError(f"BlazePose needs mediapipe ({type(exc).__name__}: {exc}). "
                            "Install it with: pip install mocap3d[video]  "
                            "(mediapipe==0.10.14 with protobuf<5)") from exc
     return mp
+
+
+class _DeferredPyplot(types.ModuleType):
+    """Stands for ``matplotlib.pyplot`` in mediapipe's drawing helpers; imports the real one on first use."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(importlib.import_module("matplotlib.pyplot"), name)
+
+
+@contextmanager
+def _pyplot_deferred() -> Iterator[None]:
+    """While importing mediapipe, keep ``matplotlib.pyplot`` from loading.
+
+    ``mediapipe.solutions`` imports pyplot at import time for one 3D plotting
+    helper that mocap3d never calls; loading it costs 0.25-0.4 s per worker
+    process (measured on 2 cores). A placeholder module takes its place during
+    the import and is removed afterwards, so a later ``import matplotlib.pyplot``
+    (or that helper) gets the real module.
+    """
+    if "matplotlib.pyplot" in sys.modules:
+        yield
+        return
+    stub = _DeferredPyplot("matplotlib.pyplot")
+    stub.__spec__ = None
+    sys.modules["matplotlib.pyplot"] = stub
+    try:
+        yield
+    finally:
+        if sys.modules.get("matplotlib.pyplot") is stub:
+            del sys.modules["matplotlib.pyplot"]
 
 
 def scale_for(size: tuple[int, int], max_side: int | None) -> float:

@@ -10,7 +10,6 @@ assignment is optimal (Hungarian, scipy). A track unseen for more than
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 
 def boxes_of(persons: np.ndarray, min_likelihood: float = 0.0) -> np.ndarray:
@@ -91,6 +90,7 @@ class Tracker:
             allowed = (dist <= self.max_distance_px) | (iou >= max(self.min_iou, 1e-9))
             cost = np.where(np.isfinite(dist), dist, self.max_distance_px * 2) + self.max_distance_px * (1 - iou)
             cost = np.where(allowed, cost, 1e12)
+            from scipy.optimize import linear_sum_assignment  # lazy: scipy.optimize costs ~0.9 s to import per worker
             rows, cols = linear_sum_assignment(cost)
             for r, c in zip(rows, cols):
                 if allowed[r, c]:
