@@ -328,6 +328,18 @@ def test_rotation_metadata_of_a_video_is_applied(tmp_path):
     assert both.size == (64, 48) and next(iter(both))[1][:8, :8].mean() > 200
 
 
+def test_single_thread_decoding_gives_the_same_upright_frames(tmp_path):
+    """Pool workers decode with one FFmpeg thread: same pixels, rotation metadata and frame range still applied."""
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 255, (48, 64, 3), dtype=np.uint8) for _ in range(6)]
+    v = _write_video(tmp_path / "phone.mp4", frames)
+    _set_rotation_metadata(v, 90)
+    default, single = list(FrameSource(v)), list(FrameSource(v, decode_threads=1))
+    assert [i for i, _ in single] == list(range(6)) and single[0][1].shape == (64, 48, 3)
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(default, single))
+    assert [i for i, _ in FrameSource(v, frame_range=[2, 4], decode_threads=1)] == [2, 3]
+
+
 @needs_mediapipe
 @needs_photo
 def test_portrait_phone_video_with_rotation_metadata_gives_upright_keypoints(tmp_path):

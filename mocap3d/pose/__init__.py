@@ -141,15 +141,16 @@ class _Overlay:
 
 
 def estimate_camera(source: str | os.PathLike, out_dir: str | os.PathLike, pose_cfg: Mapping[str, Any],
-                    frame_range: Any = "all", default_fps: float = 30.0) -> dict:
+                    frame_range: Any = "all", default_fps: float = 30.0, decode_threads: int = 0) -> dict:
     """Run pose estimation on one video or image folder; write ``out_dir/<cam>_json/``; return its summary.
 
     Keypoints are in pixels of the upright frame (after metadata and manual rotation).
+    ``decode_threads``: FFmpeg threads decoding the video (0 = FFmpeg's choice; 1 in pool workers).
     """
     out_dir = Path(out_dir)
     cam = camera_name(source)
     src = FrameSource(Path(source), rotate=check_rotate(pose_cfg.get("rotate", 0)), frame_range=frame_range,
-                      default_fps=default_fps)
+                      default_fps=default_fps, decode_threads=decode_threads)
     estimator, skeleton, multi = make_estimator(pose_cfg)
     avg_thr = float(pose_cfg.get("average_likelihood_threshold_pose", 0.5))
     kp_thr = float(pose_cfg.get("keypoint_likelihood_threshold_pose", 0.3))
@@ -286,7 +287,8 @@ def run_pose(trial: Any) -> dict:
     if workers > 1:
         import multiprocessing as mp
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
-            results = list(pool.map(_job, todo))
+            # Each worker decodes with one FFmpeg thread: the cores are already shared by the workers.
+            results = list(pool.map(_job, [job + (1,) for job in todo]))
     else:
         results = [_job(a) for a in todo]
     elapsed = time.perf_counter() - t0

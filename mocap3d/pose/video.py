@@ -70,12 +70,17 @@ class FrameSource:
         fps: frame rate in Hz (from the video; ``default_fps`` for image folders).
         n_total: frames in the file (the container's count for videos; may be approximate).
         size: (width, height) of the upright frames in px.
+        decode_threads: FFmpeg decoding threads per video, 0 = FFmpeg's choice
+            (one per core). 1 when several worker processes already share the
+            cores: measured on 2 cores it saves ~0.9 ms of CPU per 1080x1920
+            frame (3.0 instead of 3.9 ms), with identical frames.
     """
 
     path: Path
     rotate: int = 0
     frame_range: Any = "all"
     default_fps: float = 30.0
+    decode_threads: int = 0
     fps: float = field(init=False)
     n_total: int = field(init=False)
     size: tuple[int, int] = field(init=False)
@@ -105,7 +110,11 @@ class FrameSource:
 
     def _open(self) -> Any:
         import cv2
-        cap = cv2.VideoCapture(str(self.path))
+        cap = None
+        if self.decode_threads > 0:
+            cap = cv2.VideoCapture(str(self.path), cv2.CAP_ANY, [cv2.CAP_PROP_N_THREADS, int(self.decode_threads)])
+        if cap is None or not cap.isOpened():  # also: a backend that refuses the thread setting
+            cap = cv2.VideoCapture(str(self.path))
         if not cap.isOpened():
             raise file_error(self.path, "cannot be opened as a video", "Check the file or convert it to mp4")
         cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)  # apply phone rotation metadata
