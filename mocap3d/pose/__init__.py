@@ -164,8 +164,11 @@ def estimate_camera(source: str | os.PathLike, out_dir: str | os.PathLike, pose_
     start, stop = src.bounds()
     try:
         total = (stop - start) if stop - start < 2**31 - 1 else None
-        for i, image in progress(prefetch(src), desc=f"pose {cam}", total=total, unit="frame"):
-            raw = estimator(image)
+        # An estimator's `prepare` step (BlazePose: BGR -> RGB) runs in the decoding thread, off the critical path.
+        prepare = getattr(estimator, "prepare", None)
+        frames_in = ((i, img, prepare(img)) for i, img in src) if prepare is not None else ((i, img, None) for i, img in src)
+        for i, image, prepared in progress(prefetch(frames_in), desc=f"pose {cam}", total=total, unit="frame"):
+            raw = estimator(image) if prepared is None else estimator(image, prepared)
             kp = filter_persons(raw, avg_thr, kp_thr)
             dropped += len(raw) - len(kp)
             frames.append(i)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, TypeVar
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from ..project import frame_bounds
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+T = TypeVar("T")
 _ROTATIONS = {0: None, 90: "ROTATE_90_CLOCKWISE", 180: "ROTATE_180", 270: "ROTATE_90_COUNTERCLOCKWISE"}
 
 
@@ -185,8 +186,11 @@ def check_rotate(value: Any) -> int:
 __all__ = ["FrameSource", "list_inputs", "camera_name", "rotate_image", "check_rotate", "prefetch"]
 
 
-def prefetch(frames: Iterator[tuple[int, np.ndarray]] | FrameSource, depth: int = 4) -> Iterator[tuple[int, np.ndarray]]:
-    """Iterate ``frames`` while a background thread decodes the next ``depth`` ones (decoding overlaps inference)."""
+def prefetch(frames: Iterable[T] | FrameSource, depth: int = 4) -> Iterator[T]:
+    """Iterate ``frames`` while a background thread produces the next ``depth`` items (decoding overlaps inference).
+
+    ``frames`` is consumed in that thread: a generator may also do per-frame work there (OpenCV releases the GIL).
+    """
     import queue
     import threading
     q: queue.Queue = queue.Queue(maxsize=depth)
