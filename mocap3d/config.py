@@ -98,6 +98,21 @@ def _merge_with_sources(layers: Sequence[Layer]) -> tuple[dict[str, Any], dict[s
     return merged, sources
 
 
+def options_from_section(cls: type, section: Mapping[str, Any] | None) -> Any:
+    """A stage's options dataclass from its config section.
+
+    Keys named like a field of ``cls`` set that field; the rest of the section
+    goes to the dataclass's ``extra`` dict (which ``cls`` must have).
+    """
+    rest = dict(section or {})
+    options = cls()
+    for name in cls.__dataclass_fields__:
+        if name != "extra" and name in rest:
+            setattr(options, name, rest.pop(name))
+    options.extra = rest
+    return options
+
+
 def leaf_paths(config: Mapping[str, Any], prefix: str = "") -> list[str]:
     """Dotted paths of every non-table value (``'project.frame_range'``...)."""
     out = []

@@ -47,6 +47,7 @@ import numpy as np
 from scipy.signal import butter, filtfilt
 
 from .camera import CameraRig
+from .config import options_from_section
 from .errors import ConfigError, Mocap3dError
 from .keypoints import Keypoints2D
 from .logs import get_logger, write_report
@@ -73,12 +74,7 @@ class SyncOptions:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "SyncOptions":
-        sec = dict(config.get("synchronization", {}) or {})
-        o = cls()
-        for name in list(cls.__dataclass_fields__):
-            if name != "extra" and name in sec:
-                setattr(o, name, sec.pop(name))
-        o.extra = sec
+        o = options_from_section(cls, config.get("synchronization"))
         if o.synchronization_method not in METHODS:
             raise ConfigError(f"synchronization.synchronization_method = {o.synchronization_method!r}; "
                               f"use one of {', '.join(METHODS)}")

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..camera import CameraRig
+from ..config import options_from_section
 from ..errors import ConfigError, Mocap3dError
 from .core import (REASON_FEW_CAMERAS, REASON_NAMES, REASON_OK, REASON_REPROJECTION, REASON_UNCERTAIN,
                    TriangulationResult, focal_lengths, information_px, triangulate_points)
@@ -41,12 +42,7 @@ class TriangulationOptions:
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "TriangulationOptions":
         """Options from a full config dict (reads ``config['triangulation']``)."""
-        sec = dict(config.get("triangulation", {}) or {})
-        opts = cls()
-        for name in list(cls.__dataclass_fields__):
-            if name != "extra" and name in sec:
-                setattr(opts, name, sec.pop(name))
-        opts.extra = sec
+        opts = options_from_section(cls, config.get("triangulation"))
         for key in ("reproj_error_threshold_triangulation", "likelihood_threshold_triangulation",
                     "acceleration_prior"):
             val = getattr(opts, key)
