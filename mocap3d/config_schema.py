@@ -236,6 +236,7 @@ SCHEMA: dict[str, Spec] = {
                         where(Spec(), lambda v: isinstance(v, dict), "an inline table {pose_model = ...}")),
     "pose.device": choice("auto", "cpu", "cuda"),
     "pose.backend": choice("auto", "onnxruntime"),
+    "pose.import_from": choice("none", "alphapose", "deeplabcut", "mmpose"),
     "pose.tracking_mode": choice("sports2d", "none"),
     "pose.max_unseen_frames": integer(ge=0),
     "pose.rotate": where(integer(), lambda v: v in (0, 90, 180, 270), "0, 90, 180 or 270"),

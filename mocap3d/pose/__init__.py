@@ -257,10 +257,50 @@ def _worker_init() -> None:
     cv2.setNumThreads(1)
 
 
+# Results of other detectors: [pose] import_from -> (file patterns, converter to Keypoints2D).
+_IMPORTERS = {
+    "alphapose": (("*.json",), "alphapose_to_keypoints"),
+    "deeplabcut": (("*.h5", "*.csv"), "dlc_to_keypoints"),
+    "mmpose": (("*.json",), "mmpose_to_keypoints"),
+}
+
+
+def import_results(trial: Any, pose_cfg: Mapping[str, Any], skeleton: Skeleton) -> dict:
+    """``pose-import/<cam>.<ext>`` (one results file per camera) -> ``pose/<cam>_json/``."""
+    from ..io import importers
+    fmt = str(pose_cfg["import_from"]).lower()
+    patterns, func = _IMPORTERS[fmt]
+    src = Path(trial.path) / "pose-import"
+    files = sorted({f for pat in patterns for f in src.glob(pat)}) if src.is_dir() else []
+    if not files:
+        raise Mocap3dError(f"{src}: no {fmt} results ({', '.join(patterns)}) to import. Put one file per "
+                           f"camera there, named after the camera (e.g. cam01{patterns[0][1:]})")
+    fps_cfg = trial.config.get("project", {}).get("frame_rate", "auto")
+    rate = float(fps_cfg) if not isinstance(fps_cfg, str) else 30.0
+    cameras = []
+    for f in files:
+        kwargs = {"camera": f.stem, "rate": rate} | ({} if fmt == "deeplabcut" else {"skeleton": skeleton})
+        kp = getattr(importers, func)(f, **kwargs)
+        _write_camera(kp, trial.pose_dir / f"{f.stem}_json")
+        seen = np.isfinite(kp.likelihood).any(axis=(2, 3))[0]
+        cameras.append({"camera": f.stem, "source": str(f), "frames": int(kp.n_frames),
+                        "frames_with_detection": int(seen.sum()), "persons": int(kp.n_persons)})
+        log.info("pose: imported %s (%s) -> %s_json: %d frames", f.name, fmt, f.stem, kp.n_frames)
+    report = {"pose_model": skeleton.name, "imported_from": fmt, "cameras": cameras}
+    write_report(trial.pose_dir, "pose", report)
+    return report
+
+
 def run_pose(trial: Any) -> dict:
-    """Pose stage of one trial: ``videos/`` -> ``pose/<cam>_json/`` and ``pose/pose_report.json``."""
+    """Pose stage of one trial: ``videos/`` -> ``pose/<cam>_json/`` and ``pose/pose_report.json``.
+
+    With ``[pose] import_from``, the results of another detector in ``pose-import/`` are
+    converted instead (see :func:`import_results`).
+    """
     cfg = trial.config
     pose_cfg = dict(cfg.get("pose", {}) or {})
+    if str(pose_cfg.get("import_from", "none")).lower() != "none":
+        return import_results(trial, pose_cfg, skeleton_of(pose_cfg))
     formats = _formats(pose_cfg)
     if formats - {"openpose", "none"}:
         raise ConfigError(f"pose.output_format = {pose_cfg.get('output_format')!r}: only 'openpose' is written; "
