@@ -297,7 +297,7 @@ def associate(kp: Keypoints2D, rig: CameraRig, config: Mapping[str, Any]) -> tup
 def run_association(trial) -> dict[str, Any]:
     """Stage shell: pose-sync/ (or pose/) -> pose-associated/ with stable person ids; returns the report."""
     from .io.openpose import write_openpose_folders
-    from .triangulation.inputs import frame_rate, load_keypoints, load_rig, load_skeleton
+    from .triangulation.inputs import frame_rate, load_keypoints, load_rig, load_skeleton, rig_for_pose
     config = trial.config
     rig, calib = load_rig(trial)
     skeleton = load_skeleton(config)
@@ -305,6 +305,7 @@ def run_association(trial) -> dict[str, Any]:
     src = Path(trial.pose_sync_dir)
     if not (src.is_dir() and any(src.iterdir())):
         src = Path(trial.pose_dir)
+    rig = rig_for_pose(rig, src)
     kp = load_keypoints(src, rig, skeleton, rate)
     out_kp, report = associate(kp, rig, config)
     if report["persons"] == 0:

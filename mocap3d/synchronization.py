@@ -525,7 +525,7 @@ def synchronize(kp: Keypoints2D, rig: CameraRig | None, opts: SyncOptions) -> Sy
 def run_synchronization(trial) -> dict[str, Any]:
     """Stage shell: pose/ -> pose-sync/ (OpenPose JSON on the common clock) + synchronization_report.json."""
     from .io.openpose import read_openpose_folders, write_openpose_folders
-    from .triangulation.inputs import frame_rate, load_rig, load_skeleton
+    from .triangulation.inputs import frame_rate, load_rig, load_skeleton, rig_for_pose
     config = trial.config
     opts = SyncOptions.from_config(config)
     skeleton = load_skeleton(config)
@@ -538,6 +538,8 @@ def run_synchronization(trial) -> dict[str, Any]:
             if opts.synchronization_method == "calibration":
                 raise
             log.info("no usable calibration (%s): synchronizing by motion", err)
+    if rig is not None:
+        rig = rig_for_pose(rig, trial.pose_dir)
     cams = rig.names if rig is not None else None
     kp = read_openpose_folders(trial.pose_dir, cameras=cams, skeleton=skeleton, rate=rate)
     res = synchronize(kp, rig, opts)

@@ -221,3 +221,18 @@ def test_up_axis_recorded_by_the_calibration_beats_rolled_cameras(tmp_path):
     assert world_up_axis(rig, "auto") == "Z"  # the cameras alone mislead
     assert world_up_axis(rig, "auto", recorded=recorded) == "Y"
     assert world_up_axis(rig, "Z", recorded=recorded) == "Z"  # an explicit setting wins
+
+
+def test_pose_folders_of_fewer_cameras_select_those_cameras(tmp_path):
+    """Removing a bad camera's pose folder leaves it out; unknown folder names are not guessed at."""
+    import numpy as np
+    from mocap3d.camera import Camera, CameraRig
+    from mocap3d.triangulation.inputs import rig_for_pose
+    rig = CameraRig([Camera(f"cam0{i}", (640, 480), np.eye(3)) for i in range(1, 5)])
+    for cam in ("cam01", "cam03", "cam04"):
+        (tmp_path / f"{cam}_json").mkdir()
+        (tmp_path / f"{cam}_json" / f"{cam}_000000.json").write_text('{"people": []}')
+    assert rig_for_pose(rig, tmp_path).names == ["cam01", "cam03", "cam04"]
+    (tmp_path / "phone_json").mkdir()
+    (tmp_path / "phone_json" / "phone_000000.json").write_text('{"people": []}')
+    assert rig_for_pose(rig, tmp_path).names == rig.names  # 4 folders, one unknown: left to the reader

@@ -1,6 +1,7 @@
 """Reading a trial's inputs for the sync / association / triangulation shells."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -32,6 +33,27 @@ def load_rig(trial) -> tuple[CameraRig, Path]:
     from ..io.calibration_toml import read_calibration
     path = calibration_file(Path(trial.calibration_dir))
     return read_calibration(path), path
+
+
+def rig_for_pose(rig: CameraRig, pose_dir: Path) -> CameraRig:
+    """The calibrated cameras that have 2D keypoints in ``pose_dir``.
+
+    All of them normally. When ``pose_dir`` holds fewer camera folders and each
+    is named after a calibrated camera (``<cam>_json``), only those cameras are
+    used, in calibration order, with a warning: dropping a bad camera's folder
+    is enough to leave it out. Anything else is left to the reader to judge.
+    """
+    pose_dir = Path(pose_dir)
+    if not pose_dir.is_dir():
+        return rig
+    names = [d.name[:-5] if d.name.endswith("_json") else d.name for d in pose_dir.iterdir()
+             if d.is_dir() and any(n.endswith(".json") for n in os.listdir(d))]
+    if 2 <= len(names) < len(rig) and set(names) <= set(rig.names):
+        kept = [n for n in rig.names if n in names]
+        log.warning("%s has keypoints of %d of the %d calibrated cameras: using %s (left out: %s)", pose_dir,
+                    len(kept), len(rig), ", ".join(kept), ", ".join(n for n in rig.names if n not in kept))
+        return rig.subset(kept)
+    return rig
 
 
 def load_skeleton(config: Mapping[str, Any]) -> Skeleton:

@@ -11,7 +11,7 @@ from ..logs import get_logger, write_report
 from ..markers import Markers3D
 from ..project import frame_mask
 from .gaps import zup_to_yup
-from .inputs import frame_rate, load_keypoints, load_rig, load_skeleton
+from .inputs import frame_rate, load_keypoints, load_rig, load_skeleton, rig_for_pose
 from .pipeline import TriangulationOptions, triangulate_person, world_up_axis
 
 log = get_logger("triangulation")
@@ -28,6 +28,7 @@ def run_triangulation(trial) -> dict[str, Any]:
     skeleton = load_skeleton(config)
     rate = frame_rate(config, trial)
     pose_dir = Path(trial.latest_pose_dir())
+    rig = rig_for_pose(rig, pose_dir)
     kp = load_keypoints(pose_dir, rig, skeleton, rate)
     frange = (config.get("project", {}) or {}).get("frame_range", "all")
     sel = frame_mask(kp.frames, frange)
