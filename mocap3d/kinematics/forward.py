@@ -79,13 +79,20 @@ def marker_positions(model: str | Path | osim.Model, coordinates: np.ndarray, co
     if missing:
         raise Mocap3dError(f"model {model.getName()!r} has no marker(s) {', '.join(missing)}; attach a marker set")
     markers = [ms.get(n) for n in names]
+    return _sweep(model, state, coordinates, coordinate_names, len(markers),
+                  lambda st: [mk.getLocationInGround(st).to_numpy() for mk in markers])
+
+
+def _sweep(model: osim.Model, state: osim.State, coordinates: np.ndarray, coordinate_names: Sequence[str],
+           n_points: int, read) -> np.ndarray:
+    """(F, K, 3): ``read(state)`` (K points) at each frame of (F, N) coordinates; others at defaults."""
     q = np.tile(default_q(model, state), (len(coordinates), 1))
     q[:, q_indices(model, state, coordinate_names)] = coordinates
-    out = np.empty((len(coordinates), len(names), 3))
+    out = np.empty((len(coordinates), n_points, 3))
     for f in range(len(coordinates)):
         state.setQ(osim.Vector.createFromMat(q[f]))
         model.realizePosition(state)
-        out[f] = [mk.getLocationInGround(state).to_numpy() for mk in markers]
+        out[f] = read(state)
     return out
 
 
@@ -96,11 +103,5 @@ def body_origins(model: str | Path | osim.Model, coordinates: np.ndarray, coordi
     coordinates = np.atleast_2d(np.asarray(coordinates, dtype=float))
     state = model.initSystem()
     bodies = [model.getBodySet().get(n) for n in body_names]
-    q = np.tile(default_q(model, state), (len(coordinates), 1))
-    q[:, q_indices(model, state, coordinate_names)] = coordinates
-    out = np.empty((len(coordinates), len(bodies), 3))
-    for f in range(len(coordinates)):
-        state.setQ(osim.Vector.createFromMat(q[f]))
-        model.realizePosition(state)
-        out[f] = [b.getPositionInGround(state).to_numpy() for b in bodies]
-    return out
+    return _sweep(model, state, coordinates, coordinate_names, len(bodies),
+                  lambda st: [b.getPositionInGround(st).to_numpy() for b in bodies])
