@@ -279,3 +279,49 @@ def test_trc_choice_per_person(tmp_path: Path):
     assert kind == "LSTM+filtered"
     files, _ = select_trc_files(tmp_path, False)
     assert [f.stem for f in files] == ["walk_P1_filt_butterworth", "walk_P2_filt_kalman"]
+
+
+def test_length_spread_measures_the_noise_of_rigid_pairs():
+    """Two points 0.4 m apart with N(0, s) noise per axis: their distance spreads by s * sqrt(2)."""
+    from mocap3d.kinematics.markersets import _LIMB_SEGMENTS, length_spread_mm
+    rng = np.random.default_rng(3)
+    F, s = 4000, 0.002
+    names = ["RHip", "RKnee", "RAnkle"]
+    base = np.array([[0, 0.9, 0], [0, 0.5, 0], [0, 0.1, 0]], float)
+    theta = np.linspace(0, 6 * np.pi, F)          # the leg swings; lengths stay
+    rot = np.stack([np.cos(theta), np.sin(theta)], 1)
+    data = np.zeros((F, 3, 3))
+    data[:, :, 0] = rot[:, None, 1] * (base[:, 1] - 0.9)
+    data[:, :, 1] = 0.9 + rot[:, None, 0] * (base[:, 1] - 0.9)
+    data += rng.normal(0, s, data.shape)
+    spread = length_spread_mm(data, names, _LIMB_SEGMENTS)
+    assert spread == pytest.approx(1000 * s * np.sqrt(2), rel=0.08)
+    data[::7, 1] = np.nan                          # missing frames are skipped, not propagated
+    assert length_spread_mm(data, names, _LIMB_SEGMENTS) == pytest.approx(spread, rel=0.08)
+    assert length_spread_mm(data, names, (("RHip", "Nose"),)) is None
+
+
+def test_asis_psis_weight_is_the_noise_variance_ratio():
+    """(keypoint noise / pelvis-marker noise)^2, clipped to [0.02, 1]; the default when a spread is missing."""
+    from mocap3d.kinematics.markersets import DEFAULT_PELVIS_WEIGHT, _PELVIS_SEGMENTS, auto_pelvis_weight
+    rng = np.random.default_rng(4)
+    F = 3000
+    kp = {"RHip": (0.1, 0.9, 0), "RKnee": (0.1, 0.5, 0), "LHip": (-0.1, 0.9, 0), "LKnee": (-0.1, 0.5, 0)}
+    pelvis = {"r.ASIS_study": (0.12, 1.0, 0.05), "L.ASIS_study": (-0.12, 1.0, 0.05),
+              "r.PSIS_study": (0.05, 1.02, -0.12), "L.PSIS_study": (-0.05, 1.02, -0.12)}
+
+    def capture(s_kp: float, s_pelvis: float) -> tuple[np.ndarray, list[str]]:
+        names = list(kp) + list(pelvis)
+        pts = np.array(list(kp.values()) + list(pelvis.values()), float)
+        sig = np.array([s_kp] * len(kp) + [s_pelvis] * len(pelvis))[None, :, None]
+        return pts[None] + rng.normal(0, 1, (F, len(names), 3)) * sig, names
+
+    w, noise = auto_pelvis_weight(*capture(0.0015, 0.005))
+    assert noise["keypoints"] == pytest.approx(1.5 * np.sqrt(2), rel=0.1)
+    assert noise["pelvis_markers"] == pytest.approx(5 * np.sqrt(2), rel=0.1)
+    assert w == pytest.approx((1.5 / 5) ** 2, rel=0.2)
+    assert auto_pelvis_weight(*capture(0.0002, 0.01))[0] == 0.02        # clipped below
+    assert auto_pelvis_weight(*capture(0.01, 0.002))[0] == 1.0          # clipped above
+    data, names = capture(0.001, 0.004)
+    keep = [i for i, n in enumerate(names) if n not in dict(_PELVIS_SEGMENTS)]
+    assert auto_pelvis_weight(data[:, keep], [names[i] for i in keep])[0] == DEFAULT_PELVIS_WEIGHT

@@ -12,15 +12,17 @@ within 2.0 deg on both sides. Pose2Sim 0.10.49 under the same conditions:
 hip 0.6-0.7, knee 1.2, ankle 4.2-4.7 deg.
 
 Measured (seed 0): keypoints only hip 0.78/0.80, knee 0.35/0.41, ankle
-0.98/1.05 (r/l); with the LSTM markers hip 0.86/1.40, knee 0.48/0.73, ankle
-1.01/1.14. The LSTM path misses the hip bar on the left: with the TRUE
-keypoints as its input it already gives hip_flexion_l 1.4 deg. Its ASIS/PSIS,
-which set the pelvis tilt in that path, carry a gait-locked error relative to
-our rigid pelvis (about 10 mm RMS after placement, against 2-3 mm for the
-triangulated keypoints; their forward/lateral error correlates at 0.9 with hip
-flexion: the network apparently turns the pelvis more with the stride than our
-model's walking does), so pelvis rotation is off by 2.2 deg RMS and hip flexion
-follows. Its bound is the measured value with a small margin, not the issue's bar.
+0.98/1.05 (r/l); with the LSTM markers hip 0.64/0.88, knee 0.36/0.48, ankle
+0.98/1.08. In that path the augmenter's ASIS/PSIS set the pelvis tilt that the
+collinear hip keypoints leave loose, but they carry a gait-locked error
+relative to our rigid pelvis (about 10 mm RMS after placement; their
+forward/lateral error correlates at 0.9 with hip flexion). Their IK weight is
+therefore measured per trial (``lstm_pelvis_weight = 'auto'``: squared ratio of
+the keypoint noise to the pelvis-marker noise, both from the spread of lengths
+that should not change): 0.10 here, so the clean keypoints lead. A fixed
+weight of 0.5, as before, gave hip 0.86/1.40; on the noisier Demo the measured
+weight is ~0.56 and keeps its hip error (1.17/1.45 vs 1.19/1.44 at 0.5; 0.1
+would give 2.05).
 
 Hip flexion on keypoints alone is limited by pelvis tilt: the hip keypoints are
 collinear, so the tilt comes from where the trunk sits above the hips, which
@@ -128,12 +130,17 @@ def augmented(trial):
 
 
 def test_with_lstm_markers(augmented):
+    import json
     r = rmse_vs_truth(_kinematics(augmented, use_augmentation=True), augmented)
     print("with LSTM markers:", _fmt(r))
     for s in SIDES:
-        # knee and ankle meet the bars; hip flexion carries the LSTM's pelvis error (module docstring)
+        assert r[f"hip_flexion_{s}"] <= 1.0, _fmt(r)
         assert r[f"knee_angle_{s}"] <= 1.0, _fmt(r)
         assert r[f"ankle_angle_{s}"] <= 2.0, _fmt(r)
-        assert r[f"hip_flexion_{s}"] <= 1.6, _fmt(r)
-    assert r["pelvis_tilt"] <= 1.2 and r["lumbar_extension"] <= 1.5, _fmt(r)
-    assert r["pelvis_rotation"] <= 2.6 and r["pelvis_list"] <= 1.5, _fmt(r)
+    assert r["pelvis_tilt"] <= 1.0 and r["lumbar_extension"] <= 1.2, _fmt(r)
+    assert r["pelvis_rotation"] <= 1.5 and r["pelvis_list"] <= 1.0, _fmt(r)
+    report = json.loads((augmented / "kinematics" / "kinematics_report.json").read_text())
+    (entry,) = [p for p in report["persons"] if p["trc"].endswith("_LSTM.trc")]
+    measured = entry["measured_weights"]
+    assert 0.05 <= measured["asis_psis_weight"] <= 0.2, measured     # clean keypoints: the pelvis markers weigh little
+    assert entry["marker_weights"]["r.ASIS_study"] == pytest.approx(measured["asis_psis_weight"], abs=1e-4)

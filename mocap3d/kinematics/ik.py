@@ -14,7 +14,7 @@ frames; both are reported.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import opensim as osim
@@ -40,6 +40,8 @@ class IKResult:
         solved: (F,) False for frames that had too few markers (values interpolated).
         missing: ``{marker: number of frames it was NaN}``.
         ignored_markers: trial markers that the model does not have.
+        weights: weight of each marker in ``marker_names``.
+        weighting: how the caller chose weights that were measured (e.g. the noise behind the ASIS/PSIS weight).
     """
 
     times: np.ndarray
@@ -51,6 +53,8 @@ class IKResult:
     solved: np.ndarray
     missing: dict[str, int] = field(default_factory=dict)
     ignored_markers: list[str] = field(default_factory=list)
+    weights: dict[str, float] = field(default_factory=dict)
+    weighting: dict[str, Any] = field(default_factory=dict)
 
     @property
     def rms_error(self) -> np.ndarray:
@@ -201,7 +205,8 @@ def solve_ik(model: osim.Model, data: np.ndarray, names: Sequence[str], times: n
             values[bad, j] = np.interp(times[bad], times[frames], values[frames, j])
     for n, c in missing.items():
         log.info("marker %s missing in %d frame(s), left out of IK there", n, c)
-    return IKResult(times, coords, values, rotational, used_names, errors, solvable, missing, ignored)
+    return IKResult(times, coords, values, rotational, used_names, errors, solvable, missing, ignored,
+                    dict(zip(used_names, w.tolist())))
 
 
 def _solve_fast(model, names, w, sub, frames, q0, frame_iter, tasks):

@@ -237,17 +237,23 @@ def _base(name: str) -> str:
     return name[1:] if name[:1] in "LR" and name[1:2].isupper() else name
 
 
-def default_weights(markerset: str, names: list[str] | None = None) -> dict[str, float]:
+#: ASIS/PSIS weight next to detector keypoints when it is not measured (:func:`auto_pelvis_weight`).
+DEFAULT_PELVIS_WEIGHT = 0.5
+
+
+def default_weights(markerset: str, names: list[str] | None = None,
+                    pelvis_weight: float = DEFAULT_PELVIS_WEIGHT) -> dict[str, float]:
     """IK weight per marker of a marker set (or of ``names``).
 
     Detector keypoints: joint centres 1.0, small toe 0.5, derived centres 0.5,
     face 0.1-0.2. OpenCap ``*_study`` markers alone: bony landmarks and hip
     centres 1.0, thigh/shank cluster markers 0.5. Study markers together with
     detector keypoints (an augmented ``_LSTM.trc``): the keypoints keep their
-    weights and only the pelvis markers (ASIS, PSIS) get 0.5, since they fix
-    the pelvis tilt that the collinear hip keypoints leave free, while the
-    other predicted markers add the augmenter's noise to measured ones (Demo
-    capture: knee RMSE 3.2-3.7 deg with all study markers, 1.3-1.9 with this).
+    weights and only the pelvis markers (ASIS, PSIS) get ``pelvis_weight``,
+    since they fix the pelvis tilt that the collinear hip keypoints leave
+    free, while the other predicted markers add the augmenter's noise to
+    measured ones (Demo capture: knee RMSE 3.2-3.7 deg with all study markers,
+    1.3-1.9 with the pelvis ones only).
     """
     names = list(names if names is not None else marker_definitions(markerset))
     study = [n for n in names if n.endswith("_study")]
@@ -256,9 +262,55 @@ def default_weights(markerset: str, names: list[str] | None = None) -> dict[str,
     for n in names:
         if n.endswith("_study"):
             if mixed:
-                out[n] = 0.5 if "SIS_study" in n else 0.0
+                out[n] = float(pelvis_weight) if "SIS_study" in n else 0.0
             else:
                 out[n] = 0.5 if any(k in n for k in ("thigh", "_sh1", "_sh2", "_sh3")) else 1.0
         else:
             out[n] = _KEYPOINT_WEIGHTS.get(_base(n), 0.5)
     return out
+
+
+#: Rigid keypoint pairs whose distance spread measures the 3D keypoint noise.
+_LIMB_SEGMENTS = (("RHip", "RKnee"), ("RKnee", "RAnkle"), ("LHip", "LKnee"), ("LKnee", "LAnkle"),
+                  ("RShoulder", "RElbow"), ("RElbow", "RWrist"), ("LShoulder", "LElbow"), ("LElbow", "LWrist"))
+#: Distances between the augmenter's pelvis markers (one rigid body).
+_PELVIS_SEGMENTS = (("r.ASIS_study", "L.ASIS_study"), ("r.PSIS_study", "L.PSIS_study"),
+                    ("r.ASIS_study", "r.PSIS_study"), ("L.ASIS_study", "L.PSIS_study"))
+
+
+def length_spread_mm(data: np.ndarray, names: list[str], pairs: tuple[tuple[str, str], ...]) -> float | None:
+    """Noise of markers (mm): median over rigid ``pairs`` of the robust spread (IQR / 1.349) of their distance.
+
+    ``data`` (F, M, 3) m. None when no pair has 10 finite frames.
+    """
+    spreads = []
+    for a, b in pairs:
+        if a in names and b in names:
+            d = np.linalg.norm(data[:, names.index(a)] - data[:, names.index(b)], axis=1)
+            d = d[np.isfinite(d)]
+            if len(d) >= 10:
+                q25, q75 = np.percentile(d, [25, 75])
+                spreads.append(1000.0 * (q75 - q25) / 1.349)
+    return float(np.median(spreads)) if spreads else None
+
+
+def auto_pelvis_weight(data: np.ndarray, names: list[str], lo: float = 0.02, hi: float = 1.0
+                       ) -> tuple[float, dict[str, float | None]]:
+    """IK weight of the augmenter's ASIS/PSIS next to detector keypoints (weight 1), from the trial's own noise.
+
+    IK weights act as inverse variances, so the ratio is (keypoint noise / pelvis
+    marker noise)^2, both measured as the spread of distances that should not
+    change (limb segments; distances between the four pelvis markers), clipped to
+    [``lo``, ``hi``]. Clean keypoints then decide the pelvis tilt themselves and
+    the augmenter's gait-locked pelvis error stays out (1 px, 60 Hz capture:
+    keypoint spread 1.4-1.8 mm, weight 0.07-0.12, hip flexion RMSE 1.40 -> 0.9 deg
+    on the worst side vs a fixed 0.5); noisy keypoints lean on the pelvis markers
+    (Demo: spread ~4 mm, weight ~0.6, where 0.1 would double the hip error).
+    Returns ``(weight, {"keypoints": mm, "pelvis_markers": mm})``; ``DEFAULT_PELVIS_WEIGHT``
+    when either spread cannot be measured.
+    """
+    noise = {"keypoints": length_spread_mm(data, names, _LIMB_SEGMENTS),
+             "pelvis_markers": length_spread_mm(data, names, _PELVIS_SEGMENTS)}
+    if not noise["keypoints"] or not noise["pelvis_markers"]:
+        return DEFAULT_PELVIS_WEIGHT, noise
+    return float(np.clip((noise["keypoints"] / noise["pelvis_markers"]) ** 2, lo, hi)), noise

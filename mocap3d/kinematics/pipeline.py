@@ -19,7 +19,7 @@ from ..skeletons import SKELETONS, get_skeleton
 from . import scaling
 from .forward import marker_positions
 from .ik import IKResult, solve_ik
-from .markersets import attach_markers, default_weights, marker_definitions
+from .markersets import DEFAULT_PELVIS_WEIGHT, attach_markers, auto_pelvis_weight, default_weights, marker_definitions
 from .model_builder import build_model, model_height
 
 log = get_logger("kinematics")
@@ -51,6 +51,7 @@ class KinematicsOptions:
     scaling_frames_max: int = 40              # frames used by each refinement IK
     coordinate_weights: dict[str, float] = field(default_factory=dict)   # IK coordinate tasks (OpenSim units)
     keypoint_lumbar_weight: float = 1e-5      # lumbar_extension task with detector keypoints alone (0 = off)
+    lstm_pelvis_weight: float | None = None   # ASIS/PSIS *_study weight with detector keypoints; None = from the noise
     place_markers: bool = True                # move *_study markers onto the data (when keypoints come along)
     setup_dir: Path | None = None
 
@@ -298,25 +299,39 @@ def kinematics_from_markers(markers: Markers3D, opts: KinematicsOptions | None =
         scaled = Scaled(model, {}, {}, {}, {}, float("nan"), 0, label)
     else:
         scaled = scale_from_markers(model, markers, opts, label)
-    weights = opts.weights if opts.weights is not None else _weights_for(label, markers.names, opts.setup_dir, opts.skeleton)
+    pelvis_weight, weighting = opts.lstm_pelvis_weight, {}
+    mixed = label == "LSTM" and any(not n.endswith("_study") for n in markers.names)
+    if pelvis_weight is None and mixed and opts.weights is None:
+        pelvis_weight, noise = auto_pelvis_weight(markers.data, markers.names)
+        weighting = {"asis_psis_weight": round(pelvis_weight, 4), "noise_mm": noise}
+        log.info("ASIS/PSIS IK weight %.3f: keypoint noise %s mm, augmented pelvis markers %s mm (spread of "
+                 "lengths that should not change)", pelvis_weight, _mm(noise["keypoints"]),
+                 _mm(noise["pelvis_markers"]))
+    weights = opts.weights if opts.weights is not None else _weights_for(label, markers.names, opts.setup_dir,
+                                                                         opts.skeleton, pelvis_weight)
     result = solve_ik(scaled.model, markers.data, markers.names, markers.times, weights, opts.accuracy,
                       opts.constraint_weight, opts.min_markers, opts.solver, show_progress,
                       resolve_coordinate_weights(opts, markers.names))
+    result.weighting = weighting
     return scaled, result
 
 
-def _weights_for(label: str, names: Sequence[str], folder: Path | None, skeleton: str | None = None
-                 ) -> dict[str, float]:
+def _mm(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _weights_for(label: str, names: Sequence[str], folder: Path | None, skeleton: str | None = None,
+                 pelvis_weight: float | None = None) -> dict[str, float]:
     """IK weights: :func:`default_weights`, overridden by ``OpenSim_Setup/ik_setup_<SET>.xml`` when present.
 
     With augmented markers and detector keypoints together, the keypoints keep
     their skeleton's weights (file ``ik_setup_<SKELETON>.xml``) and the study
-    markers their mixed-mode defaults (pelvis only).
+    markers their mixed-mode defaults (pelvis only, ``pelvis_weight``).
     """
     from .setup_files import ik_setup_path, read_ik_weights
     if not label or label == "custom":
         return {}
-    weights = default_weights(label, list(names))
+    weights = default_weights(label, list(names), DEFAULT_PELVIS_WEIGHT if pelvis_weight is None else pelvis_weight)
     keypoints = [n for n in names if not n.endswith("_study")]
     mixed = label == "LSTM" and len(keypoints) >= 6
     key = guess_skeleton(keypoints, skeleton) if mixed else label
@@ -334,6 +349,10 @@ def _weights_for(label: str, names: Sequence[str], folder: Path | None, skeleton
 # weak: on noise-free markers of a trunk flexed by 5 deg it biases hip flexion by 0.2-0.4 deg. Weights
 # are in OpenSim's units (marker cost = weighted mean squared error in m^2); Pose2Sim's IK setups put
 # 0.1 on its lumbar flexion, which nearly locks it. The scaling refinement IK runs without it.
+
+
+def _auto_or_float(value: Any) -> float | None:
+    return None if value in (None, "auto") else float(value)
 
 
 def _coordinate_weights(value: Any) -> dict[str, float]:
@@ -390,4 +409,5 @@ def options_from_config(config: dict[str, Any], person: int = 0, base_dir: Path 
         min_markers=int(kin.get("min_markers_per_frame", 6)),
         place_markers=bool(kin.get("marker_placement", True)),
         coordinate_weights=_coordinate_weights(kin.get("coordinate_weights", {}) or {}),
-        keypoint_lumbar_weight=float(kin.get("keypoint_lumbar_weight", 1e-5)))
+        keypoint_lumbar_weight=float(kin.get("keypoint_lumbar_weight", 1e-5)),
+        lstm_pelvis_weight=_auto_or_float(kin.get("lstm_pelvis_weight", "auto")))

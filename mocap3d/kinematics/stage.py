@@ -131,7 +131,7 @@ def process_trc(trc: str | Path, out_dir: str | Path, config: dict[str, Any], pe
     """Scale, IK and write the outputs of one person's ``.trc``; returns its report entry."""
     from ..io.trc import read_trc
     from .model_builder import write_model
-    from .pipeline import _weights_for, kinematics_from_markers, options_from_config
+    from .pipeline import kinematics_from_markers, options_from_config
     from .scaling import pelvis_axes
     t0 = time.perf_counter()
     trc, out = Path(trc), Path(out_dir)
@@ -151,7 +151,7 @@ def process_trc(trc: str | Path, out_dir: str | Path, config: dict[str, Any], pe
     if kin.get("filter_ik", False):
         from ..filtering import filter_mot_file
         written.append(filter_mot_file(mot, config, filter_type=kin.get("ik_filter_type", "butterworth")))
-    weights = opts.weights or _weights_for(scaled.markerset, result.marker_names, opts.setup_dir)
+    weights = result.weights
     written += _write_individual_setups(out, stem, osim_path, trc, mot, weights, scaled.factors, opts.mass,
                                         not kin.get("remove_individual_ik_setup", True),
                                         not kin.get("remove_individual_scaling_setup", True),
@@ -163,6 +163,7 @@ def process_trc(trc: str | Path, out_dir: str | Path, config: dict[str, Any], pe
         "frames_not_solved": _ranges(np.flatnonzero(~result.solved)),
         "markers_used": result.marker_names, "markers_ignored": result.ignored_markers,
         "markers_missing_frames": result.missing,
+        "marker_weights": result.weights, "measured_weights": result.weighting,
         "scale_factors": {k: round(v, 5) for k, v in scaled.factors.items()},
         "scaling_groups": scaled.how, "scaling_frames_used": scaled.frames_used,
         "markers_placed_mm": {k: round(v * 1000, 2) for k, v in scaled.moved_markers.items()},
