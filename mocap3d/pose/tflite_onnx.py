@@ -14,6 +14,7 @@ Only the operators listed in ``_HANDLERS`` are supported; any other raises
 from __future__ import annotations
 
 import os
+import struct
 from typing import Callable, Sequence
 
 import numpy as np
@@ -86,35 +87,28 @@ def _load(path: str) -> tuple[_Tab, bytearray]:
 
 
 # ----------------------------------------------------------------------------- sparse weights
-def _densify(values: np.ndarray, sparsity: _Tab, shape: list[int]) -> np.ndarray:
-    """Dense array of a TFLite sparse tensor (SparsityParameters: traversal_order, block_map,
-    dim_metadata with DENSE or SPARSE_CSR levels)."""
+def _densify(values: np.ndarray, sparsity: _Tab, shape: list[int], where: str) -> np.ndarray:
+    """Dense array of a TFLite sparse tensor (SparsityParameters: traversal_order, dim_metadata
+    levels DENSE (dense_size) or SPARSE_CSR (array_segments, array_indices)); block sparsity unsupported."""
     order = [int(v) for v in sparsity.array(0)]
-    block_map = [int(v) for v in sparsity.array(1)]
     levels = sparsity.tables(2)
-    fmts = {1: "<i4", 2: "<u2", 3: "<u1"}  # SparseIndexVector: Int32/Uint16/Uint8Vector
+    if len(sparsity.array(1)) or sorted(order) != list(range(len(shape))) or len(levels) != len(shape):
+        raise Mocap3dError(f"{where}: block-sparse weights are not supported by mocap3d's converter")
+    fmts = {1: "<i4", 2: "<u2", 3: "<u1"}  # SparseIndexVector union: Int32/Uint16/Uint8Vector{values}
 
-    def index_vec(meta: _Tab, i: int) -> np.ndarray:
-        kind = int(meta.num(i, "<u1"))
+    def index_vec(meta: _Tab, i: int) -> np.ndarray:  # union: type at slot i, table at slot i + 1
         tab = meta.table(i + 1)
-        return tab.array(0, fmts[kind]).astype(np.int64) if tab is not None and kind in fmts else np.zeros(0, np.int64)
+        return tab.array(0, fmts[int(meta.num(i, "<u1"))]).astype(np.int64)
 
-    coords = np.zeros((1, 0), np.int64)  # rows: stored elements so far, columns: traversed dims
+    coords = np.zeros((1, 0), np.int64)  # one row per stored element, one column per traversed dim
     for meta in levels:
         if int(meta.num(0, "<u1")) == 0:  # DENSE
             n = int(meta.num(1))
             coords = np.concatenate([np.repeat(coords, n, 0), np.tile(np.arange(n), len(coords))[:, None]], 1)
-        else:  # SPARSE_CSR: segments per parent, indices of non-zeros
+        else:  # SPARSE_CSR: per parent, segments[p]:segments[p+1] of the non-zero indices
             seg, idx = index_vec(meta, 2), index_vec(meta, 4)
-            counts = np.diff(seg)
-            coords = np.concatenate([np.repeat(coords, counts, 0), idx[:, None]], 1)
-    # coords[:, k] indexes traversed dim order[k]; a block dim nd + j refines dim block_map[j]
-    nd = len(shape)
-    pos = {dim: k for k, dim in enumerate(order)}
-    full = np.stack([coords[:, pos[d]] for d in range(nd)], 1)
-    for j, d in enumerate(block_map):
-        k = pos[nd + j]
-        full[:, d] = full[:, d] * int(levels[k].num(1)) + coords[:, k]
+            coords = np.concatenate([np.repeat(coords, np.diff(seg), 0), idx[:, None]], 1)
+    full = coords[:, np.argsort(order)]  # traversal order -> tensor dims
     dense = np.zeros(shape, values.dtype)
     dense[tuple(full.T)] = values[:len(full)]
     return dense
@@ -134,9 +128,11 @@ class _Converter:
         self.tensors = self.g.tables(0)
         self.buffers = self.model.tables(4)
         self.names: list[str] = []
+        seen: set[str] = set()
         for i, t in enumerate(self.tensors):  # unique ONNX names
             name = t.string(3) or f"t{i}"
-            self.names.append(name if name not in self.names else f"{name}__{i}")
+            self.names.append(f"{name}__{i}" if name in seen else name)
+            seen.add(name)
         self.shapes = [[int(v) for v in t.array(0)] for t in self.tensors]
         self.codes = []
         for oc in self.model.tables(1):  # builtin = max(builtin_code, deprecated_builtin_code)
@@ -149,7 +145,7 @@ class _Converter:
     # -- helpers
     def op_name(self, op: _Tab) -> str:
         code, custom = self.codes[int(op.num(0, "<u4"))]
-        return f"CUSTOM '{custom}'" if code == 32 else _OPS.get(code, f"builtin operator #{code}")
+        return f"CUSTOM '{custom}'" if code == 32 else _OPS.get(code, f"builtin operator #{code} (see BuiltinOperator in TFLite's schema.fbs)")
 
     def const(self, i: int) -> np.ndarray | None:
         """Value of constant tensor ``i`` (from its buffer), or None for activations."""
@@ -167,7 +163,7 @@ class _Converter:
         dtype = np.dtype(_DTYPES.get(int(t.num(1, "<i1")), np.uint8)).newbyteorder("<")
         arr = np.frombuffer(data.tobytes(), dtype)
         sp = t.table(6)
-        arr = _densify(arr, sp, self.shapes[i]) if sp is not None else arr.reshape(self.shapes[i])
+        arr = _densify(arr, sp, self.shapes[i], f"{self.path}, tensor '{self.names[i]}'") if sp is not None else arr.reshape(self.shapes[i])
         self.consts[i] = arr
         return arr
 
@@ -336,7 +332,7 @@ def _fold(c: _Converter, op: _Tab, ins: list[int], outs: list[int], kind: str) -
     if kind == "DEQUANTIZE" and x.dtype.kind in "iu":
         q = c.tensors[ins[0]].table(4)
         scale, zero = q.array(2, "<f4"), q.array(3, "<i8")
-        axis = int(q.num(5))
+        axis = int(q.num(6))  # quantized_dimension (slots 4-5 are the details union)
         bshape = [-1 if d == axis else 1 for d in range(x.ndim)] if len(scale) > 1 else [1] * x.ndim
         x = (x.astype(np.float32) - zero.reshape(bshape)) * scale.reshape(bshape)
     c.consts[outs[0]] = x.astype(np.float32) if kind == "DEQUANTIZE" else x
@@ -364,6 +360,15 @@ def convert_tflite(path: str | os.PathLike, outputs: Sequence[str] | None = None
     """ONNX model equivalent to the TFLite model at `path`, keeping only the graph needed for `outputs`
     (tensor names; None = all). Input and outputs keep TFLite's names, shapes (NHWC) and float32 type."""
     path = os.fspath(path)
+    try:
+        return _convert(path, outputs)
+    except (IndexError, ValueError, struct.error, UnicodeDecodeError) as e:
+        raise FileFormatError(f"{path}: malformed or truncated TFLite flatbuffer ({type(e).__name__}: {e}). "
+                              "Reinstall the model file") from e
+
+
+def _convert(path: str, outputs: Sequence[str] | None) -> onnx.ModelProto:
+    """Body of :func:`convert_tflite` (flatbuffer errors are turned into FileFormatError by the caller)."""
     c = _Converter(path)
     g_in = [int(v) for v in c.g.array(1)]
     g_out = [int(v) for v in c.g.array(2)]
