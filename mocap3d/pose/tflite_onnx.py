@@ -160,10 +160,15 @@ class _Converter:
             data = np.frombuffer(self.buf, "<u1", int(b.num(2, "<u8")), int(b.num(1, "<u8")))
         if not len(data):
             return None
-        dtype = np.dtype(_DTYPES.get(int(t.num(1, "<i1")), np.uint8)).newbyteorder("<")
+        code = int(t.num(1, "<i1"))
+        if code not in _DTYPES:
+            raise Mocap3dError(f"{self.path}: tensor '{self.names[i]}' has TFLite type #{code}; not supported")
+        dtype = np.dtype(_DTYPES[code]).newbyteorder("<")
         arr = np.frombuffer(data.tobytes(), dtype)
-        sp = t.table(6)
-        arr = _densify(arr, sp, self.shapes[i], f"{self.path}, tensor '{self.names[i]}'") if sp is not None else arr.reshape(self.shapes[i])
+        sp = t.table(6)  # sparsity parameters
+        if sp is not None:
+            arr = _densify(arr, sp, self.shapes[i], f"{self.path}, tensor '{self.names[i]}'")
+        arr = arr.reshape(self.shapes[i])
         self.consts[i] = arr
         return arr
 
