@@ -205,11 +205,15 @@ def test_run_pose_on_videos_image_folder_and_portrait_video(tmp_path):
     c1 = kp.data[0, :4, 0]
     for f, d in enumerate(shifts):
         _assert_on_grace_hopper(c1[f], dx=d, tol=10)
-    # The face follows the 24 px shift from first to last frame (BlazePose jitters by a few px
-    # between frames, even on identical images, as its crop moves).
+    # The face follows the 24 px shift from first to last frame. BlazePose jitters between frames,
+    # even on identical images, as its crop moves: here the hips are far below the frame, so its
+    # crop is ~2000 px wide and one pixel of the model's 256 px input is 8 image px (over 8 shifted
+    # copies of the photo the mean face height ranged 221-229 px with mediapipe's graph, 222-228 px
+    # on onnxruntime).
     face = [K[n] for n in ("Nose", "LEye", "REye", "LEar", "REar", "LMouth", "RMouth")]
     assert np.median(c1[3, face, 0] - c1[0, face, 0]) == pytest.approx(24, abs=8)
-    assert np.abs(c1[3, face, 1] - c1[0, face, 1]).max() < 10
+    dy = np.abs(c1[3, face, 1] - c1[0, face, 1])
+    assert np.median(dy) < 12 and dy.max() < 16, dy
     for cam in (1, 2):  # the rotated portrait video and the image folder, upright
         for f in range(2):
             _assert_on_grace_hopper(kp.data[cam, f, 0], tol=10)

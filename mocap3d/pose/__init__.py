@@ -3,7 +3,10 @@
 Backends, chosen by ``[pose] pose_model`` and ``mode``:
 
 * ``BLAZEPOSE`` (default): mediapipe's BlazePose full model, shipped inside the
-  mediapipe wheel, so it runs offline. One person per video, or several when
+  mediapipe wheel, so it runs offline; by default its landmark model runs on
+  onnxruntime without the segmentation head (:mod:`mocap3d.pose.blazepose_onnx`,
+  about twice as fast as mediapipe's graph; ``blazepose_runtime = 'mediapipe'``
+  runs mediapipe's own graph). One person per video, or several when
   ``mode`` names an ONNX person detector (``{det_model = ...}``): people are
   located first and BlazePose runs on each one's crop.
 * any other skeleton (``HALPE_26`` / ``Body_with_feet``, ``COCO_133`` /
@@ -51,14 +54,24 @@ def skeleton_of(pose_cfg: Mapping[str, Any]) -> Skeleton:
     return BLAZEPOSE if name.upper() in _BLAZEPOSE_NAMES else get_skeleton(name, pose_cfg.get("CUSTOM"))
 
 
-def make_estimator(pose_cfg: Mapping[str, Any]) -> tuple[Estimator, Skeleton, bool]:
-    """``(estimator, skeleton, multi_person)`` for ``[pose]``; estimator(image BGR) -> (P, K, 3)."""
+def make_estimator(pose_cfg: Mapping[str, Any], rate: float = 30.0) -> tuple[Estimator, Skeleton, bool]:
+    """``(estimator, skeleton, multi_person)`` for ``[pose]``; estimator(image BGR) -> (P, K, 3).
+
+    ``rate``: the video's frame rate (Hz), for BlazePose's ROI smoothing.
+    """
     skeleton = skeleton_of(pose_cfg)
     if skeleton is BLAZEPOSE:
         from .blazepose import BlazePose, BlazePoseMulti
         max_side = int(pose_cfg.get("max_image_side", 0)) or None
         det = _blazepose_detector(pose_cfg)
         if det is None:
+            runtime = str(pose_cfg.get("blazepose_runtime", "onnxruntime")).lower()
+            if runtime not in ("onnxruntime", "mediapipe"):
+                raise ConfigError(f"pose.blazepose_runtime = {runtime!r} is not allowed; use 'onnxruntime' or "
+                                  "'mediapipe'")
+            if runtime == "onnxruntime" and not max_side:
+                from .blazepose_onnx import BlazePoseOnnx
+                return BlazePoseOnnx(rate=rate), skeleton, False
             return BlazePose(max_side=max_side), skeleton, False
         from .onnx_models import BoxSchedule
         return BlazePoseMulti(BoxSchedule(det, int(pose_cfg.get("det_frequency", 4))), max_side=max_side), skeleton, True
@@ -151,7 +164,7 @@ def estimate_camera(source: str | os.PathLike, out_dir: str | os.PathLike, pose_
     cam = camera_name(source)
     src = FrameSource(Path(source), rotate=check_rotate(pose_cfg.get("rotate", 0)), frame_range=frame_range,
                       default_fps=default_fps, decode_threads=decode_threads)
-    estimator, skeleton, multi = make_estimator(pose_cfg)
+    estimator, skeleton, multi = make_estimator(pose_cfg, src.fps)
     avg_thr = float(pose_cfg.get("average_likelihood_threshold_pose", 0.5))
     kp_thr = float(pose_cfg.get("keypoint_likelihood_threshold_pose", 0.3))
     tracker = Tracker(float(pose_cfg.get("max_distance_px", 250)), float(pose_cfg.get("min_iou", 0.2)),
