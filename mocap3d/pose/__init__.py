@@ -71,7 +71,11 @@ def make_estimator(pose_cfg: Mapping[str, Any], rate: float = 30.0) -> tuple[Est
                                   "'mediapipe'")
             if runtime == "onnxruntime" and not max_side:
                 from .blazepose_onnx import BlazePoseOnnx
-                return BlazePoseOnnx(rate=rate), skeleton, False
+                try:
+                    return BlazePoseOnnx(rate=rate), skeleton, False
+                except (ImportError, Mocap3dError) as exc:  # no onnx package, or a model that will not convert
+                    log.warning("BlazePose on onnxruntime unavailable (%s); running mediapipe's graph instead "
+                                "(about half as fast)", exc)
             return BlazePose(max_side=max_side), skeleton, False
         from .onnx_models import BoxSchedule
         return BlazePoseMulti(BoxSchedule(det, int(pose_cfg.get("det_frequency", 4))), max_side=max_side), skeleton, True
