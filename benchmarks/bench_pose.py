@@ -4,8 +4,9 @@ Makes ``--videos`` portrait phone videos (1080x1920, ``--frames`` frames each) f
 matplotlib's sample photograph of a person, then runs ``mocap3d.pose.run_pose`` on
 them and prints the total frames per second (decoding + inference + JSON writing):
 
-* BlazePose (mediapipe, offline default) with one worker process per video and
-  with a single process;
+* BlazePose (offline default) on onnxruntime (mocap3d.pose.blazepose_onnx) and
+  through mediapipe's own graph, with one worker process per video, and on
+  onnxruntime with a single process;
 * the ONNX top-down path (decode, crop, onnxruntime, SimCC decoding) with the
   RTMPose model given by ``--onnx-model`` (a real model, e.g. rtmpose-m HALPE_26),
   or, without it, a tiny constant graph that measures the pipeline's own
@@ -104,10 +105,13 @@ def main() -> None:
         print(f"made {args.videos} videos of 1080x1920 x {args.frames} frames in {time.perf_counter() - t0:.1f} s "
               f"({os.cpu_count()} cores)")
         rows = []
-        cases = [("blazepose, 1 process per video", {"parallel_workers_pose": "auto"})]
-        cases += [(f"blazepose, {w} worker processes", {"parallel_workers_pose": w}) for w in args.workers]
+        cases = [("blazepose (onnxruntime, default), 1 process per video", {"parallel_workers_pose": "auto"}),
+                 ("blazepose (mediapipe graph), 1 process per video",
+                  {"parallel_workers_pose": "auto", "blazepose_runtime": "mediapipe"})]
+        cases += [(f"blazepose (onnxruntime), {w} worker processes", {"parallel_workers_pose": w})
+                  for w in args.workers]
         if not args.skip_single:
-            cases.append(("blazepose, 1 process", {"parallel_workers_pose": False}))
+            cases.append(("blazepose (onnxruntime), 1 process", {"parallel_workers_pose": False}))
         model = args.onnx_model or str(tiny_simcc_model(Path(tmp) / "tiny.onnx", 26))
         label = "onnx rtmpose" if args.onnx_model else "onnx pipeline overhead (tiny constant model)"
         cases.append((label + ", 1 process per video", {"pose_model": "HALPE_26", "mode": {"pose_model": model},
@@ -120,10 +124,10 @@ def main() -> None:
             cpu_ms = 1e3 * sum(c["cpu_seconds"] for c in r["cameras"]) / frames
             all_ms = 1e3 * r["cpu_all"] / frames
             rows.append((name, r["workers"], frames, r["wall"], frames / r["wall"], cpu_ms, all_ms, detected, per_cam))
-        print(f"{'backend':<52} {'workers':>7} {'frames':>6} {'s':>6} {'total fps':>9} {'cpu ms/frame':>12} "
+        print(f"{'backend':<56} {'workers':>7} {'frames':>6} {'s':>6} {'total fps':>9} {'cpu ms/frame':>12} "
               f"{'fps if 2 cores free':>19} {'incl. start':>11} {'detected':>8}  per-camera fps")
         for name, w, f, s, fps, cpu_ms, all_ms, d, per in rows:
-            print(f"{name:<52} {w:>7} {f:>6} {s:>6.1f} {fps:>9.1f} {cpu_ms:>12.1f} {2000 / cpu_ms:>19.1f} "
+            print(f"{name:<56} {w:>7} {f:>6} {s:>6.1f} {fps:>9.1f} {cpu_ms:>12.1f} {2000 / cpu_ms:>19.1f} "
                   f"{2000 / all_ms:>11.1f} {d:>8}  {per}")
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         print(f"load average now {load:.2f} on {os.cpu_count()} cores (other processes share them); 'fps if 2 cores "

@@ -61,27 +61,33 @@ def make_estimator(pose_cfg: Mapping[str, Any], rate: float = 30.0) -> tuple[Est
     """
     skeleton = skeleton_of(pose_cfg)
     if skeleton is BLAZEPOSE:
-        from .blazepose import BlazePose, BlazePoseMulti
-        max_side = int(pose_cfg.get("max_image_side", 0)) or None
         det = _blazepose_detector(pose_cfg)
+        single = _blazepose(pose_cfg, rate, static=det is not None)
         if det is None:
-            runtime = str(pose_cfg.get("blazepose_runtime", "onnxruntime")).lower()
-            if runtime not in ("onnxruntime", "mediapipe"):
-                raise ConfigError(f"pose.blazepose_runtime = {runtime!r} is not allowed; use 'onnxruntime' or "
-                                  "'mediapipe'")
-            if runtime == "onnxruntime" and not max_side:
-                from .blazepose_onnx import BlazePoseOnnx
-                try:
-                    return BlazePoseOnnx(rate=rate), skeleton, False
-                except (ImportError, Mocap3dError) as exc:  # no onnx package, or a model that will not convert
-                    log.warning("BlazePose on onnxruntime unavailable (%s); running mediapipe's graph instead "
-                                "(about half as fast)", exc)
-            return BlazePose(max_side=max_side), skeleton, False
+            return single, skeleton, False
+        from .blazepose import BlazePoseMulti
         from .onnx_models import BoxSchedule
-        return BlazePoseMulti(BoxSchedule(det, int(pose_cfg.get("det_frequency", 4))), max_side=max_side), skeleton, True
+        return BlazePoseMulti(BoxSchedule(det, int(pose_cfg.get("det_frequency", 4))), pose=single), skeleton, True
     from .onnx_models import TopDownEstimator
     est = TopDownEstimator.from_config(pose_cfg, skeleton)
     return est, skeleton, True
+
+
+def _blazepose(pose_cfg: Mapping[str, Any], rate: float, static: bool) -> Estimator:
+    """Single-person BlazePose on the configured runtime (onnxruntime unless it is unavailable)."""
+    from .blazepose import BlazePose
+    max_side = int(pose_cfg.get("max_image_side", 0)) or None
+    runtime = str(pose_cfg.get("blazepose_runtime", "onnxruntime")).lower()
+    if runtime not in ("onnxruntime", "mediapipe"):
+        raise ConfigError(f"pose.blazepose_runtime = {runtime!r} is not allowed; use 'onnxruntime' or 'mediapipe'")
+    if runtime == "onnxruntime" and not max_side:
+        from .blazepose_onnx import BlazePoseOnnx
+        try:
+            return BlazePoseOnnx(static=static, rate=rate)
+        except (ImportError, Mocap3dError) as exc:  # no onnx package, or a model that will not convert
+            log.warning("BlazePose on onnxruntime unavailable (%s); running mediapipe's graph instead "
+                        "(about half as fast)", exc)
+    return BlazePose(max_side=max_side, static=static)
 
 
 def _blazepose_detector(pose_cfg: Mapping[str, Any]) -> Any:

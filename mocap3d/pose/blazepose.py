@@ -153,6 +153,8 @@ class BlazePoseMulti:
         schedule: a :class:`mocap3d.pose.onnx_models.BoxSchedule` (detector every
             ``det_frequency`` frames, boxes of the previous keypoints in between).
         padding: each box is enlarged by this factor around its centre before cropping.
+        pose: the single-person estimator run on each crop in static mode (default: mediapipe's
+            graph, :class:`BlazePose`).
 
     Each crop is processed in static mode (BlazePose's own detector finds the
     person in it), so crops of different people do not disturb each other.
@@ -160,9 +162,9 @@ class BlazePoseMulti:
 
     skeleton = BLAZEPOSE
 
-    def __init__(self, schedule: Any, padding: float = 1.25, max_side: int | None = None) -> None:
+    def __init__(self, schedule: Any, padding: float = 1.25, max_side: int | None = None, pose: Any = None) -> None:
         self.schedule, self.padding = schedule, float(padding)
-        self._pose = BlazePose(max_side=max_side, static=True)
+        self._pose = pose if pose is not None else BlazePose(max_side=max_side, static=True)
 
     def crop_box(self, box: np.ndarray, size: tuple[int, int]) -> tuple[int, int, int, int]:
         """Integer crop x0, y0, x1, y1 px: ``box`` padded around its centre, clipped to the image (w, h)."""

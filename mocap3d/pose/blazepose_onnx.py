@@ -14,8 +14,10 @@ in frame t+1 is derived from two auxiliary landmarks of frame t (hip centre and
 a point giving body size and tilt), enlarged 1.25 times and squared; the crop is
 warped to 256x256, the landmarks are refined with the model's heatmaps (7x7
 window) and projected back. When the pose presence falls below 0.5, or on the
-first frame, a person detector gives the ROI: mediapipe's own pose detector
-graph (its ``pose_rect_from_detection`` output).
+first frame, BlazePose's person detector (``pose_detection.tflite``, converted
+the same way; SSD anchors, weighted non-maximum suppression) gives the ROI from
+its hip centre and body-size keypoints. mediapipe itself is never imported:
+only its model files are read.
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ INPUT = 256                          # model input side (px)
 HEATMAP_KERNEL = 7                   # refinement window (heatmap px)
 REFINE_MIN_CONFIDENCE = 0.5
 ROI_SCALE = 1.25                     # ROI enlargement from the auxiliary landmarks (mediapipe 0.10.14's graph)
+DET_ROI_SCALE = 1.25                 # ... and from the detector's hip centre and body-size point
 PRESENCE_THRESHOLD = 0.5
 # The auxiliary landmarks are smoothed with a one-euro filter before the next ROI is derived (mediapipe's
 # pose graph: min cutoff 0.01 Hz, beta 1.0, derivative cutoff 1.0 Hz, velocities in object sizes per second).
@@ -61,6 +64,11 @@ class Roi:
         c, s = np.cos(self.rotation), np.sin(self.rotation)
         ex, ey = np.array([c, s]) * self.w, np.array([-s, c]) * self.h
         return np.array([self.cx, self.cy]) - ex / 2 - ey / 2, ex, ey
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic function in float64 (logits beyond +-60 saturate instead of overflowing)."""
+    return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(x, np.float64), -60.0, 60.0)))
 
 
 class OneEuro:
@@ -103,13 +111,6 @@ def roi_from_alignment(start: np.ndarray, end: np.ndarray, scale: float = ROI_SC
     return Roi(float(start[0]), float(start[1]), side, side, float(rot))
 
 
-def roi_from_normalized(rect: Any, size: tuple[int, int]) -> Roi:
-    """ROI from a mediapipe ``NormalizedRect`` (fractions of the image ``size`` (w, h)), squared on its long side."""
-    w, h = rect.width * size[0], rect.height * size[1]
-    side = max(w, h)
-    return Roi(rect.x_center * size[0], rect.y_center * size[1], side, side, rect.rotation)
-
-
 def crop_matrix(roi: Roi, side: int = INPUT) -> np.ndarray:
     """(2, 3) affine map from model-input px (x, y) to image px, for ``cv2.warpAffine`` with ``WARP_INVERSE_MAP``.
 
@@ -140,7 +141,7 @@ def refine_with_heatmap(xy: np.ndarray, heatmap: np.ndarray, kernel: int = HEATM
     valid = ((rows >= 0) & (rows < H))[:, :, None] & ((cols >= 0) & (cols < W))[:, None, :]   # clipped window
     logits = heatmap[np.clip(rows, 0, H - 1)[:, :, None], np.clip(cols, 0, W - 1)[:, None, :],
                      np.arange(L)[:, None, None]]                      # (L, k, k)
-    win = np.where(valid, 1.0 / (1.0 + np.exp(-np.clip(logits, -60.0, 60.0))), 0.0)
+    win = np.where(valid, sigmoid(logits), 0.0)
     total = win.sum((1, 2))
     ok = inside & (win.max((1, 2)) >= min_confidence) & (total > 0)
     out = xy.copy()
@@ -159,7 +160,7 @@ def decode(raw: np.ndarray, heatmap: np.ndarray, roi: Roi) -> tuple[np.ndarray, 
     frac = refine_with_heatmap(lm[:, :2] / INPUT, heatmap)
     corner, ex, ey = roi.corner_and_axes()
     px = corner + frac[:, :1] * ex + frac[:, 1:2] * ey
-    return px, 1.0 / (1.0 + np.exp(-lm[:, 3]))
+    return px, sigmoid(lm[:, 3])
 
 
 def model_file(name: str = "pose_landmark_full.tflite") -> Path:
@@ -203,30 +204,101 @@ def onnx_session(path: Path, threads: int = 1) -> Any:
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
-class MediapipeDetector:
-    """Person ROI from mediapipe's pose detector graph (static mode: detection on every call)."""
+# ----------------------------------------------------------------------------- person detector
+DET_INPUT = 224                      # detector input side (px), letterboxed, values in [-1, 1]
+DET_STRIDES = (8, 16, 32, 32, 32)   # SSD layers; two anchors per cell and layer, unit size (2254 anchors)
+DET_NMS_IOU = 0.3
 
-    def __init__(self, min_detection_confidence: float = 0.5) -> None:
-        from .blazepose import import_mediapipe
-        mp = import_mediapipe()
-        from mediapipe.python.solution_base import SolutionBase
-        self._graph = SolutionBase(
-            binary_graph_path="mediapipe/modules/pose_landmark/pose_landmark_cpu.binarypb",
-            side_inputs={"model_complexity": 1, "smooth_landmarks": False, "enable_segmentation": False,
-                         "smooth_segmentation": False, "use_prev_landmarks": False},
-            calculator_params={"posedetectioncpu__TensorsToDetectionsCalculator.min_score_thresh":
-                               min_detection_confidence},
-            outputs=["pose_rect_from_detection"])
-        _ = mp
 
-    def __call__(self, rgb: np.ndarray) -> Roi | None:
-        rect = self._graph.process(rgb).pose_rect_from_detection
-        if rect is None or rect.width <= 0 or rect.height <= 0:
+def ssd_anchors(side: int = DET_INPUT, strides: tuple[int, ...] = DET_STRIDES) -> np.ndarray:
+    """Anchor centres (N, 2) as fractions of the input: per group of equal strides, row-major cells,
+    two anchors per layer of the group in each cell."""
+    out = []
+    i = 0
+    while i < len(strides):
+        j = i
+        while j < len(strides) and strides[j] == strides[i]:
+            j += 1
+        n = int(np.ceil(side / strides[i]))
+        yy, xx = np.mgrid[0:n, 0:n]
+        centres = np.stack([(xx.ravel() + 0.5) / n, (yy.ravel() + 0.5) / n], 1)
+        out.append(np.repeat(centres, 2 * (j - i), axis=0))
+        i = j
+    return np.concatenate(out)
+
+
+def letterbox_matrix(size: tuple[int, int], side: int = DET_INPUT) -> tuple[np.ndarray, float, np.ndarray]:
+    """(2, 3) map from the square input's px to image px for an image ``size`` (w, h) fitted with borders,
+    and (scale, offset) such that image px = input px * scale + offset."""
+    w, h = size
+    scale = max(w, h) / side
+    offset = np.array([(w - max(w, h)) / 2, (h - max(w, h)) / 2])
+    return np.array([[scale, 0, offset[0]], [0, scale, offset[1]]]), scale, offset
+
+
+def decode_detections(boxes: np.ndarray, scores: np.ndarray, anchors: np.ndarray, min_score: float
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw SSD outputs -> (boxes (D, 4) x0, y0, x1, y1, keypoints (D, 4, 2), scores (D,)), input fractions.
+
+    ``boxes``: (N, 12) = centre offset x, y, width, height, 4 keypoints x, y (input px);
+    ``scores``: (N,) logits. Only anchors scoring >= ``min_score`` are kept.
+    """
+    s = sigmoid(scores)
+    keep = s >= min_score
+    b, a = boxes[keep] / DET_INPUT, anchors[keep]
+    c, wh = b[:, :2] + a, b[:, 2:4]
+    kp = b[:, 4:12].reshape(-1, 4, 2) + a[:, None]
+    return np.concatenate([c - wh / 2, c + wh / 2], 1), kp, s[keep]
+
+
+def best_detection(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
+                   iou_min: float = DET_NMS_IOU) -> np.ndarray | None:
+    """Keypoints (4, 2) of the best-scoring person, averaged (weighted by score) over the detections that
+    overlap it by IoU > ``iou_min`` (weighted non-maximum suppression, first cluster only)."""
+    if not len(scores):
+        return None
+    top = int(np.argmax(scores))
+    lo = np.maximum(boxes[:, :2], boxes[top, :2])
+    hi = np.minimum(boxes[:, 2:], boxes[top, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
+    area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
+    iou = inter / np.maximum(area + area[top] - inter, 1e-12)
+    near = iou > iou_min
+    near[top] = True
+    w = scores[near] / scores[near].sum()
+    return np.tensordot(w, keypoints[near], axes=1)
+
+
+class PoseDetector:
+    """BlazePose's person detector (``pose_detection.tflite`` of the mediapipe wheel, on onnxruntime).
+
+    Returns the ROI of the most confident person, from the hip centre and the
+    body-size point the detector predicts, like the landmark model's own ROI.
+    """
+
+    def __init__(self, min_score: float = 0.5, model: str | os.PathLike | None = None, threads: int = 1) -> None:
+        import cv2
+        self._cv2 = cv2
+        path = Path(model) if model else converted_model(model_file("pose_detection.tflite"), ("Identity", "Identity_1"))
+        self._session = onnx_session(path, threads)
+        self._input = self._session.get_inputs()[0].name
+        self._anchors = ssd_anchors()
+        self.min_score = float(min_score)
+
+    def __call__(self, image: np.ndarray) -> Roi | None:
+        """ROI (image px) of the most confident person in a BGR uint8 image (H, W, 3), or None."""
+        cv2 = self._cv2
+        h, w = image.shape[:2]
+        m, scale, offset = letterbox_matrix((w, h))
+        crop = cv2.warpAffine(image, m, (DET_INPUT, DET_INPUT), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        x = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32)[None] * np.float32(2 / 255) - np.float32(1)
+        boxes, scores = self._session.run(["Identity", "Identity_1"], {self._input: x})
+        kp = best_detection(*decode_detections(boxes[0], scores[0, :, 0], self._anchors, self.min_score))
+        if kp is None:
             return None
-        return roi_from_normalized(rect, (rgb.shape[1], rgb.shape[0]))
-
-    def close(self) -> None:
-        self._graph.close()
+        px = kp * DET_INPUT * scale + offset
+        return roi_from_alignment(px[0], px[1], DET_ROI_SCALE)
 
 
 class BlazePoseOnnx:
@@ -234,7 +306,7 @@ class BlazePoseOnnx:
 
     Args:
         model: ONNX landmark model (default: mediapipe's, converted and cached).
-        detector: callable RGB image -> :class:`Roi` or None (default: mediapipe's detector graph).
+        detector: callable BGR image -> :class:`Roi` or None (default: :class:`PoseDetector`).
         static: True to detect afresh in every image.
         rate: frame rate (Hz) of the video, for the smoothing of the ROI.
         threads: onnxruntime threads (1: mocap3d runs one process per video).
@@ -250,7 +322,7 @@ class BlazePoseOnnx:
         path = Path(model) if model else converted_model(model_file())
         self._session = onnx_session(path, threads)
         self._input = self._session.get_inputs()[0].name
-        self._detector = detector or MediapipeDetector(min_detection_confidence)
+        self._detector = detector or PoseDetector(min_detection_confidence, threads=threads)
         self.static = static
         self.roi: Roi | None = None
         self.detections = 0
@@ -273,7 +345,7 @@ class BlazePoseOnnx:
         """Keypoints (P, 33, 3) = x px, y px, visibility of a BGR uint8 image (H, W, 3); P is 0 or 1."""
         roi = None if self.static else self.roi
         if roi is None:
-            roi = self._detector(self._cv2.cvtColor(image, self._cv2.COLOR_BGR2RGB))
+            roi = self._detector(image)
             self.detections += 1
             if roi is None:
                 return self._lost()
