@@ -298,3 +298,24 @@ def test_malformed_toml_names_file_and_line(tmp_path):
         C.load_config(f)
     with pytest.raises(ConfigError, match="no such config file or folder"):
         C.load_config(tmp_path / "nope.toml")
+
+
+def test_stage_option_defaults_agree_with_the_packaged_config():
+    """Options built in code (``XOptions()``) and from the default Config.toml are the same settings, so the
+    Python API and the command line behave alike (the two sources of defaults cannot drift apart)."""
+    import dataclasses
+
+    from mocap3d.association import AssociationOptions
+    from mocap3d.kinematics.pipeline import KinematicsOptions, options_from_config
+    from mocap3d.synchronization import SyncOptions
+    from mocap3d.triangulation.pipeline import TriangulationOptions
+    cfg = C.default_config()
+    built = {TriangulationOptions: TriangulationOptions.from_config(cfg), SyncOptions: SyncOptions.from_config(cfg),
+             AssociationOptions: AssociationOptions.from_config(cfg), KinematicsOptions: options_from_config(cfg)}
+    from_pose_section = {"skeleton"}     # KinematicsOptions.skeleton comes from [pose] pose_model
+    for cls, opts in built.items():
+        code = cls()
+        for f in dataclasses.fields(cls):
+            if f.name == "extra" or f.name in from_pose_section:
+                continue
+            assert getattr(code, f.name) == getattr(opts, f.name), (cls.__name__, f.name)
