@@ -160,8 +160,40 @@ def test_parse_mode_presets_dicts_and_refusals():
     assert parse_mode({"pose_model": "/m.onnx"}, COCO_17)["pose_model"] == "/m.onnx"
     with pytest.raises(ConfigError, match="no published model for COCO_17.*BLAZEPOSE"):
         parse_mode("balanced", COCO_17)
-    with pytest.raises(ConfigError, match="RTMO"):
-        parse_mode({"pose_class": "RTMO", "pose_model": "x.onnx"}, COCO_17)
+    assert parse_mode({"pose_class": "RTMO", "pose_model": "x.onnx"}, COCO_17)["pose_class"] == "RTMO"
+    with pytest.raises(ConfigError, match="RTMPose.*RTMO"):
+        parse_mode({"pose_class": "ViTPose", "pose_model": "x.onnx"}, COCO_17)
+
+
+def _rtmo_model(path: Path) -> tuple[Path, np.ndarray, np.ndarray]:
+    """An RTMO-signature graph: dets (1, 4, 5) and keypoints (1, 4, 17, 3) in 640x640 canvas px."""
+    dets = np.array([[[100, 50, 300, 600, 0.9], [105, 55, 305, 590, 0.8],      # one person, found twice
+                      [400, 60, 600, 620, 0.7], [0, 0, 50, 50, 0.2]]], np.float32)
+    rng = np.random.default_rng(0)
+    kps = np.concatenate([rng.uniform(0, 640, (1, 4, 17, 2)), rng.uniform(-0.2, 1.3, (1, 4, 17, 1))], -1)
+    return _const_model(path, [1, 3, 640, 640], {"dets": dets, "keypoints": kps.astype(np.float32)}), dets, kps
+
+
+def test_rtmo_one_stage_model_gives_each_person_once_in_image_px(tmp_path):
+    from mocap3d.pose.onnx_models import OneStageEstimator, estimator_from_config
+    path, dets, kps = _rtmo_model(tmp_path / "rtmo.onnx")
+    cfg = {"pose_model": "COCO_17", "mode": {"pose_model": str(path)}}        # recognized by its outputs
+    est = estimator_from_config(cfg, COCO_17)
+    assert isinstance(est, OneStageEstimator)
+    image = np.zeros((720, 1280, 3), np.uint8)                                 # canvas px = image px * 0.5
+    persons = est(image)
+    assert persons.shape == (2, 17, 3)                                         # duplicate merged, 0.2 dropped
+    np.testing.assert_allclose(persons[0, :, :2], kps[0, 0, :, :2] / 0.5, rtol=1e-6)
+    np.testing.assert_allclose(persons[1, :, :2], kps[0, 2, :, :2] / 0.5, rtol=1e-6)
+    np.testing.assert_allclose(persons[..., 2], np.clip(kps[0, [0, 2], :, 2], 0, 1), rtol=1e-6)
+    explicit = estimator_from_config({"mode": {"pose_class": "RTMO", "pose_model": str(path),
+                                               "det_score_threshold": 0.75}}, COCO_17)
+    assert explicit(image).shape[0] == 1
+    with pytest.raises(Mocap3dError, match="17 keypoints but pose_model HALPE_26"):
+        estimator_from_config(cfg, HALPE_26)(image)
+    simcc = _simcc_model(tmp_path / "simcc.onnx", np.zeros(17, int), np.zeros(17, int))
+    with pytest.raises(Mocap3dError, match="not an RTMO export"):
+        estimator_from_config({"mode": {"pose_class": "RTMO", "pose_model": str(simcc)}}, COCO_17)
 
 
 # ----------------------------------------------------------------------------- tracker

@@ -11,7 +11,7 @@ Backends, chosen by ``[pose] pose_model`` and ``mode``:
   located first and BlazePose runs on each one's crop.
 * any other skeleton (``HALPE_26`` / ``Body_with_feet``, ``COCO_133`` /
   ``Whole_body``, ``COCO_17`` / ``Body``): a top-down RTMPose ONNX model run
-  with onnxruntime, with an optional person detector, see
+  with onnxruntime, with an optional person detector, or a one-stage RTMO model, see
   :mod:`mocap3d.pose.onnx_models`; people are tracked across frames
   (:mod:`mocap3d.pose.tracking`).
 
@@ -68,9 +68,8 @@ def make_estimator(pose_cfg: Mapping[str, Any], rate: float = 30.0) -> tuple[Est
         from .blazepose import BlazePoseMulti
         from .onnx_models import BoxSchedule
         return BlazePoseMulti(BoxSchedule(det, int(pose_cfg.get("det_frequency", 4))), pose=single), skeleton, True
-    from .onnx_models import TopDownEstimator
-    est = TopDownEstimator.from_config(pose_cfg, skeleton)
-    return est, skeleton, True
+    from .onnx_models import estimator_from_config
+    return estimator_from_config(pose_cfg, skeleton), skeleton, True
 
 
 def _blazepose(pose_cfg: Mapping[str, Any], rate: float, static: bool) -> Estimator:

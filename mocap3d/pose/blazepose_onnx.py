@@ -189,8 +189,12 @@ def converted_model(tflite: Path, outputs: tuple[str, ...] = OUTPUTS) -> Path:
         return path
     from .tflite_onnx import convert_tflite
     model = convert_tflite(tflite, list(outputs))
-    with atomic_write(path, "wb") as fh:
-        fh.write(model.SerializeToString())
+    try:
+        with atomic_write(path, "wb") as fh:
+            fh.write(model.SerializeToString())
+    except OSError as exc:
+        raise Mocap3dError(f"cannot write the converted model to {path.parent} ({exc.strerror}); set MOCAP3D_CACHE "
+                           "to a writable folder") from exc
     log.info("converted %s to %s (outputs %s)", tflite.name, path, ", ".join(outputs))
     return path
 

@@ -1,4 +1,5 @@
-"""Top-down ONNX pose models (RTMPose, SimCC heads) and person detectors (YOLOX/RTMDet, mmdeploy export).
+"""ONNX pose models: top-down RTMPose (SimCC heads) with person detectors (YOLOX/RTMDet, mmdeploy export),
+and one-stage RTMO.
 
 Facts used (mmpose/mmdeploy conventions of the published RTMPose models):
 
@@ -12,7 +13,11 @@ Facts used (mmpose/mmdeploy conventions of the published RTMPose models):
 * detector input ``(1, 3, h, w)`` float32 BGR, the image resized keeping its aspect
   ratio into the top-left corner of a canvas of grey 114; first output
   ``(1, N, 5)`` boxes x0, y0, x1, y1, score in that canvas, an optional second
-  output ``(1, N)`` class labels (0 = person).
+  output ``(1, N)`` class labels (0 = person);
+* RTMO (one stage, mmdeploy export): the detector's input (640x640 canvas, BGR,
+  not normalized) and outputs ``dets (1, N, 5)`` as above and ``keypoints
+  (1, N, K, 3)`` x, y, score in the canvas; people overlapping by IoU > 0.45 are
+  merged by non-maximum suppression.
 
 Models are local paths or URLs, downloaded once into ``~/.cache/mocap3d/models``
 (``MOCAP3D_MODEL_DIR`` overrides); a model that is neither on disk nor
@@ -105,9 +110,9 @@ def parse_mode(mode: Any, skeleton: Skeleton) -> dict[str, Any]:
         out = dict(mode)
         if "pose_model" not in out:
             raise ConfigError("pose.mode dictionary needs a 'pose_model' (local .onnx path or URL)")
-        if str(out.get("pose_class", "RTMPose")).lower() != "rtmpose":
-            raise ConfigError(f"pose.mode pose_class = {out['pose_class']!r}: only top-down RTMPose (SimCC) models run "
-                              f"in mocap3d; {OFFLINE_HINT}")
+        if str(out.get("pose_class", "RTMPose")).lower() not in ("rtmpose", "rtmo"):
+            raise ConfigError(f"pose.mode pose_class = {out['pose_class']!r}: mocap3d runs RTMPose (top-down, SimCC) "
+                              f"and RTMO (one stage) models; {OFFLINE_HINT}")
         return out
     key = (skeleton.name, str(mode).lower())
     if key not in PRESETS:
@@ -290,27 +295,18 @@ class TopDownEstimator:
     their previous keypoints (likelihood > 0.3).
     """
 
-    def __init__(self, pose_model: str | os.PathLike, skeleton: Skeleton, det_model: str | os.PathLike | None = None,
+    def __init__(self, pose_model: Any, skeleton: Skeleton, det_model: str | os.PathLike | None = None,
                  pose_input_size: Any = None, det_input_size: Any = None, det_frequency: int = 1,
                  device: str = "auto", threads: int = 0) -> None:
         self.skeleton = skeleton
-        self.pose = make_session(fetch_model(pose_model, f"{skeleton.name} pose model"), device, threads)
+        self.pose = pose_model if hasattr(pose_model, "run") else make_session(
+            fetch_model(pose_model, f"{skeleton.name} pose model"), device, threads)
         self.pose_size = _input_size(self.pose, pose_input_size, (192, 256))
         self.det = PersonDetector(det_model, det_input_size, device, threads) if det_model else None
         self.det_size = self.det.input_size if self.det is not None else None
         self.schedule = BoxSchedule(self.det, det_frequency)
         outs = [o.name for o in self.pose.get_outputs()]
         self._out_order = [outs.index("simcc_x"), outs.index("simcc_y")] if {"simcc_x", "simcc_y"} <= set(outs) else [0, 1]
-
-    @classmethod
-    def from_config(cls, pose_cfg: Mapping[str, Any], skeleton: Skeleton, threads: int = 0) -> "TopDownEstimator":
-        backend = str(pose_cfg.get("backend", "auto")).lower()
-        if backend not in ("auto", "onnxruntime"):
-            raise ConfigError(f"pose.backend = {backend!r}: mocap3d runs ONNX models with onnxruntime only; "
-                              "use 'auto' or 'onnxruntime'")
-        m = parse_mode(pose_cfg.get("mode", "balanced"), skeleton)
-        return cls(m["pose_model"], skeleton, m.get("det_model"), m.get("pose_input_size"), m.get("det_input_size"),
-                   int(pose_cfg.get("det_frequency", 4)), str(pose_cfg.get("device", "auto")), threads)
 
     @property
     def detector_calls(self) -> int:
@@ -337,3 +333,69 @@ class TopDownEstimator:
         persons = self.estimate(image, boxes) if len(boxes) else np.zeros((0, len(self.skeleton.names), 3))
         self.schedule.update(persons)
         return persons
+
+
+# ----------------------------------------------------------------------------- one-stage (RTMO)
+def is_one_stage(session: Any) -> bool:
+    """True for an RTMO-style model: a (1, N, K, 3) keypoint output next to (1, N, 5) boxes."""
+    ranks = sorted(len(o.shape) for o in session.get_outputs())
+    return ranks == [3, 4]
+
+
+def decode_one_stage(dets: np.ndarray, keypoints: np.ndarray, ratio: float, score_threshold: float = 0.5,
+                     iou_threshold: float = 0.45) -> np.ndarray:
+    """Keypoints (P, K, 3) image px of the people an RTMO model found (``dets`` (1, N, 5), ``keypoints``
+    (1, N, K, 3) in canvas px, see module doc), best box score first."""
+    d = np.asarray(dets, float).reshape(-1, np.asarray(dets).shape[-1])
+    k = np.asarray(keypoints, float).reshape(d.shape[0], -1, 3)
+    keep = np.flatnonzero(d[:, 4] >= score_threshold)
+    if len(keep):
+        keep = keep[nms(d[keep, :4], d[keep, 4], iou_threshold)]
+    out = k[keep].copy()
+    out[..., :2] /= ratio
+    out[..., 2] = np.clip(out[..., 2], 0, 1)
+    return out
+
+
+class OneStageEstimator:
+    """RTMO: people and their keypoints in one pass, ``__call__(image BGR) -> (P, K, 3)`` image px."""
+
+    def __init__(self, pose_model: Any, skeleton: Skeleton, input_size: Any = None,
+                 device: str = "auto", threads: int = 0, score_threshold: float = 0.5) -> None:
+        self.skeleton = skeleton
+        self.session = pose_model if hasattr(pose_model, "run") else make_session(
+            fetch_model(pose_model, f"{skeleton.name} RTMO model"), device, threads)
+        if not is_one_stage(self.session):
+            raise Mocap3dError(f"{pose_model}: not an RTMO export (outputs (1, N, 5) boxes and (1, N, K, 3) "
+                               "keypoints); use pose_class = 'RTMPose' for top-down models")
+        self.input_size = _input_size(self.session, input_size, (640, 640))
+        outs = self.session.get_outputs()
+        self._order = [next(i for i, o in enumerate(outs) if len(o.shape) == r) for r in (3, 4)]
+        self.score_threshold = float(score_threshold)
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        inp, ratio = letterbox(image, self.input_size)
+        res = self.session.run(None, {self.session.get_inputs()[0].name: inp})
+        persons = decode_one_stage(res[self._order[0]], res[self._order[1]], ratio, self.score_threshold)
+        if persons.shape[1] != len(self.skeleton.names) and len(persons):
+            raise Mocap3dError(f"RTMO model gives {persons.shape[1]} keypoints but pose_model {self.skeleton.name} "
+                               f"has {len(self.skeleton.names)}; set pose.pose_model to the model's skeleton")
+        return persons
+
+
+def estimator_from_config(pose_cfg: Mapping[str, Any], skeleton: Skeleton, threads: int = 0) -> Any:
+    """The ONNX estimator of ``[pose]``: RTMO when ``mode`` says ``pose_class = 'RTMO'`` or the model is a
+    one-stage export, else top-down RTMPose (:class:`TopDownEstimator`)."""
+    backend = str(pose_cfg.get("backend", "auto")).lower()
+    if backend not in ("auto", "onnxruntime"):
+        raise ConfigError(f"pose.backend = {backend!r}: mocap3d runs ONNX models with onnxruntime only; "
+                          "use 'auto' or 'onnxruntime'")
+    m = parse_mode(pose_cfg.get("mode", "balanced"), skeleton)
+    device = str(pose_cfg.get("device", "auto"))
+    session = make_session(fetch_model(m["pose_model"], f"{skeleton.name} pose model"), device, threads)
+    kind = str(m.get("pose_class", "")).lower()
+    if kind == "rtmo" or (kind != "rtmpose" and is_one_stage(session)):
+        return OneStageEstimator(session, skeleton, m.get("pose_input_size"),
+                                 score_threshold=float(m.get("det_score_threshold", 0.5)))
+    return TopDownEstimator(session, skeleton, m.get("det_model"), m.get("pose_input_size"), m.get("det_input_size"),
+                            int(pose_cfg.get("det_frequency", 4)), device, threads)
