@@ -197,7 +197,7 @@ def test_tracking_follows_a_moving_person_like_mediapipe(tmp_path):
 def test_converted_model_is_cached_and_reused(tmp_path, monkeypatch):
     _mediapipe_or_skip()
     from mocap3d.pose.blazepose_onnx import converted_model, model_file
-    monkeypatch.setenv("MOCAP3D_CACHE", str(tmp_path))
+    monkeypatch.setenv("MOCAP3D_MODEL_DIR", str(tmp_path / "models"))
     path = converted_model(model_file())
     assert path.parent == tmp_path / "models" and path.stat().st_size > 1_000_000
     stamp = path.stat().st_mtime_ns

@@ -5,7 +5,7 @@ is converted once to ONNX by :mod:`mocap3d.pose.tflite_onnx`, keeping only the
 outputs mocap3d uses (landmarks, pose presence, heatmap): mediapipe's graph
 always computes the segmentation mask, which is more than half of the model's
 cost (one core: ~10.5 ms per inference here against ~20 ms in mediapipe). The
-converted file is cached in ``~/.cache/mocap3d/models`` (``MOCAP3D_CACHE``),
+converted file is cached in ``~/.cache/mocap3d/models`` (``MOCAP3D_MODEL_DIR``),
 never shipped.
 
 Tracking follows BlazePose's published design (Bazarevsky et al. 2020, and the
@@ -176,15 +176,12 @@ def model_file(name: str = "pose_landmark_full.tflite") -> Path:
     return path
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("MOCAP3D_CACHE", Path.home() / ".cache" / "mocap3d")) / "models"
-
-
 def converted_model(tflite: Path, outputs: tuple[str, ...] = OUTPUTS) -> Path:
     """The ONNX conversion of ``tflite`` keeping ``outputs``, cached by the source file's hash."""
     digest = hashlib.sha256(tflite.read_bytes()).hexdigest()[:16]
     tag = hashlib.sha256(",".join(outputs).encode()).hexdigest()[:6]
-    path = cache_dir() / f"{tflite.stem}-{digest}-{tag}.onnx"
+    from .onnx_models import model_dir
+    path = model_dir() / f"{tflite.stem}-{digest}-{tag}.onnx"
     if path.is_file():
         return path
     from .tflite_onnx import convert_tflite
@@ -193,7 +190,7 @@ def converted_model(tflite: Path, outputs: tuple[str, ...] = OUTPUTS) -> Path:
         with atomic_write(path, "wb") as fh:
             fh.write(model.SerializeToString())
     except OSError as exc:
-        raise Mocap3dError(f"cannot write the converted model to {path.parent} ({exc.strerror}); set MOCAP3D_CACHE "
+        raise Mocap3dError(f"cannot write the converted model to {path.parent} ({exc.strerror}); set MOCAP3D_MODEL_DIR "
                            "to a writable folder") from exc
     log.info("converted %s to %s (outputs %s)", tflite.name, path, ", ".join(outputs))
     return path
@@ -212,6 +209,7 @@ def onnx_session(path: Path, threads: int = 1) -> Any:
 DET_INPUT = 224                      # detector input side (px), letterboxed, values in [-1, 1]
 DET_STRIDES = (8, 16, 32, 32, 32)   # SSD layers; two anchors per cell and layer, unit size (2254 anchors)
 DET_NMS_IOU = 0.3
+DET_OUTPUTS = ("Identity", "Identity_1")   # boxes + keypoints (1, 2254, 12), score logits (1, 2254, 1)
 
 
 def ssd_anchors(side: int = DET_INPUT, strides: tuple[int, ...] = DET_STRIDES) -> np.ndarray:
@@ -283,7 +281,7 @@ class PoseDetector:
     def __init__(self, min_score: float = 0.5, model: str | os.PathLike | None = None, threads: int = 1) -> None:
         import cv2
         self._cv2 = cv2
-        path = Path(model) if model else converted_model(model_file("pose_detection.tflite"), ("Identity", "Identity_1"))
+        path = Path(model) if model else converted_model(model_file("pose_detection.tflite"), DET_OUTPUTS)
         self._session = onnx_session(path, threads)
         self._input = self._session.get_inputs()[0].name
         self._anchors = ssd_anchors()
@@ -297,7 +295,7 @@ class PoseDetector:
         crop = cv2.warpAffine(image, m, (DET_INPUT, DET_INPUT), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         x = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32)[None] * np.float32(2 / 255) - np.float32(1)
-        boxes, scores = self._session.run(["Identity", "Identity_1"], {self._input: x})
+        boxes, scores = self._session.run(list(DET_OUTPUTS), {self._input: x})
         kp = best_detection(*decode_detections(boxes[0], scores[0, :, 0], self._anchors, self.min_score))
         if kp is None:
             return None
@@ -318,8 +316,8 @@ class BlazePoseOnnx:
 
     skeleton = BLAZEPOSE
 
-    def __init__(self, model: str | os.PathLike | None = None, detector: Callable[[np.ndarray], Roi | None] | None = None,
-                 static: bool = False, rate: float = 30.0, threads: int = 1,
+    def __init__(self, model: str | os.PathLike | None = None,
+                 detector: Callable[[np.ndarray], Roi | None] | None = None, static: bool = False, rate: float = 30.0, threads: int = 1,
                  min_detection_confidence: float = 0.5) -> None:
         import cv2
         self._cv2 = cv2
