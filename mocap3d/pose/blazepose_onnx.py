@@ -312,13 +312,14 @@ class BlazePoseOnnx:
         static: True to detect afresh in every image.
         rate: frame rate (Hz) of the video, for the smoothing of the ROI.
         threads: onnxruntime threads (1: mocap3d runs one process per video).
+        min_detection_confidence: person detector score threshold in [0, 1].
     """
 
     skeleton = BLAZEPOSE
 
     def __init__(self, model: str | os.PathLike | None = None,
-                 detector: Callable[[np.ndarray], Roi | None] | None = None, static: bool = False, rate: float = 30.0, threads: int = 1,
-                 min_detection_confidence: float = 0.5) -> None:
+                 detector: Callable[[np.ndarray], Roi | None] | None = None, static: bool = False,
+                 rate: float = 30.0, threads: int = 1, min_detection_confidence: float = 0.5) -> None:
         import cv2
         self._cv2 = cv2
         path = Path(model) if model else converted_model(model_file())
@@ -354,9 +355,9 @@ class BlazePoseOnnx:
         px, vis, presence = self.landmarks(image, roi)
         if presence < PRESENCE_THRESHOLD:
             return self._lost()
-        aux = px[33:35]
-        aux = self._aux(aux, scale=float(np.abs(aux[1] - aux[0]).mean()))
-        self.roi = roi_from_alignment(aux[0], aux[1])
+        if not self.static:
+            aux = self._aux(px[33:35], scale=float(np.abs(px[34] - px[33]).mean()))
+            self.roi = roi_from_alignment(aux[0], aux[1])
         return np.concatenate([px[:N_KEYPOINTS], vis[:N_KEYPOINTS, None]], axis=1)[None]
 
     def _lost(self) -> np.ndarray:
