@@ -96,6 +96,12 @@ def kinematics(project: Project = ".", config: ConfigArg = None, verbose: bool =
     return _stage("kinematics", project, config, verbose, quiet, overrides)
 
 
+def gait(project: Project = ".", config: ConfigArg = None, verbose: bool = False, quiet: bool = False,
+         **overrides: Any) -> list[StageResult]:
+    """Gait events, cadence, step and stride lengths, speed and support times into ``gait/``."""
+    return _stage("gait", project, config, verbose, quiet, overrides)
+
+
 # The command-line verbs as aliases.
 sync = synchronization
 associate = association
@@ -132,5 +138,5 @@ def convert(input_path: str | os.PathLike, output_path: str | os.PathLike, from_
 
 
 VERBS = ("run", "calibration", "pose", "synchronization", "association", "triangulation", "filtering",
-         "augmentation", "kinematics", "sync", "associate", "triangulate", "augment", "filter",
+         "augmentation", "kinematics", "gait", "sync", "associate", "triangulate", "augment", "filter",
          "demo", "evaluate", "convert")

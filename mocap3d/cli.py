@@ -26,6 +26,7 @@ STAGE_COMMANDS: dict[str, tuple[str, str]] = {
     "filter": ("filtering", "filter the 3D keypoints into pose-3d/*_filt_*.trc"),
     "augment": ("augmentation", "LSTM marker augmentation into pose-3d/*_LSTM.trc"),
     "kinematics": ("kinematics", "OpenSim scaling and inverse kinematics into kinematics/*.osim, *.mot"),
+    "gait": ("gait", "gait events, cadence, step/stride length, speed and support times into gait/"),
 }
 
 _SET_HELP = ("override a config key for this command, e.g. --set project.frame_range=[10,300] or "
@@ -71,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         _common(sp)
     sp = sub.add_parser("run", help="run every enabled stage in order on every trial",
                         description="Run the stages listed in [project] stages (default: calibration, pose, "
-                        "synchronization, association, triangulation, filtering, augmentation, kinematics) "
+                        "synchronization, association, triangulation, filtering, augmentation, kinematics, gait) "
                         "in that order on every trial, then print a summary table. Choose stages with "
                         "--set project.stages=['triangulation','filtering']. With [project] continue_on_error "
                         "a failed trial does not stop the batch (the exit code is still 2).")

@@ -24,7 +24,7 @@ from typing import Any
 
 # Stage names accepted in [project] stages, in pipeline order, and CLI aliases.
 STAGES = ("calibration", "pose", "synchronization", "association", "triangulation",
-          "filtering", "augmentation", "kinematics")
+          "filtering", "augmentation", "kinematics", "gait")
 STAGE_ALIASES = {"sync": "synchronization", "associate": "association", "personAssociation": "association",
                  "triangulate": "triangulation", "filter": "filtering", "augment": "augmentation",
                  "markerAugmentation": "augmentation", "poseEstimation": "pose"}

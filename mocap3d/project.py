@@ -30,7 +30,7 @@ log = get_logger("project")
 
 # Folders that belong to a trial (or hold truth the pipeline never reads) and are never searched for trials.
 STAGE_FOLDERS = frozenset({"calibration", "videos", "pose", "pose-sync", "pose-associated", "pose-3d",
-                           "kinematics", "logs", "ground_truth", "__pycache__"})
+                           "kinematics", "gait", "logs", "ground_truth", "__pycache__"})
 TRIAL_MARKERS = ("videos", "pose")   # a folder holding one of these is a trial
 MAX_DEPTH = 6
 
