@@ -499,12 +499,22 @@ def run_evaluation(result_dir: str | os.PathLike, truth_dir: str | os.PathLike |
         metrics["joint_angles"] = res
     else:
         metrics["joint_angles"] = _missing(f"no .mot in {result_dir / 'kinematics'}")
+    metrics["gait"] = evaluate_gait(result_dir, kp_true, shift)
     if write:
         with atomic_write(out_dir / "metrics.json", encoding="utf-8") as fh:
             json.dump(_jsonable(metrics), fh, indent=2)
     if print_table:
         print(format_table(metrics))
     return metrics
+
+
+def evaluate_gait(result_dir: Path, kp_true: Markers3D, shift_s: float) -> dict[str, Any]:
+    """The gait report of the first person against the gait of the true keypoints (see :func:`mocap3d.gait.compare`)."""
+    from .gait import analyze, compare
+    files = sorted((result_dir / "gait").glob("*_gait.json"))
+    if not files:
+        return _missing(f"no gait report in {result_dir / 'gait'}")
+    return compare(json.loads(files[0].read_text(encoding="utf-8")), analyze(kp_true), shift_s)
 
 
 def _fmt(v: Any, nd: int = 1) -> str:
@@ -561,6 +571,14 @@ def format_table(metrics: dict[str, Any]) -> str:
             if n in j["per_coordinate"]:
                 v = j["per_coordinate"][n]
                 rows.append(("joint angles", f"{n} RMSE / max (deg)", f"{_fmt(v['rmse'], 2)} / {_fmt(v['max'], 2)}"))
+    g = m.get("gait", {})
+    if g.get("status") == "ok":
+        for key, label, nd in (("cadence_steps_per_min", "cadence (steps/min)", 1), ("speed_m_per_s", "speed (m/s)", 3),
+                               ("stride_length_m", "stride length (m)", 3), ("step_length_m", "step length (m)", 3)):
+            rows.append(("gait", f"{label}: estimate / truth / error %",
+                         f"{_fmt(g[key]['estimate'], nd)} / {_fmt(g[key]['truth'], nd)} / {_fmt(g[key]['error_percent'], 2)}"))
+        rows.append(("gait", "heel strike time error (ms, mean |e| / max)",
+                     f"{_fmt(g['heel_strike_ms']['mean_abs'])} / {_fmt(g['heel_strike_ms']['max_abs'])}"))
     w = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = [f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:>{w[2]}}" for r in rows]
     lines.insert(1, "-" * (sum(w) + 4))
@@ -572,7 +590,7 @@ def format_table(metrics: dict[str, Any]) -> str:
                         if al["frames_differ"] else "agree: 3D errors in the truth's world"))
     if j.get("status") == "ok" and j.get("not_comparable"):
         lines.append("not comparable (world frames differ): " + ", ".join(j["not_comparable"]))
-    for key in ("calibration", "synchronization", "association", "keypoints3d", "markers3d", "joint_angles"):
+    for key in ("calibration", "synchronization", "association", "keypoints3d", "markers3d", "joint_angles", "gait"):
         if m.get(key, {}).get("status") == MISSING:
             lines.append(f"not evaluated: {key}: {m[key]['reason']}")
     return "\n".join(lines)

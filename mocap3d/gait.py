@@ -229,6 +229,27 @@ def analyze(markers: Markers3D) -> dict[str, Any]:
     return base | {"status": "ok", "summary": summary, "sides": sides}
 
 
+def compare(estimate: dict[str, Any], truth: dict[str, Any], shift_s: float = 0.0) -> dict[str, Any]:
+    """Errors of a gait report against the report of the true markers (both from :func:`analyze`).
+
+    ``shift_s``: truth time = estimate time + shift (the pipeline's clock origin). Heel strikes are
+    matched to the nearest true one of the same foot.
+    """
+    if estimate.get("status") != "ok" or truth.get("status") != "ok":
+        return {"status": "missing", "reason": estimate.get("reason") or truth.get("reason") or "no gait"}
+    out: dict[str, Any] = {"status": "ok"}
+    for key in ("cadence_steps_per_min", "speed_m_per_s", "stride_length_m", "step_length_m"):
+        e, t = estimate["summary"][key], truth["summary"][key]
+        out[key] = {"estimate": e, "truth": t, "error": e - t, "error_percent": 100 * (e - t) / t}
+    dt = []
+    for side in SIDES:
+        est = np.asarray(estimate["sides"][side]["heel_strikes_s"]) + shift_s
+        tru = np.asarray(truth["sides"][side]["heel_strikes_s"])
+        dt += [float(np.min(np.abs(tru - x))) for x in est] if len(tru) else []
+    out["heel_strike_ms"] = {"mean_abs": 1000 * float(np.mean(dt)), "max_abs": 1000 * float(np.max(dt)), "n": len(dt)}
+    return out
+
+
 # ----------------------------------------------------------------------------- figure and stage shell
 def plot_events(markers: Markers3D, report: dict[str, Any], path: Path) -> Path | None:
     """PNG of each heel's and toe's position ahead of the pelvis, with the detected events."""

@@ -35,7 +35,7 @@ log = get_logger("demo")
 
 DEMO_SEED = 2024
 DEMO_STAGES = ("calibration", "synchronization", "association", "triangulation", "filtering",
-               "augmentation", "kinematics")
+               "augmentation", "kinematics", "gait")
 FALLBACK_CALIBRATION = "Calib_TRUE_fallback.toml"
 DEMO_INTRINSIC_VIEWS = 8      # board views per camera
 DEMO_CLICK_NOISE_PX = 0.5     # scene points clicked on a zoomed image
