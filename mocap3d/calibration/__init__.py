@@ -9,8 +9,10 @@ keys) and ``trial.calibration_dir``:
 * ``calibration_type = 'calculate'``: intrinsics from ``intrinsics/<cam>/``
   (board images or videos), reused from an existing ``Calib*.toml`` unless
   ``overwrite_intrinsics``; extrinsics from ``extrinsics/<cam>/`` with
-  ``extrinsics_method = 'board'`` or ``'scene'`` (``'keypoints'`` is not
-  built), then bundle adjustment.
+  ``extrinsics_method = 'board'`` or ``'scene'``, then bundle adjustment; or
+  with ``'keypoints'`` from the filmed person's 2D keypoints in the trial's
+  ``pose-sync/`` (else ``pose/``, assumed synchronized), scaled by
+  ``[project] participant_height`` (:mod:`.from_keypoints`).
 
 Writes ``calibration/Calib_<method>.toml`` and ``calibration/calibration_report.json``.
 If nothing is to be calculated or converted and a ``Calib*.toml`` exists, it
@@ -25,7 +27,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..camera import Camera, CameraRig
-from ..errors import ConfigError, Mocap3dError, StageNotBuiltError
+from ..errors import ConfigError, Mocap3dError
 from ..logs import get_logger, write_report
 from .boards import Board, Detection, detect_board
 from .converters import read_biocv, read_easymocap, read_opencap, read_qualisys, read_toml_variant, read_vicon
@@ -199,9 +201,68 @@ def load_views_single(path: Path):
     yield path.name, img
 
 
-def calculate_extrinsics(calib_dir: Path, cal: Mapping[str, Any], cams: list[Camera]):
+def _has_json(folder: Path) -> bool:
+    return folder.is_dir() and any(d.is_dir() and any(d.glob("*.json")) for d in folder.iterdir())
+
+
+def _participant_height(config: Mapping[str, Any]) -> float:
+    """``[project] participant_height`` in metres (first of a list); 'auto' -> 1.70 m with a warning."""
+    h = _get(config, "project", "participant_height", default="auto")
+    if isinstance(h, (list, tuple)):
+        h = h[0] if h else "auto"
+    if h in (None, "auto"):
+        log.warning("participant_height = 'auto': the keypoint calibration assumes 1.70 m, so its metric scale "
+                    "carries the spread of adult statures (~4 %%); set project.participant_height")
+        return 1.70
+    if isinstance(h, bool) or not isinstance(h, (int, float)):
+        raise ConfigError(f"project.participant_height = {h!r}: use 'auto' or metres (e.g. 1.72)")
+    return float(h)
+
+
+def keypoints_extrinsics(trial, cams: list[Camera], up: str, diagnostics: dict | None = None):
+    """Pose ``cams`` from the 2D keypoints of the trial's person (see :mod:`.from_keypoints`).
+
+    Reads ``pose-sync/`` (else ``pose/``, assumed synchronized). Per camera, the
+    person slot with the most keypoints above ``[triangulation]
+    likelihood_threshold_triangulation`` over the trial is used (one person is
+    assumed to be filmed). Returns the same tuple as :func:`calculate_extrinsics`.
+    """
+    from ..io.openpose import read_openpose_folders
+    from ..triangulation.inputs import frame_rate, load_skeleton
+    from .from_keypoints import calibrate_from_keypoints
+    if trial is None:
+        raise Mocap3dError("extrinsics_method = 'keypoints' needs a trial with pose/ or pose-sync/ keypoints")
+    pose_dir = next((d for d in (Path(trial.pose_sync_dir), Path(trial.pose_dir)) if _has_json(d)), None)
+    if pose_dir is None:
+        raise Mocap3dError(f"{trial.path}: extrinsics_method = 'keypoints' needs 2D keypoints, but pose-sync/ and "
+                           "pose/ hold no JSON: run 'mocap3d pose' and 'mocap3d sync' first")
+    if pose_dir == Path(trial.pose_dir):
+        log.warning("keypoint calibration reads %s, assumed synchronized (run 'mocap3d sync' first if the cameras "
+                    "are not)", pose_dir)
+    config = trial.config
+    thr = float(_get(config, "triangulation", "likelihood_threshold_triangulation", default=0.3))
+    kp = read_openpose_folders(pose_dir, cameras=[c.name for c in cams], skeleton=load_skeleton(config),
+                               rate=frame_rate(config, trial))
+    if kp.n_cameras != len(cams):
+        raise Mocap3dError(f"{pose_dir}: keypoints of {kp.n_cameras} cameras for {len(cams)} cameras with intrinsics")
+    conf = np.nan_to_num(kp.data[..., 2]) >= thr                    # (C, F, P, K)
+    slot = conf.sum(axis=(1, 3)).argmax(axis=1)                      # (C,)
+    data = kp.data[np.arange(len(cams)), :, slot]                     # (C, F, K, 3)
+    log.info("keypoint calibration: %s, %d frames, person slot %s", pose_dir, kp.n_frames, slot.tolist())
+    res = calibrate_from_keypoints(cams, data, kp.keypoints, _participant_height(config), thr, up=up)
+    if diagnostics is not None:
+        diagnostics.update(res.summary(), pose_dir=str(pose_dir), person_slot=dict(zip(kp.cameras, slot.tolist())))
+    ref = res.points.reshape(-1, 3)
+    ref = ref[np.isfinite(ref).all(1)]
+    return res.rig, res.rms_px, ref, "keypoints", ([None] * len(cams), [np.zeros((0, 2))] * len(cams))
+
+
+def calculate_extrinsics(calib_dir: Path, cal: Mapping[str, Any], cams: list[Camera], trial=None,
+                         diagnostics: dict | None = None):
     """Pose the cameras.
 
+    ``trial`` (its pose folders and config) is needed by ``extrinsics_method = 'keypoints'``,
+    which also fills ``diagnostics`` when given.
     Returns the rig, per-camera RMS px, the reference points (N, 3), the method,
     and (first image per camera, pixels (N, 2) per camera) for debug images.
     """
@@ -212,7 +273,7 @@ def calculate_extrinsics(calib_dir: Path, cal: Mapping[str, Any], cams: list[Cam
     refine_intr = bool(sec.get("ba_refine_intrinsics", False))
     ext = sec.get("extrinsics_extension") or None
     if method == "keypoints":
-        raise StageNotBuiltError("extrinsics_method = 'keypoints' is not built; use 'board' or 'scene'")
+        return keypoints_extrinsics(trial, cams, up, diagnostics)
     folders = _cam_folders(calib_dir / "extrinsics")
     if len(folders) != len(cams):
         raise Mocap3dError(f"{calib_dir / 'extrinsics'}: {len(folders)} camera folders but {len(cams)} cameras "
@@ -246,7 +307,7 @@ def calculate_extrinsics(calib_dir: Path, cal: Mapping[str, Any], cams: list[Cam
         res = pose_cameras(cams, W, uv, extra, bundle, refine_intr)
         return res.rig, res.rms_px, W, method, ([v[0][1] for v in views], uv)
     if method != "scene":
-        raise ConfigError(f"extrinsics_method = {method!r}; choose 'board' or 'scene'")
+        raise ConfigError(f"extrinsics_method = {method!r}; choose 'board', 'scene' or 'keypoints'")
     scene = sec.get("scene", {}) or {}
     obj = validate_object_coords(scene.get("object_coords_3d"))
     names = [c.name for c in cams]
@@ -317,8 +378,11 @@ def run_calibration(trial) -> dict[str, Any]:
             extra = {"source": "calculated"}
             up = str(ext_sec.get("world_up_axis", "Y")).upper()
             if ext_sec.get("calculate_extrinsics", True):
-                rig, rms, ref, method, (images, uv) = calculate_extrinsics(calib_dir, cal, cams)
-                if _get(cal, "calculate", "save_debug_images", default=True):
+                diag: dict[str, Any] = {}
+                rig, rms, ref, method, (images, uv) = calculate_extrinsics(calib_dir, cal, cams, trial, diag)
+                if diag:
+                    extra["keypoints_calibration"] = diag
+                if _get(cal, "calculate", "save_debug_images", default=True) and any(i is not None for i in images):
                     from .debug_images import save_extrinsics_debug
                     saved = save_extrinsics_debug(calib_dir / "debug", rig, images, ref, uv)
                     log.info("debug images: %s", ", ".join(str(p) for p in saved))

@@ -1,0 +1,449 @@
+"""Extrinsic calibration from the 2D keypoints of the person every camera films.
+
+Cameras with known intrinsics are posed from one person's keypoints alone
+(no board, no measured scene points): :func:`calibrate_from_keypoints`.
+
+1. Correspondences: the same keypoint at the same frame in two or more cameras,
+   likelihood >= ``likelihood_threshold``, undistorted to ideal normalized
+   coordinates by each camera's lens model.
+2. Initialization: the camera pair sharing the most correspondences whose
+   relative pose has a usable baseline (median ray angle >= 2 deg) gives an
+   essential matrix (RANSAC) and a relative pose; the points are triangulated
+   and each further camera is posed by PnP RANSAC on them, the points being
+   re-triangulated after each camera.
+3. Bundle adjustment of every camera pose (but the first of the pair) and every
+   3D point over <= ``max_frames`` evenly spread frames: pixel residuals with the
+   full lens model, robust ``soft_l1`` loss, sparse Jacobian.
+4. Metric scale: the reconstruction is known up to scale. It is scaled so that
+   the median leg length (hip-knee + knee-ankle, both sides, all frames)
+   equals ``LEG_FRACTION`` x the person's height, with the de Leva (1996) male
+   thigh (422.2 mm) and shank (434.0 mm) lengths for a 1.741 m stature, the
+   source of our own model (``mocap3d.kinematics.anthropometry``):
+   ``LEG_FRACTION`` = 856.2 / 1741 = 0.4918. The scale error is the person's
+   own deviation from these proportions (plus the offset between the
+   detector's keypoints and the joint centres), typically a few percent;
+   a wrong height gives the same relative error.
+5. World frame (metres): up = median direction from the mid-ankles to the
+   mid-shoulders (the person stands or walks upright); floor (up = 0) at the
+   ``floor_percentile`` % of the heights of the foot keypoints (heels, toes,
+   ankles: keypoints sit ~1-2 cm above the sole, so the floor is about that
+   high); origin = horizontal mean of the pelvis (mid-hips) trajectory; X = the
+   principal horizontal direction of the pelvis trajectory, pointing the way
+   the person moves, when it spans more than ``min_travel_m``, else the
+   horizontal direction from camera 0 to the origin. ``up = 'Y'``: X, Y up,
+   Z = X x Y (OpenSim); ``up = 'Z'``: X, Y = Z x X, Z up.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import cv2
+import numpy as np
+from scipy.optimize import least_squares
+from scipy.sparse import coo_matrix
+
+from ..camera import Camera, CameraRig, matrix_to_rodrigues, rodrigues_to_matrix, triangulate_normalized
+from ..errors import Mocap3dError
+from ..kinematics.anthropometry import DE_LEVA_MALE, REFERENCE_STATURE
+from ..logs import get_logger
+from .bundle_adjustment import distort_vectorized, transform
+
+log = get_logger("calibration")
+
+#: Leg length (thigh + shank, hip to ankle joint centres) as a fraction of stature, de Leva (1996) male.
+LEG_FRACTION = (DE_LEVA_MALE["thigh"].length + DE_LEVA_MALE["shank"].length) / REFERENCE_STATURE
+FOOT_KEYPOINTS = ("LHeel", "RHeel", "LBigToe", "RBigToe", "LSmallToe", "RSmallToe", "LAnkle", "RAnkle")
+MIN_POINTS = 30          # correspondences needed to start from a pair, and per camera in the end
+MIN_ANGLE_DEG = 2.0      # median triangulation angle of a usable initial pair
+
+
+@dataclass
+class KeypointCalibration:
+    """Result of :func:`calibrate_from_keypoints`.
+
+    Attributes:
+        rig: posed cameras (world frame of the module docstring, metres).
+        rms_px: (C,) bundle-adjustment reprojection RMS per camera, pixels (robust
+            inliers: residuals below ``outlier_px``).
+        n_observations: (C,) keypoint observations of each camera used by the adjustment.
+        n_points: 3D points (frame, keypoint) adjusted.
+        n_outliers: observations with a residual above ``outlier_px`` after the adjustment.
+        scale: metres per unit of the unscaled reconstruction (baseline of the initial pair = 1).
+        leg_length_m: median hip-knee-ankle length after scaling (= LEG_FRACTION x height).
+        init_pair: names of the two cameras that initialized the reconstruction.
+        points: (F, K, 3) triangulated keypoints of every frame in the world frame (m); NaN = not seen.
+        up_axis: 'Y' or 'Z'.
+    """
+
+    rig: CameraRig
+    rms_px: np.ndarray
+    n_observations: np.ndarray
+    n_points: int
+    n_outliers: int
+    scale: float
+    leg_length_m: float
+    init_pair: tuple[str, str]
+    points: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0, 3)))
+    up_axis: str = "Y"
+
+    def summary(self) -> dict:
+        """JSON-able diagnostics."""
+        return {"rms_px": dict(zip(self.rig.names, np.round(self.rms_px, 3).tolist())),
+                "n_observations": dict(zip(self.rig.names, self.n_observations.tolist())),
+                "n_points": self.n_points, "n_outliers": self.n_outliers, "scale": self.scale,
+                "leg_length_m": self.leg_length_m, "leg_fraction_of_height": LEG_FRACTION,
+                "init_pair": list(self.init_pair), "up_axis": self.up_axis}
+
+
+# --------------------------------------------------------------------------- helpers
+def _idx(names: Sequence[str], wanted: Sequence[str], what: str) -> list[int]:
+    missing = [n for n in wanted if n not in names]
+    if missing:
+        raise Mocap3dError(f"keypoint calibration needs the keypoints {', '.join(missing)} ({what}); "
+                           "use a skeleton that has them (e.g. HALPE_26, COCO_17, BODY_25)")
+    return [list(names).index(n) for n in wanted]
+
+
+def _extrinsics(R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """[R | t] (C, 3, 4) from R (C, 3, 3) and t (C, 3)."""
+    return np.concatenate([R, t[:, :, None]], axis=2)
+
+
+def _reproj_norm(X: np.ndarray, R: np.ndarray, t: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """Normalized-coordinate error (C, N) of points X (N, 3) against xy (C, N, 2); inf behind a camera."""
+    Xc = np.einsum("cij,nj->cni", R, X) + t[:, None, :]
+    z = Xc[..., 2]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        err = np.linalg.norm(Xc[..., :2] / z[..., None] - xy, axis=-1)
+    return np.where(z > 0, err, np.inf)
+
+
+def _triangulate(xy: np.ndarray, valid: np.ndarray, R: np.ndarray, t: np.ndarray, posed: np.ndarray,
+                 max_err: float) -> np.ndarray:
+    """Points (N, 3) from the posed cameras' valid observations; NaN if < 2 views or any error > max_err."""
+    w = (valid & posed[:, None]).astype(float)
+    X = triangulate_normalized(np.where(valid[..., None], xy, np.nan), _extrinsics(R, t), w)
+    err = _reproj_norm(np.nan_to_num(X), R, t, np.nan_to_num(xy))
+    bad = np.any((w > 0) & ~(err <= max_err), axis=0)
+    X[bad] = np.nan
+    return X
+
+
+def _pair_pose(xa: np.ndarray, xb: np.ndarray, thr: float) -> tuple[np.ndarray, np.ndarray, float, int] | None:
+    """Relative pose (R, t |t|=1) of camera b from camera a, median ray angle (deg) and inliers, or None."""
+    pa, pb = np.ascontiguousarray(xa, np.float64), np.ascontiguousarray(xb, np.float64)
+    E, mask = cv2.findEssentialMat(pa, pb, np.eye(3), method=cv2.RANSAC, prob=0.999, threshold=thr)
+    if E is None or E.shape != (3, 3):
+        return None
+    n, R, t, mask = cv2.recoverPose(E, pa, pb, np.eye(3), mask=mask)
+    inl = mask.ravel() > 0
+    if n < MIN_POINTS:
+        return None
+    Rs = np.stack([np.eye(3), R])
+    ts = np.stack([np.zeros(3), t.ravel()])
+    X = triangulate_normalized(np.stack([pa[inl], pb[inl]]), _extrinsics(Rs, ts))
+    ra = X / np.linalg.norm(X, axis=1, keepdims=True)
+    cb = -R.T @ t.ravel()
+    rb = (X - cb) / np.linalg.norm(X - cb, axis=1, keepdims=True)
+    angle = float(np.degrees(np.nanmedian(np.arccos(np.clip(np.sum(ra * rb, 1), -1, 1)))))
+    return R, t.ravel(), angle, int(n)
+
+
+# --------------------------------------------------------------------------- initialization
+def initialize(xy: np.ndarray, valid: np.ndarray, focal: np.ndarray, names: Sequence[str],
+               threshold_px: float = 4.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]:
+    """Initial poses of every camera, up to scale.
+
+    Args:
+        xy: (C, N, 2) ideal normalized coordinates of N correspondences (any value where not valid).
+        valid: (C, N) usable observations.
+        focal: (C,) focal lengths (px) converting ``threshold_px`` to normalized units.
+        names: camera names (for messages).
+        threshold_px: RANSAC / outlier threshold, pixels.
+
+    Returns:
+        R (C, 3, 3), t (C, 3) world -> camera with the first camera of the pair at
+        the origin and a unit baseline, points X (N, 3) (NaN = not triangulated),
+        and the initial pair (a, b).
+    """
+    C = len(xy)
+    thr = threshold_px / float(np.mean(focal))
+    shared = np.einsum("an,bn->ab", valid.astype(int), valid.astype(int))
+    pairs = sorted(((shared[a, b], a, b) for a in range(C) for b in range(a + 1, C)), reverse=True)
+    best = None
+    for n, a, b in pairs:
+        if n < MIN_POINTS:
+            break
+        m = valid[a] & valid[b]
+        res = _pair_pose(xy[a, m], xy[b, m], thr)
+        if res is None:
+            log.info("keypoint calibration: pair %s-%s rejected (essential matrix failed)", names[a], names[b])
+            continue
+        if res[2] < MIN_ANGLE_DEG:
+            log.info("keypoint calibration: pair %s-%s rejected (baseline too short: median ray angle %.1f deg)",
+                     names[a], names[b], res[2])
+            continue
+        best = (a, b, res)
+        break
+    if best is None:
+        raise Mocap3dError(f"no camera pair shares {MIN_POINTS}+ confident keypoints with a usable baseline "
+                           f"(most shared: {int(pairs[0][0]) if pairs else 0}); check that the person is seen by "
+                           "the cameras at the same frames (run 'mocap3d sync') and lower likelihood_threshold")
+    a, b, (Rb, tb, angle, n_in) = best
+    log.info("keypoint calibration: initial pair %s-%s (%d shared, %d inliers, median ray angle %.1f deg)",
+             names[a], names[b], shared[a, b], n_in, angle)
+    R = np.tile(np.eye(3), (C, 1, 1))
+    t = np.zeros((C, 3))
+    R[b], t[b] = Rb, tb
+    posed = np.zeros(C, bool)
+    posed[[a, b]] = True
+    X = _triangulate(xy, valid, R, t, posed, 2 * thr)
+    while not posed.all():
+        seen = valid & np.isfinite(X).all(1)[None]
+        counts = np.where(posed, -1, seen.sum(1))
+        c = int(np.argmax(counts))
+        if counts[c] < MIN_POINTS:
+            raise Mocap3dError(f"camera {names[c]}: only {counts[c]} confident keypoints shared with the posed "
+                               f"cameras (>= {MIN_POINTS} needed); it must see the person at the same frames")
+        obj = np.ascontiguousarray(X[seen[c]], np.float64)
+        img = np.ascontiguousarray(xy[c, seen[c]], np.float64)
+        ok, rvec, tvec, inl = cv2.solvePnPRansac(obj, img, np.eye(3), None, iterationsCount=500,
+                                                 reprojectionError=thr, confidence=0.999,
+                                                 flags=cv2.SOLVEPNP_EPNP)
+        if not ok or inl is None or len(inl) < MIN_POINTS // 2:
+            raise Mocap3dError(f"camera {names[c]}: PnP on the triangulated keypoints failed")
+        inl = inl.ravel()
+        rvec, tvec = cv2.solvePnPRefineLM(obj[inl], img[inl], np.eye(3), None, rvec, tvec)
+        R[c], t[c] = rodrigues_to_matrix(rvec.ravel()), tvec.ravel()
+        posed[c] = True
+        log.info("keypoint calibration: %s posed by PnP (%d of %d inliers)", names[c], len(inl), len(obj))
+        X = _triangulate(xy, valid, R, t, posed, 2 * thr)
+    return R, t, X, (a, b)
+
+
+# --------------------------------------------------------------------------- bundle adjustment
+def bundle_adjust_points(cameras: Sequence[Camera], uv: np.ndarray, valid: np.ndarray, X: np.ndarray,
+                         fixed: int, f_scale_px: float = 1.5, max_nfev: int = 60) -> tuple[list[Camera], np.ndarray, np.ndarray]:
+    """Adjust camera poses (all but camera ``fixed``) and free 3D points together.
+
+    Args:
+        cameras: posed cameras (intrinsics fixed).
+        uv: (C, N, 2) observed pixels (distorted).
+        valid: (C, N) observations to use.
+        X: (N, 3) initial points (rows with NaN are left out and stay NaN).
+        fixed: index of the camera whose pose is held (defines the frame; scale stays free).
+        f_scale_px: robust loss scale, pixels.
+
+    Returns:
+        Adjusted cameras, points (N, 3) and pixel residual norms (C, N) (NaN where not used).
+    """
+    C, N = valid.shape
+    keep = np.isfinite(X).all(1) & (valid.sum(0) >= 2)
+    pid = np.cumsum(keep) - 1
+    ci, pi = np.nonzero(valid & keep[None])
+    obs = uv[ci, pi]
+    M, P = len(ci), int(keep.sum())
+    free = [c for c in range(C) if c != fixed]
+    col = {c: 6 * k for k, c in enumerate(free)}
+    n_cam = 6 * len(free)
+    K = np.array([c.matrix for c in cameras])
+    dist = np.zeros((C, 5))
+    for c, cam in enumerate(cameras):
+        dist[c, :min(5, cam.distortions.size)] = cam.distortions[:5]
+    fish = np.array([c.fisheye for c in cameras])
+    r0 = np.array([c.rotation for c in cameras])
+    t0 = np.array([c.translation for c in cameras])
+
+    def unpack(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        r, t = r0.copy(), t0.copy()
+        for c, o in col.items():
+            r[c], t[c] = p[o:o + 3], p[o + 3:o + 6]
+        return r, t, p[n_cam:].reshape(P, 3)
+
+    def residuals(p: np.ndarray) -> np.ndarray:
+        r, t, pts = unpack(p)
+        Xc = transform(r[ci], t[ci], pts[pid[pi]])
+        z = np.where(Xc[:, 2] > 1e-6, Xc[:, 2], 1e-6)
+        xy = Xc[:, :2] / z[:, None]
+        d = np.empty_like(xy)
+        for flag in (False, True):
+            m = fish[ci] == flag
+            if m.any():
+                d[m] = distort_vectorized(xy[m], dist[ci[m]], flag)
+        k = K[ci]
+        u = k[:, 0, 0] * d[:, 0] + k[:, 0, 1] * d[:, 1] + k[:, 0, 2]
+        v = k[:, 1, 1] * d[:, 1] + k[:, 1, 2]
+        return (np.stack([u, v], 1) - obs).ravel()
+
+    rows = np.repeat(np.arange(2 * M), 3)
+    cols = (n_cam + 3 * np.repeat(pid[pi], 2)[:, None] + np.arange(3)).ravel()
+    rr, cc = [rows], [cols]
+    for c, o in col.items():
+        r = np.flatnonzero(ci == c)
+        r2 = np.concatenate([2 * r, 2 * r + 1])
+        rr.append(np.repeat(r2, 6))
+        cc.append(np.tile(np.arange(o, o + 6), len(r2)))
+    rr_, cc_ = np.concatenate(rr), np.concatenate(cc)
+    sparsity = coo_matrix((np.ones(len(rr_), int), (rr_, cc_)), shape=(2 * M, n_cam + 3 * P)).tocsr()
+    sparsity.data[:] = 1
+    p0 = np.concatenate([np.concatenate([[*r0[c], *t0[c]] for c in free]) if free else np.zeros(0),
+                         X[keep].ravel()])
+    sol = least_squares(residuals, p0, jac_sparsity=sparsity, loss="soft_l1", f_scale=f_scale_px, x_scale="jac",
+                        method="trf", tr_solver="lsmr", max_nfev=max_nfev, xtol=1e-8, ftol=1e-8)
+    r, t, pts = unpack(sol.x)
+    out = [cam.copy(rotation=r[c], translation=t[c]) for c, cam in enumerate(cameras)]
+    Xo = np.full((N, 3), np.nan)
+    Xo[keep] = pts
+    err = np.full((C, N), np.nan)
+    err[ci, pi] = np.linalg.norm(sol.fun.reshape(M, 2), axis=1)
+    return out, Xo, err
+
+
+# --------------------------------------------------------------------------- scale and world frame
+def leg_length(X: np.ndarray, names: Sequence[str]) -> float:
+    """Median thigh + shank length over frames and both sides, in the units of X (F, K, 3)."""
+    lengths = []
+    for s in "LR":
+        h, k, a = _idx(names, [f"{s}Hip", f"{s}Knee", f"{s}Ankle"], "leg length for the metric scale")
+        lengths.append(np.linalg.norm(X[:, h] - X[:, k], axis=-1) + np.linalg.norm(X[:, k] - X[:, a], axis=-1))
+    v = np.concatenate(lengths)
+    v = v[np.isfinite(v)]
+    if v.size < 3:
+        raise Mocap3dError("keypoint calibration: hips, knees and ankles are triangulated in fewer than 3 frames; "
+                           "the metric scale cannot be set")
+    return float(np.median(v))
+
+
+def world_frame(X: np.ndarray, names: Sequence[str], camera0_position: np.ndarray, up: str = "Y",
+                floor_percentile: float = 1.0, min_travel_m: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Rotation A (3, 3) and translation b (3,) with ``X_world = A X + b`` (module docstring, step 5).
+
+    Args:
+        X: (F, K, 3) metric keypoints in any frame.
+        names: keypoint names (K,).
+        camera0_position: (3,) camera 0 centre in that frame.
+        up: 'Y' or 'Z'.
+    """
+    ls, rs, la, ra, lh, rh = _idx(names, ["LShoulder", "RShoulder", "LAnkle", "RAnkle", "LHip", "RHip"],
+                                  "world frame")
+    d = (X[:, ls] + X[:, rs] - X[:, la] - X[:, ra]) / 2
+    d = d[np.isfinite(d).all(1)]
+    if len(d) < 3:
+        raise Mocap3dError("keypoint calibration: shoulders and ankles triangulated in fewer than 3 frames; "
+                           "the vertical cannot be found")
+    u = np.median(d / np.linalg.norm(d, axis=1, keepdims=True), axis=0)
+    pelvis = (X[:, lh] + X[:, rh]) / 2
+    pelvis = pelvis[np.isfinite(pelvis).all(1)]
+    _, _, Vt = np.linalg.svd(pelvis - pelvis.mean(0), full_matrices=False)
+    proj = (pelvis - pelvis.mean(0)) @ Vt.T
+    extent = np.percentile(proj, 95, axis=0) - np.percentile(proj, 5, axis=0)
+    travels = extent[0] > min_travel_m
+    lat = X[:, rh] - X[:, lh] + X[:, rs] - X[:, ls]
+    lat = lat[np.isfinite(lat).all(1)]
+    lat = np.median(lat / np.linalg.norm(lat, axis=1, keepdims=True), axis=0)
+    if extent[1] > min_travel_m:  # the pelvis moves over an area: up = normal of its (level) plane
+        u = Vt[2] * np.sign(Vt[2] @ u)
+    else:  # up is orthogonal to the (level) line of travel and to the median left-right axis
+        ortho = [Vt[0]] if travels else []
+        l = lat - sum((lat @ v) * v for v in ortho)
+        ortho.append(l / np.linalg.norm(l))
+        for v in ortho:
+            u = u - (u @ v) * v
+    u /= np.linalg.norm(u)
+    feet = X[:, [names.index(n) for n in FOOT_KEYPOINTS if n in names]] @ u
+    floor = float(np.nanpercentile(feet, floor_percentile))
+    horiz = pelvis - np.outer(pelvis @ u, u)
+    origin = horiz.mean(0) + floor * u
+    if travels:
+        x = Vt[0] - (Vt[0] @ u) * u
+        n = max(1, len(proj) // 10)
+        if proj[-n:, 0].mean() < proj[:n, 0].mean():
+            x = -x
+    else:
+        x = origin - np.asarray(camera0_position, float)
+        x -= (x @ u) * u
+    x /= np.linalg.norm(x)
+    A = np.stack([x, u, np.cross(x, u)]) if up == "Y" else np.stack([x, np.cross(u, x), u])
+    return A, -A @ origin
+
+
+# --------------------------------------------------------------------------- main entry
+def calibrate_from_keypoints(cameras: Sequence[Camera], keypoints: np.ndarray, names: Sequence[str],
+                             height_m: float, likelihood_threshold: float = 0.5, max_frames: int = 300,
+                             up: str = "Y", threshold_px: float = 4.0, outlier_px: float = 10.0) -> KeypointCalibration:
+    """Pose cameras of known intrinsics from one person's 2D keypoints (module docstring).
+
+    Args:
+        cameras: (C) cameras with intrinsics (their poses are ignored).
+        keypoints: (C, F, K, 3) pixels x, y and likelihood of one person on a common
+            frame clock (synchronized); NaN = missing.
+        names: (K,) keypoint names (hips, knees, ankles, shoulders needed).
+        height_m: the person's stature, metres (sets the metric scale).
+        likelihood_threshold: keypoints below it are not used.
+        max_frames: frames (evenly spread) in the bundle adjustment.
+        up: world up axis 'Y' (OpenSim) or 'Z'.
+        threshold_px: RANSAC threshold of the initialization, pixels.
+        outlier_px: residual above which an observation counts as an outlier, pixels.
+
+    Returns:
+        :class:`KeypointCalibration`.
+    """
+    kp = np.asarray(keypoints, float)
+    C, F, K, _ = kp.shape
+    names = list(names)
+    if C < 2 or len(cameras) != C or len(names) != K:
+        raise Mocap3dError(f"keypoint calibration needs >= 2 cameras with keypoints (got {C} keypoint arrays for "
+                           f"{len(cameras)} cameras, {K} keypoints for {len(names)} names)")
+    if not np.isfinite(height_m) or not 0.3 <= height_m <= 3.0:
+        raise Mocap3dError(f"participant height {height_m} m is implausible; set project.participant_height (m)")
+    up = up.upper()
+    cams = [c.copy(rotation=np.zeros(3), translation=np.zeros(3)) for c in cameras]
+    valid = np.isfinite(kp).all(-1) & (kp[..., 2] >= likelihood_threshold)
+    frames = np.flatnonzero((valid.sum(0) >= 2).any(1))
+    if len(frames) > max_frames:
+        frames = frames[np.round(np.linspace(0, len(frames) - 1, max_frames)).astype(int)]
+    uv = kp[:, frames, :, :2].reshape(C, -1, 2)
+    v = valid[:, frames].reshape(C, -1)
+    v &= v.sum(0)[None] >= 2
+    xy = np.stack([c.undistort_points(np.nan_to_num(p)) for c, p in zip(cams, uv)])
+    focal = np.array([c.focal for c in cams])
+    R, t, X, (a, b) = initialize(xy, v, focal, [c.name for c in cams], threshold_px)
+    cams = [c.copy(rotation=matrix_to_rodrigues(R[i]), translation=t[i]) for i, c in enumerate(cams)]
+    cams, X, err = bundle_adjust_points(cams, uv, v & np.isfinite(X).all(1)[None], X, a)
+    bad = err > outlier_px
+    if bad.any():  # second pass without the gross outliers (left/right swaps, wrong detections)
+        cams, X, err = bundle_adjust_points(cams, uv, v & np.isfinite(X).all(1)[None] & ~bad, X, a)
+    used = np.isfinite(err)
+    inl = used & (err <= outlier_px)
+    rms = np.array([np.sqrt(np.mean(err[c][inl[c]] ** 2)) if inl[c].any() else np.nan for c in range(C)])
+    n_obs = used.sum(1)
+    for c in range(C):
+        if n_obs[c] < MIN_POINTS:
+            raise Mocap3dError(f"camera {cams[c].name}: {n_obs[c]} keypoints survive the bundle adjustment "
+                               f"(>= {MIN_POINTS} needed)")
+    # Every frame triangulated with the adjusted (unscaled) rig, for the scale and the world frame.
+    rig = CameraRig(cams)
+    pts = np.where(valid[..., None], kp[..., :2], np.nan)
+    Xall = rig.triangulate(pts, valid.astype(float))
+    err_all = rig.reprojection_error(Xall, pts)
+    Xall[np.any(valid & ~(err_all <= outlier_px), axis=0)] = np.nan
+    scale = LEG_FRACTION * height_m / leg_length(Xall, names)
+    Xall *= scale
+    cams = [c.copy(translation=c.translation * scale) for c in cams]
+    A, bvec = world_frame(Xall, names, cams[0].position, up)
+    out = []
+    for c in cams:
+        Rn = c.R @ A.T
+        out.append(c.copy(rotation=matrix_to_rodrigues(Rn), translation=c.translation - Rn @ bvec))
+    Xw = Xall @ A.T + bvec
+    result = KeypointCalibration(CameraRig(out), rms, n_obs, int(np.isfinite(X).all(1).sum()),
+                                 int(np.sum(used & ~inl)), float(scale), leg_length(Xw, names),
+                                 (cams[a].name, cams[b].name), Xw, up)
+    log.info("keypoint calibration: %d points, RMS %s px, scale %.4f m/unit (leg %.3f m = %.4f x %.2f m)",
+             result.n_points, ", ".join(f"{r:.2f}" for r in rms), scale, result.leg_length_m, LEG_FRACTION, height_m)
+    return result
+
+
+__all__ = ["KeypointCalibration", "LEG_FRACTION", "calibrate_from_keypoints", "initialize", "bundle_adjust_points",
+           "leg_length", "world_frame"]

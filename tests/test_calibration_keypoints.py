@@ -1,0 +1,174 @@
+"""Extrinsic calibration from the person's own 2D keypoints, against the synthetic capture's truth."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mocap3d import api
+from mocap3d.calibration.from_keypoints import (FOOT_KEYPOINTS, LEG_FRACTION, calibrate_from_keypoints, leg_length,
+                                                world_frame)
+from mocap3d.camera import CameraRig
+from mocap3d.errors import Mocap3dError
+from mocap3d.evaluation import rotation_angle_deg, similarity_align
+from mocap3d.io.calibration_toml import read_calibration, read_calibration_metadata
+from mocap3d.io.trc import read_trc
+from mocap3d.synthetic import make_capture, write_capture
+
+N_FRAMES = 150
+
+
+@pytest.fixture(scope="module")
+def cap():
+    return make_capture(4, "walking", n_frames=N_FRAMES, rate=60, noise_px=1.0, occlusion=False, seed=0)
+
+
+@pytest.fixture(scope="module")
+def result(cap):
+    kp = cap.keypoints2d
+    return calibrate_from_keypoints(list(cap.rig), kp.data[:, :, 0], kp.keypoints, cap.height[0])
+
+
+def _align(est: CameraRig, true: CameraRig):
+    """Similarity (s, R, t) taking estimated camera centres onto the true ones."""
+    return similarity_align(np.array([c.position for c in est]), np.array([c.position for c in true]))
+
+
+def _true_scale_ratio(cap) -> float:
+    """True leg length over LEG_FRACTION x height: the scale error the de Leva proportions must give."""
+    X = cap.keypoints3d.data
+    return leg_length(X, cap.keypoints3d.names) / (LEG_FRACTION * cap.height[0])
+
+
+def _truth_at_our_origin(cap) -> np.ndarray:
+    """True keypoints (F, K, 3) shifted so that the horizontal mean of the pelvis is the origin (as ours)."""
+    true, names = cap.keypoints3d.data, cap.keypoints3d.names
+    pelvis = (true[:, names.index("LHip")] + true[:, names.index("RHip")]) / 2
+    return true - pelvis.mean(0) * [1, 0, 1]
+
+
+def _check_rig(est: CameraRig, cap, pos_mm: float = 3.0, ori_deg: float = 0.1) -> float:
+    s, R, t = _align(est, cap.rig)
+    for e, c in zip(est, cap.rig):
+        assert np.linalg.norm(s * R @ e.position + t - c.position) * 1000 < pos_mm, e.name
+        assert rotation_angle_deg(e.R @ R.T, c.R) < ori_deg, e.name
+    # the metric scale: within 2 % of the truth, and exactly the body's deviation from de Leva's proportions
+    assert abs(s - 1) < 0.02
+    assert abs(1 / s - 1 / _true_scale_ratio(cap)) < 0.003
+    # world frame: Y up, X along the walk, floor at the true floor
+    assert rotation_angle_deg(R, np.eye(3)) < 1.0
+    floor = cap.keypoints3d.data.reshape(-1, 3).copy()
+    floor[:, 1] = 0.0
+    floor_in_est = ((floor - t) / s) @ R
+    assert np.all(np.abs(floor_in_est[:, 1]) < 0.02)
+    return s
+
+
+def test_core_recovers_cameras_scale_and_world(cap, result):
+    # measured: positions 0.6-1.0 mm, orientations 0.005-0.02 deg, scale 1.3 % (the synthetic
+    # body's leg is 0.485 x height vs de Leva's 0.492), up 0.4 deg, floor 6-11 mm
+    _check_rig(result.rig, cap)
+    assert result.rig.names == cap.rig.names
+    # the reprojection error is the pixel noise (1 px per axis)
+    assert np.all((result.rms_px > 0.5) & (result.rms_px < 1.6))
+    assert result.n_outliers == 0
+    assert np.all(result.n_observations > 0.9 * N_FRAMES * len(cap.keypoints2d.keypoints))
+    assert abs(result.leg_length_m - LEG_FRACTION * cap.height[0]) < 1e-3
+    assert set(result.init_pair) <= set(cap.rig.names)
+
+
+def test_points_are_metric_in_the_world_frame(cap, result):
+    """The returned keypoints lie where the truth is, up to the scale error (no alignment at all)."""
+    err = np.linalg.norm(result.points * _true_scale_ratio(cap) - _truth_at_our_origin(cap), axis=-1)
+    assert np.nanmedian(err) < 0.02  # world frame from the body: heading, up, floor
+    assert np.isfinite(result.points).mean() > 0.95
+
+
+@pytest.mark.parametrize("up", ["Y", "Z"])
+def test_world_frame_of_true_keypoints(cap, up):
+    X, names = cap.keypoints3d.data, cap.keypoints3d.names
+    A, b = world_frame(X, names, cap.rig[0].position, up)
+    W = X @ A.T + b
+    expected = np.eye(3) if up == "Y" else np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])
+    assert rotation_angle_deg(A, expected) < 0.5
+    vertical = W[..., 1 if up == "Y" else 2]
+    feet = [names.index(n) for n in FOOT_KEYPOINTS]
+    assert abs(np.percentile(vertical[:, feet], 1)) < 1e-3   # the floor at the lowest foot keypoints
+    assert np.abs(vertical - X[..., 1]).max() < 0.03
+
+
+def test_standing_person_x_axis_points_away_from_camera0(cap):
+    X, names = cap.keypoints3d.data[:1].repeat(20, axis=0), cap.keypoints3d.names
+    A, b = world_frame(X, names, np.array([-4.0, 1.5, 0.0]), "Y")
+    # camera 0 on -X: X points away from it (horizontal for the body axis, which leans forward ~10 deg here)
+    assert A[0] @ np.array([1.0, 0, 0]) > 0.97
+
+
+@pytest.fixture(scope="module")
+def trial(cap, tmp_path_factory):
+    """A trial with the true intrinsics but no extrinsics in calibration/Calib.toml."""
+    folder = tmp_path_factory.mktemp("kp") / "trial"
+    unposed = CameraRig([c.copy(rotation=np.zeros(3), translation=np.zeros(3)) for c in cap.rig])
+    return write_capture(cap, folder, calibration=unposed)
+
+
+CONFIG = {"calibration_type": "calculate",
+          "calculate": {"intrinsics": {"overwrite_intrinsics": False},
+                        "extrinsics": {"calculate_extrinsics": True, "extrinsics_method": "keypoints"}}}
+
+
+def test_stage_writes_calibration_and_triangulates(cap, trial):
+    (res,) = api.calibration(trial, quiet=True, calibration=CONFIG)
+    out = trial / "calibration" / "Calib_keypoints.toml"
+    assert out.is_file() and res.report["calibration_file"] == str(out)
+    assert read_calibration_metadata(out)["up_axis"] == "Y"
+    est = read_calibration(out)
+    for e, c in zip(est, cap.rig):
+        np.testing.assert_allclose(e.matrix, c.matrix)
+    _check_rig(est, cap)
+    report = json.loads((trial / "calibration" / "calibration_report.json").read_text())
+    diag = report["keypoints_calibration"]
+    assert diag["pose_dir"].endswith("pose") and len(diag["rms_px"]) == 4
+    assert max(diag["rms_px"].values()) < 1.6
+
+    api.triangulation(trial, quiet=True)
+    trc = sorted((trial / "pose-3d").glob("*.trc"))[0]
+    m = read_trc(trc)
+    names = [n for n in m.names if n in cap.keypoints3d.names]
+    est = m.data[:, [m.names.index(n) for n in names]].reshape(-1, 3)
+    true = _truth_at_our_origin(cap)[:len(m.data), [cap.keypoints3d.names.index(n) for n in names]].reshape(-1, 3)
+    ok = np.isfinite(est).all(1)
+    assert ok.mean() > 0.95
+    s, R, t = similarity_align(est[ok], true[ok])
+    err = np.linalg.norm(s * est[ok] @ R.T + t - true[ok], axis=1)
+    assert np.median(err) < 0.005 and abs(s - 1) < 0.02
+    # without any alignment: the world frame (heading, up, floor) and the known scale error only
+    assert np.median(np.linalg.norm(est[ok] * _true_scale_ratio(cap) - true[ok], axis=1)) < 0.02
+
+
+def test_stage_without_pose_folders_says_what_to_run(cap, trial, tmp_path):
+    folder = tmp_path / "nopose"
+    shutil.copytree(trial / "calibration", folder / "calibration")
+    shutil.copy(trial / "Config.toml", folder / "Config.toml")
+    for f in (folder / "calibration").glob("Calib_keypoints.toml"):
+        f.unlink()
+    (folder / "pose").mkdir()
+    with pytest.raises(Mocap3dError, match=r"run 'mocap3d pose' and 'mocap3d sync' first"):
+        api.calibration(folder, quiet=True, calibration=CONFIG)
+
+
+def test_too_few_shared_keypoints(cap):
+    kp = cap.keypoints2d.data[:, :, 0].copy()
+    names = cap.keypoints2d.keypoints
+    low = kp.copy()
+    low[..., 2] = 0.1
+    with pytest.raises(Mocap3dError, match="no camera pair shares"):
+        calibrate_from_keypoints(list(cap.rig), low, names, 1.75)
+    alone = kp.copy()
+    alone[0, 40:] = np.nan      # camera 0 sees the first 40 frames, the others the rest only
+    alone[1:, :40] = np.nan
+    with pytest.raises(Mocap3dError, match=r"camera cam01: only 0 confident keypoints shared"):
+        calibrate_from_keypoints(list(cap.rig), alone, names, 1.75)
