@@ -47,7 +47,7 @@ from ..camera import Camera, CameraRig, matrix_to_rodrigues, rodrigues_to_matrix
 from ..errors import Mocap3dError
 from ..kinematics.anthropometry import DE_LEVA_MALE, REFERENCE_STATURE
 from ..logs import get_logger
-from .bundle_adjustment import distort_vectorized, transform
+from .bundle_adjustment import distort_vectorized
 
 log = get_logger("calibration")
 
@@ -120,20 +120,33 @@ def _reproj_norm(X: np.ndarray, R: np.ndarray, t: np.ndarray, xy: np.ndarray) ->
 
 
 def _triangulate(xy: np.ndarray, valid: np.ndarray, R: np.ndarray, t: np.ndarray, posed: np.ndarray,
-                 max_err: float) -> np.ndarray:
-    """Points (N, 3) from the posed cameras' valid observations; NaN if < 2 views or any error > max_err."""
-    w = (valid & posed[:, None]).astype(float)
-    X = triangulate_normalized(np.where(valid[..., None], xy, np.nan), _extrinsics(R, t), w)
-    err = _reproj_norm(np.nan_to_num(X), R, t, np.nan_to_num(xy))
-    bad = np.any((w > 0) & ~(err <= max_err), axis=0)
-    X[bad] = np.nan
-    return X
+                 max_err: np.ndarray, passes: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Points (N, 3) from the posed cameras' valid observations, and the observations kept (C, N).
+
+    A point whose error exceeds ``max_err`` (C,) (normalized units) in some camera loses its
+    worst observation and is triangulated again (up to ``passes`` times); NaN if still bad or < 2 views.
+    """
+    use = valid & posed[:, None]
+    ext = _extrinsics(R, t)
+    for _ in range(passes):
+        X = triangulate_normalized(np.where(use[..., None], xy, np.nan), ext, use.astype(float))
+        err = _reproj_norm(np.nan_to_num(X), R, t, np.nan_to_num(xy))
+        bad = use & ~(err <= max_err[:, None])
+        pts = np.flatnonzero(bad.any(0))
+        if not len(pts):
+            break
+        worst = np.argmax(np.where(use, err / max_err[:, None], -1.0), axis=0)
+        use[worst[pts], pts] = False
+    drop = bad.any(0) | (use.sum(0) < 2)
+    X[drop] = np.nan
+    use[:, drop] = False
+    return X, use
 
 
 def _pair_pose(xa: np.ndarray, xb: np.ndarray, thr: float) -> tuple[np.ndarray, np.ndarray, float, int] | None:
     """Relative pose (R, t |t|=1) of camera b from camera a, median ray angle (deg) and inliers, or None."""
     pa, pb = np.ascontiguousarray(xa, np.float64), np.ascontiguousarray(xb, np.float64)
-    E, mask = cv2.findEssentialMat(pa, pb, np.eye(3), method=cv2.RANSAC, prob=0.999, threshold=thr)
+    E, mask = cv2.findEssentialMat(pa, pb, np.eye(3), method=cv2.USAC_MAGSAC, prob=0.999, threshold=thr)
     if E is None or E.shape != (3, 3):
         return None
     n, R, t, mask = cv2.recoverPose(E, pa, pb, np.eye(3), mask=mask)
@@ -151,6 +164,19 @@ def _pair_pose(xa: np.ndarray, xb: np.ndarray, thr: float) -> tuple[np.ndarray, 
 
 
 # --------------------------------------------------------------------------- initialization
+def _refine(xy: np.ndarray, use: np.ndarray, R: np.ndarray, t: np.ndarray, X: np.ndarray, posed: np.ndarray,
+            fixed: int, thr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bundle-adjust the posed cameras and points in normalized coordinates (unit cameras); returns R, t."""
+    idx = np.flatnonzero(posed)
+    cams = [Camera(str(i), (1, 1), np.eye(3), np.zeros(4), matrix_to_rodrigues(R[i]), t[i]) for i in idx]
+    out, _, _ = bundle_adjust_points(cams, xy[idx], use[idx], X, int(np.flatnonzero(idx == fixed)[0]),
+                                     f_scale_px=float(np.median(thr)) / 2, max_nfev=15)
+    R, t = R.copy(), t.copy()
+    for i, c in zip(idx, out):
+        R[i], t[i] = c.R, c.translation
+    return R, t
+
+
 def initialize(xy: np.ndarray, valid: np.ndarray, focal: np.ndarray, names: Sequence[str],
                threshold_px: float = 4.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]:
     """Initial poses of every camera, up to scale.
@@ -168,7 +194,7 @@ def initialize(xy: np.ndarray, valid: np.ndarray, focal: np.ndarray, names: Sequ
         and the initial pair (a, b).
     """
     C = len(xy)
-    thr = threshold_px / float(np.mean(focal))
+    thr = threshold_px / np.asarray(focal, float)   # (C,) normalized units
     shared = np.einsum("an,bn->ab", valid.astype(int), valid.astype(int))
     pairs = sorted(((shared[a, b], a, b) for a in range(C) for b in range(a + 1, C)), reverse=True)
     best = None
@@ -176,7 +202,7 @@ def initialize(xy: np.ndarray, valid: np.ndarray, focal: np.ndarray, names: Sequ
         if n < MIN_POINTS:
             break
         m = valid[a] & valid[b]
-        res = _pair_pose(xy[a, m], xy[b, m], thr)
+        res = _pair_pose(xy[a, m], xy[b, m], float(np.sqrt(thr[a] * thr[b])))
         if res is None:
             log.info("keypoint calibration: pair %s-%s rejected (essential matrix failed)", names[a], names[b])
             continue
@@ -198,7 +224,9 @@ def initialize(xy: np.ndarray, valid: np.ndarray, focal: np.ndarray, names: Sequ
     R[b], t[b] = Rb, tb
     posed = np.zeros(C, bool)
     posed[[a, b]] = True
-    X = _triangulate(xy, valid, R, t, posed, 2 * thr)
+    X, use = _triangulate(xy, valid, R, t, posed, 2 * thr)
+    R, t = _refine(xy, use, R, t, X, posed, a, thr)   # the RANSAC essential matrix comes from 5 points
+    X, _ = _triangulate(xy, valid, R, t, posed, 2 * thr)
     while not posed.all():
         seen = valid & np.isfinite(X).all(1)[None]
         counts = np.where(posed, -1, seen.sum(1))
@@ -209,16 +237,24 @@ def initialize(xy: np.ndarray, valid: np.ndarray, focal: np.ndarray, names: Sequ
         obj = np.ascontiguousarray(X[seen[c]], np.float64)
         img = np.ascontiguousarray(xy[c, seen[c]], np.float64)
         ok, rvec, tvec, inl = cv2.solvePnPRansac(obj, img, np.eye(3), None, iterationsCount=500,
-                                                 reprojectionError=thr, confidence=0.999,
+                                                 reprojectionError=float(thr[c]), confidence=0.999,
                                                  flags=cv2.SOLVEPNP_EPNP)
         if not ok or inl is None or len(inl) < MIN_POINTS // 2:
             raise Mocap3dError(f"camera {names[c]}: PnP on the triangulated keypoints failed")
         inl = inl.ravel()
-        rvec, tvec = cv2.solvePnPRefineLM(obj[inl], img[inl], np.eye(3), None, rvec, tvec)
+        for _ in range(3):  # refine on the inliers, then take the inliers of the refined pose
+            rvec, tvec = cv2.solvePnPRefineLM(obj[inl], img[inl], np.eye(3), None, rvec, tvec)
+            e = _reproj_norm(obj, rodrigues_to_matrix(rvec.ravel())[None], tvec.reshape(1, 3), img[None])[0]
+            inl = np.flatnonzero(e <= thr[c])
+            if len(inl) < MIN_POINTS // 2:
+                raise Mocap3dError(f"camera {names[c]}: PnP on the triangulated keypoints failed")
         R[c], t[c] = rodrigues_to_matrix(rvec.ravel()), tvec.ravel()
         posed[c] = True
         log.info("keypoint calibration: %s posed by PnP (%d of %d inliers)", names[c], len(inl), len(obj))
-        X = _triangulate(xy, valid, R, t, posed, 2 * thr)
+        X, use = _triangulate(xy, valid, R, t, posed, 2 * thr)
+        if len(inl) < 0.9 * len(obj):  # many PnP outliers: the points are off, adjust before going on
+            R, t = _refine(xy, use, R, t, X, posed, a, thr)
+            X, _ = _triangulate(xy, valid, R, t, posed, 2 * thr)
     return R, t, X, (a, b)
 
 
@@ -261,20 +297,21 @@ def bundle_adjust_points(cameras: Sequence[Camera], uv: np.ndarray, valid: np.nd
             r[c], t[c] = p[o:o + 3], p[o + 3:o + 6]
         return r, t, p[n_cam:].reshape(P, 3)
 
+    per_cam = [(c, np.flatnonzero(ci == c)) for c in range(C)]
+    per_cam = [(c, o, pid[pi[o]], np.broadcast_to(dist[c], (len(o), 5))) for c, o in per_cam if len(o)]
+
     def residuals(p: np.ndarray) -> np.ndarray:
         r, t, pts = unpack(p)
-        Xc = transform(r[ci], t[ci], pts[pid[pi]])
-        z = np.where(Xc[:, 2] > 1e-6, Xc[:, 2], 1e-6)
-        xy = Xc[:, :2] / z[:, None]
-        d = np.empty_like(xy)
-        for flag in (False, True):
-            m = fish[ci] == flag
-            if m.any():
-                d[m] = distort_vectorized(xy[m], dist[ci[m]], flag)
-        k = K[ci]
-        u = k[:, 0, 0] * d[:, 0] + k[:, 0, 1] * d[:, 1] + k[:, 0, 2]
-        v = k[:, 1, 1] * d[:, 1] + k[:, 1, 2]
-        return (np.stack([u, v], 1) - obs).ravel()
+        Rm = rodrigues_to_matrix(r)
+        out = np.empty((M, 2))
+        for c, o, rows, d in per_cam:  # observations are sorted by camera: one matrix product each
+            Xc = pts[rows] @ Rm[c].T + t[c]
+            z = np.where(Xc[:, 2] > 1e-6, Xc[:, 2], 1e-6)
+            xd = distort_vectorized(Xc[:, :2] / z[:, None], d, bool(fish[c]))
+            k = K[c]
+            out[o, 0] = k[0, 0] * xd[:, 0] + k[0, 1] * xd[:, 1] + k[0, 2]
+            out[o, 1] = k[1, 1] * xd[:, 1] + k[1, 2]
+        return (out - obs).ravel()
 
     rows = np.repeat(np.arange(2 * M), 3)
     cols = (n_cam + 3 * np.repeat(pid[pi], 2)[:, None] + np.arange(3)).ravel()
@@ -338,11 +375,12 @@ def world_frame(X: np.ndarray, names: Sequence[str], camera0_position: np.ndarra
     _, _, Vt = np.linalg.svd(pelvis - pelvis.mean(0), full_matrices=False)
     proj = (pelvis - pelvis.mean(0)) @ Vt.T
     extent = np.percentile(proj, 95, axis=0) - np.percentile(proj, 5, axis=0)
-    travels = extent[0] > min_travel_m
+    level = np.abs(Vt[:2] @ u) < np.sin(np.radians(30))   # directions within 30 deg of the horizontal
+    travels = extent[0] > min_travel_m and level[0]
     lat = X[:, rh] - X[:, lh] + X[:, rs] - X[:, ls]
     lat = lat[np.isfinite(lat).all(1)]
     lat = np.median(lat / np.linalg.norm(lat, axis=1, keepdims=True), axis=0)
-    if extent[1] > min_travel_m:  # the pelvis moves over an area: up = normal of its (level) plane
+    if travels and extent[1] > min_travel_m and level[1]:  # the pelvis moves over an area: up = normal of its (level) plane
         u = Vt[2] * np.sign(Vt[2] @ u)
     else:  # up is orthogonal to the (level) line of travel and to the median left-right axis
         ortho = [Vt[0]] if travels else []
@@ -410,10 +448,16 @@ def calibrate_from_keypoints(cameras: Sequence[Camera], keypoints: np.ndarray, n
     focal = np.array([c.focal for c in cams])
     R, t, X, (a, b) = initialize(xy, v, focal, [c.name for c in cams], threshold_px)
     cams = [c.copy(rotation=matrix_to_rodrigues(R[i]), translation=t[i]) for i, c in enumerate(cams)]
-    cams, X, err = bundle_adjust_points(cams, uv, v & np.isfinite(X).all(1)[None], X, a)
-    bad = err > outlier_px
-    if bad.any():  # second pass without the gross outliers (left/right swaps, wrong detections)
-        cams, X, err = bundle_adjust_points(cams, uv, v & np.isfinite(X).all(1)[None] & ~bad, X, a)
+    max_err = outlier_px / focal
+    prev = None
+    for _ in range(2):  # adjust; re-triangulate every point with the adjusted poses (outliers out); adjust again
+        Rc = np.stack([c.R for c in cams])
+        tc = np.stack([c.translation for c in cams])
+        X, use = _triangulate(xy, v, Rc, tc, np.ones(C, bool), max_err)
+        if prev is not None and np.array_equal(use, prev):
+            break
+        cams, X, err = bundle_adjust_points(cams, uv, use, X, a)
+        prev = use
     used = np.isfinite(err)
     inl = used & (err <= outlier_px)
     rms = np.array([np.sqrt(np.mean(err[c][inl[c]] ** 2)) if inl[c].any() else np.nan for c in range(C)])
@@ -423,11 +467,10 @@ def calibrate_from_keypoints(cameras: Sequence[Camera], keypoints: np.ndarray, n
             raise Mocap3dError(f"camera {cams[c].name}: {n_obs[c]} keypoints survive the bundle adjustment "
                                f"(>= {MIN_POINTS} needed)")
     # Every frame triangulated with the adjusted (unscaled) rig, for the scale and the world frame.
-    rig = CameraRig(cams)
-    pts = np.where(valid[..., None], kp[..., :2], np.nan)
-    Xall = rig.triangulate(pts, valid.astype(float))
-    err_all = rig.reprojection_error(Xall, pts)
-    Xall[np.any(valid & ~(err_all <= outlier_px), axis=0)] = np.nan
+    xy_all = np.stack([c.undistort_points(np.nan_to_num(p)) for c, p in zip(cams, kp[..., :2].reshape(C, -1, 2))])
+    Xall, _ = _triangulate(xy_all, valid.reshape(C, -1), np.stack([c.R for c in cams]),
+                           np.stack([c.translation for c in cams]), np.ones(C, bool), max_err)
+    Xall = Xall.reshape(F, K, 3)
     scale = LEG_FRACTION * height_m / leg_length(Xall, names)
     Xall *= scale
     cams = [c.copy(translation=c.translation * scale) for c in cams]
