@@ -172,3 +172,36 @@ def test_too_few_shared_keypoints(cap):
     alone[1:, :40] = np.nan
     with pytest.raises(Mocap3dError, match=r"camera cam01: only 0 confident keypoints shared"):
         calibrate_from_keypoints(list(cap.rig), alone, names, 1.75)
+
+
+def test_person_selection_with_a_bystander():
+    """Two people seen equally, detection slots shuffled per frame: every camera picks the same person."""
+    from mocap3d.calibration.person_select import select_person
+    cap2 = make_capture(4, "walking", n_frames=90, rate=60, noise_px=1.0, second_person=True, seed=1)
+    kp, ids = cap2.keypoints2d.data, cap2.identities
+    assert (ids[:, :, 0] == 1).any() and (ids[:, :, 0] == 0).any()   # slot 0 is not one person
+    chosen, info = select_person(list(cap2.rig), kp, 0.3)
+    assert info["persons_per_frame"] == 2
+    C, F = chosen.shape[:2]
+    share = []
+    for person in (0, 1):
+        slot = np.argmax(ids == person, axis=2)                        # (C, F) slot of that person
+        truth = kp[np.arange(C)[:, None], np.arange(F)[None], slot]
+        same = np.all((chosen == truth) | (np.isnan(chosen) & np.isnan(truth)), axis=(2, 3))
+        share.append(same.mean(axis=1))                                # (C,) frames where it is that person
+    share = np.array(share)
+    picked = int(np.argmax(share.sum(1)))
+    assert np.all(share[picked] > 0.95), share
+
+
+def test_stage_prefers_pose_sync(cap, trial, tmp_path):
+    folder = tmp_path / "synced"
+    shutil.copytree(trial / "calibration", folder / "calibration")
+    shutil.copy(trial / "Config.toml", folder / "Config.toml")
+    for f in (folder / "calibration").glob("Calib_keypoints.toml"):
+        f.unlink()
+    shutil.copytree(trial / "pose", folder / "pose-sync")
+    (folder / "pose").mkdir()   # empty: the stage must read pose-sync/
+    (res,) = api.calibration(folder, quiet=True, calibration=CONFIG)
+    assert res.report["keypoints_calibration"]["pose_dir"] == str(folder / "pose-sync")
+    _check_rig(read_calibration(folder / "calibration" / "Calib_keypoints.toml"), cap)

@@ -222,14 +222,16 @@ def _participant_height(config: Mapping[str, Any]) -> float:
 def keypoints_extrinsics(trial, cams: list[Camera], up: str, diagnostics: dict | None = None):
     """Pose ``cams`` from the 2D keypoints of the trial's person (see :mod:`.from_keypoints`).
 
-    Reads ``pose-sync/`` (else ``pose/``, assumed synchronized). Per camera, the
-    person slot with the most keypoints above ``[triangulation]
-    likelihood_threshold_triangulation`` over the trial is used (one person is
-    assumed to be filmed). Returns the same tuple as :func:`calculate_extrinsics`.
+    Reads ``pose-sync/`` (else ``pose/``, assumed synchronized); keypoints above
+    ``[triangulation] likelihood_threshold_triangulation``. With several people
+    per frame, the person tracked longest and consistently in every camera is
+    used (:func:`.person_select.select_person`); ``participant_height`` must be
+    that person's. Returns the same tuple as :func:`calculate_extrinsics`.
     """
     from ..io.openpose import read_openpose_folders
     from ..triangulation.inputs import frame_rate, load_skeleton
     from .from_keypoints import calibrate_from_keypoints
+    from .person_select import select_person
     if trial is None:
         raise Mocap3dError("extrinsics_method = 'keypoints' needs a trial with pose/ or pose-sync/ keypoints")
     pose_dir = next((d for d in (Path(trial.pose_sync_dir), Path(trial.pose_dir)) if _has_json(d)), None)
@@ -245,13 +247,11 @@ def keypoints_extrinsics(trial, cams: list[Camera], up: str, diagnostics: dict |
                                rate=frame_rate(config, trial))
     if kp.n_cameras != len(cams):
         raise Mocap3dError(f"{pose_dir}: keypoints of {kp.n_cameras} cameras for {len(cams)} cameras with intrinsics")
-    conf = np.nan_to_num(kp.data[..., 2]) >= thr                    # (C, F, P, K)
-    slot = conf.sum(axis=(1, 3)).argmax(axis=1)                      # (C,)
-    data = kp.data[np.arange(len(cams)), :, slot]                     # (C, F, K, 3)
-    log.info("keypoint calibration: %s, %d frames, person slot %s", pose_dir, kp.n_frames, slot.tolist())
+    log.info("keypoint calibration: %s, %d frames, %d detection slot(s)", pose_dir, kp.n_frames, kp.data.shape[2])
+    data, person = select_person(cams, kp.data, thr)
     res = calibrate_from_keypoints(cams, data, kp.keypoints, _participant_height(config), thr, up=up)
     if diagnostics is not None:
-        diagnostics.update(res.summary(), pose_dir=str(pose_dir), person_slot=dict(zip(kp.cameras, slot.tolist())))
+        diagnostics.update(res.summary(), pose_dir=str(pose_dir), person=person)
     ref = res.points.reshape(-1, 3)
     ref = ref[np.isfinite(ref).all(1)]
     return res.rig, res.rms_px, ref, "keypoints", ([None] * len(cams), [np.zeros((0, 2))] * len(cams))
