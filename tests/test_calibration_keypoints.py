@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -205,3 +204,9 @@ def test_stage_prefers_pose_sync(cap, trial, tmp_path):
     (res,) = api.calibration(folder, quiet=True, calibration=CONFIG)
     assert res.report["keypoints_calibration"]["pose_dir"] == str(folder / "pose-sync")
     _check_rig(read_calibration(folder / "calibration" / "Calib_keypoints.toml"), cap)
+
+
+def test_leg_fraction_is_our_model_source():
+    from mocap3d.kinematics.anthropometry import DE_LEVA_MALE, REFERENCE_STATURE
+    expected = (DE_LEVA_MALE["thigh"].length + DE_LEVA_MALE["shank"].length) / REFERENCE_STATURE
+    assert LEG_FRACTION == pytest.approx(expected, rel=1e-12)

@@ -8,12 +8,16 @@ Cameras with known intrinsics are posed from one person's keypoints alone
    coordinates by each camera's lens model.
 2. Initialization: the camera pair sharing the most correspondences whose
    relative pose has a usable baseline (median ray angle >= 2 deg) gives an
-   essential matrix (RANSAC) and a relative pose; the points are triangulated
-   and each further camera is posed by PnP RANSAC on them, the points being
-   re-triangulated after each camera.
+   essential matrix (MAGSAC, whose final local optimization matters: a plain
+   RANSAC 5-point model was 15 deg off on a near-planar walk) and a relative
+   pose, refined by a small bundle adjustment; the points are triangulated and
+   each further camera is posed by PnP RANSAC on them (refined on its inliers),
+   the points being re-triangulated after each camera.
 3. Bundle adjustment of every camera pose (but the first of the pair) and every
    3D point over <= ``max_frames`` evenly spread frames: pixel residuals with the
-   full lens model, robust ``soft_l1`` loss, sparse Jacobian.
+   full lens model, robust ``soft_l1`` loss, sparse Jacobian; observations more
+   than ``outlier_px`` off are dropped, the points re-triangulated and the
+   adjustment run again.
 4. Metric scale: the reconstruction is known up to scale. It is scaled so that
    the median leg length (hip-knee + knee-ankle, both sides, all frames)
    equals ``LEG_FRACTION`` x the person's height, with the de Leva (1996) male
@@ -24,7 +28,12 @@ Cameras with known intrinsics are posed from one person's keypoints alone
    detector's keypoints and the joint centres), typically a few percent;
    a wrong height gives the same relative error.
 5. World frame (metres): up = median direction from the mid-ankles to the
-   mid-shoulders (the person stands or walks upright); floor (up = 0) at the
+   mid-shoulders (the person stands or walks upright), made orthogonal to the
+   median left-right axis (hips + shoulders) and, when the pelvis travels along
+   a line (level ground), to that line, which removes the forward lean of the
+   trunk (10 deg in our synthetic walk); when it travels over an area, the
+   normal of the pelvis' plane. A person who does not travel (squat, standing)
+   keeps the forward lean in the up axis (11 deg on our synthetic squat); floor (up = 0) at the
    ``floor_percentile`` % of the heights of the foot keypoints (heels, toes,
    ankles: keypoints sit ~1-2 cm above the sole, so the floor is about that
    high); origin = horizontal mean of the pelvis (mid-hips) trajectory; X = the
@@ -45,15 +54,12 @@ from scipy.sparse import coo_matrix
 
 from ..camera import Camera, CameraRig, matrix_to_rodrigues, rodrigues_to_matrix, triangulate_normalized
 from ..errors import Mocap3dError
-from ..kinematics.anthropometry import DE_LEVA_MALE, REFERENCE_STATURE
 from ..logs import get_logger
+from .body_frame import FOOT_KEYPOINTS, LEG_FRACTION, leg_length, world_frame
 from .bundle_adjustment import distort_vectorized
 
 log = get_logger("calibration")
 
-#: Leg length (thigh + shank, hip to ankle joint centres) as a fraction of stature, de Leva (1996) male.
-LEG_FRACTION = (DE_LEVA_MALE["thigh"].length + DE_LEVA_MALE["shank"].length) / REFERENCE_STATURE
-FOOT_KEYPOINTS = ("LHeel", "RHeel", "LBigToe", "RBigToe", "LSmallToe", "RSmallToe", "LAnkle", "RAnkle")
 MIN_POINTS = 30          # correspondences needed to start from a pair, and per camera in the end
 MIN_ANGLE_DEG = 2.0      # median triangulation angle of a usable initial pair
 
@@ -97,14 +103,6 @@ class KeypointCalibration:
 
 
 # --------------------------------------------------------------------------- helpers
-def _idx(names: Sequence[str], wanted: Sequence[str], what: str) -> list[int]:
-    missing = [n for n in wanted if n not in names]
-    if missing:
-        raise Mocap3dError(f"keypoint calibration needs the keypoints {', '.join(missing)} ({what}); "
-                           "use a skeleton that has them (e.g. HALPE_26, COCO_17, BODY_25)")
-    return [list(names).index(n) for n in wanted]
-
-
 def _extrinsics(R: np.ndarray, t: np.ndarray) -> np.ndarray:
     """[R | t] (C, 3, 4) from R (C, 3, 3) and t (C, 3)."""
     return np.concatenate([R, t[:, :, None]], axis=2)
@@ -337,75 +335,6 @@ def bundle_adjust_points(cameras: Sequence[Camera], uv: np.ndarray, valid: np.nd
     return out, Xo, err
 
 
-# --------------------------------------------------------------------------- scale and world frame
-def leg_length(X: np.ndarray, names: Sequence[str]) -> float:
-    """Median thigh + shank length over frames and both sides, in the units of X (F, K, 3)."""
-    lengths = []
-    for s in "LR":
-        h, k, a = _idx(names, [f"{s}Hip", f"{s}Knee", f"{s}Ankle"], "leg length for the metric scale")
-        lengths.append(np.linalg.norm(X[:, h] - X[:, k], axis=-1) + np.linalg.norm(X[:, k] - X[:, a], axis=-1))
-    v = np.concatenate(lengths)
-    v = v[np.isfinite(v)]
-    if v.size < 3:
-        raise Mocap3dError("keypoint calibration: hips, knees and ankles are triangulated in fewer than 3 frames; "
-                           "the metric scale cannot be set")
-    return float(np.median(v))
-
-
-def world_frame(X: np.ndarray, names: Sequence[str], camera0_position: np.ndarray, up: str = "Y",
-                floor_percentile: float = 1.0, min_travel_m: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """Rotation A (3, 3) and translation b (3,) with ``X_world = A X + b`` (module docstring, step 5).
-
-    Args:
-        X: (F, K, 3) metric keypoints in any frame.
-        names: keypoint names (K,).
-        camera0_position: (3,) camera 0 centre in that frame.
-        up: 'Y' or 'Z'.
-    """
-    ls, rs, la, ra, lh, rh = _idx(names, ["LShoulder", "RShoulder", "LAnkle", "RAnkle", "LHip", "RHip"],
-                                  "world frame")
-    d = (X[:, ls] + X[:, rs] - X[:, la] - X[:, ra]) / 2
-    d = d[np.isfinite(d).all(1)]
-    if len(d) < 3:
-        raise Mocap3dError("keypoint calibration: shoulders and ankles triangulated in fewer than 3 frames; "
-                           "the vertical cannot be found")
-    u = np.median(d / np.linalg.norm(d, axis=1, keepdims=True), axis=0)
-    pelvis = (X[:, lh] + X[:, rh]) / 2
-    pelvis = pelvis[np.isfinite(pelvis).all(1)]
-    _, _, Vt = np.linalg.svd(pelvis - pelvis.mean(0), full_matrices=False)
-    proj = (pelvis - pelvis.mean(0)) @ Vt.T
-    extent = np.percentile(proj, 95, axis=0) - np.percentile(proj, 5, axis=0)
-    level = np.abs(Vt[:2] @ u) < np.sin(np.radians(30))   # directions within 30 deg of the horizontal
-    travels = extent[0] > min_travel_m and level[0]
-    lat = X[:, rh] - X[:, lh] + X[:, rs] - X[:, ls]
-    lat = lat[np.isfinite(lat).all(1)]
-    lat = np.median(lat / np.linalg.norm(lat, axis=1, keepdims=True), axis=0)
-    if travels and extent[1] > min_travel_m and level[1]:  # the pelvis moves over an area: up = normal of its (level) plane
-        u = Vt[2] * np.sign(Vt[2] @ u)
-    else:  # up is orthogonal to the (level) line of travel and to the median left-right axis
-        ortho = [Vt[0]] if travels else []
-        l = lat - sum((lat @ v) * v for v in ortho)
-        ortho.append(l / np.linalg.norm(l))
-        for v in ortho:
-            u = u - (u @ v) * v
-    u /= np.linalg.norm(u)
-    feet = X[:, [names.index(n) for n in FOOT_KEYPOINTS if n in names]] @ u
-    floor = float(np.nanpercentile(feet, floor_percentile))
-    horiz = pelvis - np.outer(pelvis @ u, u)
-    origin = horiz.mean(0) + floor * u
-    if travels:
-        x = Vt[0] - (Vt[0] @ u) * u
-        n = max(1, len(proj) // 10)
-        if proj[-n:, 0].mean() < proj[:n, 0].mean():
-            x = -x
-    else:
-        x = origin - np.asarray(camera0_position, float)
-        x -= (x @ u) * u
-    x /= np.linalg.norm(x)
-    A = np.stack([x, u, np.cross(x, u)]) if up == "Y" else np.stack([x, np.cross(u, x), u])
-    return A, -A @ origin
-
-
 # --------------------------------------------------------------------------- main entry
 def calibrate_from_keypoints(cameras: Sequence[Camera], keypoints: np.ndarray, names: Sequence[str],
                              height_m: float, likelihood_threshold: float = 0.5, max_frames: int = 300,
@@ -488,5 +417,5 @@ def calibrate_from_keypoints(cameras: Sequence[Camera], keypoints: np.ndarray, n
     return result
 
 
-__all__ = ["KeypointCalibration", "LEG_FRACTION", "calibrate_from_keypoints", "initialize", "bundle_adjust_points",
-           "leg_length", "world_frame"]
+__all__ = ["FOOT_KEYPOINTS", "KeypointCalibration", "LEG_FRACTION", "bundle_adjust_points", "calibrate_from_keypoints",
+           "initialize", "leg_length", "world_frame"]
