@@ -391,6 +391,10 @@ def calibrate_from_keypoints(cameras: Sequence[Camera], keypoints: np.ndarray, n
     inl = used & (err <= outlier_px)
     rms = np.array([np.sqrt(np.mean(err[c][inl[c]] ** 2)) if inl[c].any() else np.nan for c in range(C)])
     n_obs = used.sum(1)
+    if np.nanmax(rms) > 3.0:
+        log.warning("keypoint calibration: reprojection RMS up to %.1f px (%s): are the cameras synchronized "
+                    "(run 'mocap3d sync') and the intrinsics right?", np.nanmax(rms),
+                    ", ".join(f"{c.name} {r:.1f}" for c, r in zip(cams, rms)))
     for c in range(C):
         if n_obs[c] < MIN_POINTS:
             raise Mocap3dError(f"camera {cams[c].name}: {n_obs[c]} keypoints survive the bundle adjustment "
