@@ -210,3 +210,15 @@ def test_leg_fraction_is_our_model_source():
     from mocap3d.kinematics.anthropometry import DE_LEVA_MALE, REFERENCE_STATURE
     expected = (DE_LEVA_MALE["thigh"].length + DE_LEVA_MALE["shank"].length) / REFERENCE_STATURE
     assert LEG_FRACTION == pytest.approx(expected, rel=1e-12)
+
+
+def test_floor_without_foot_keypoints():
+    """COCO_17 has no heels or toes: the floor is the ankles' height minus the model's ankle height."""
+    cap17 = make_capture(3, "walking", n_frames=90, rate=60, noise_px=1.0, occlusion=False, skeleton="COCO_17", seed=2)
+    kp = cap17.keypoints2d
+    res = calibrate_from_keypoints(list(cap17.rig), kp.data[:, :, 0], kp.keypoints, cap17.height[0])
+    s, R, t = _align(res.rig, cap17.rig)
+    floor = cap17.keypoints3d.data.reshape(-1, 3).copy()
+    floor[:, 1] = 0.0
+    assert np.all(np.abs((((floor - t) / s) @ R)[:, 1]) < 0.02)
+    assert rotation_angle_deg(R, np.eye(3)) < 1.0

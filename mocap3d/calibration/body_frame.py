@@ -11,7 +11,10 @@ from ..errors import Mocap3dError
 #: (422.2 + 434.0) mm / 1741 mm, the values of ``mocap3d.kinematics.anthropometry`` (not imported here:
 #: that package loads OpenSim; a test checks that both agree).
 LEG_FRACTION = (422.2 + 434.0) / 1741.0
-FOOT_KEYPOINTS = ("LHeel", "RHeel", "LBigToe", "RBigToe", "LSmallToe", "RSmallToe", "LAnkle", "RAnkle")
+#: Ankle joint centre height over stature: 0.070 m for 1.741 m in ``mocap3d.kinematics.anthropometry``.
+ANKLE_FRACTION = 0.070 / 1.741
+FOOT_KEYPOINTS = ("LHeel", "RHeel", "LBigToe", "RBigToe", "LSmallToe", "RSmallToe", "LFootIndex", "RFootIndex",
+                  "LAnkle", "RAnkle")
 
 
 def _idx(names: Sequence[str], wanted: Sequence[str], what: str) -> list[int]:
@@ -37,7 +40,8 @@ def leg_length(X: np.ndarray, names: Sequence[str]) -> float:
 
 
 def world_frame(X: np.ndarray, names: Sequence[str], camera0_position: np.ndarray, up: str = "Y",
-                floor_percentile: float = 1.0, min_travel_m: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+                floor_percentile: float = 1.0, min_travel_m: float = 0.5,
+                ankle_height_m: float = 0.070) -> tuple[np.ndarray, np.ndarray]:
     """Rotation A (3, 3) and translation b (3,) with ``X_world = A X + b`` (module docstring, step 5).
 
     Args:
@@ -45,6 +49,10 @@ def world_frame(X: np.ndarray, names: Sequence[str], camera0_position: np.ndarra
         names: keypoint names (K,).
         camera0_position: (3,) camera 0 centre in that frame.
         up: 'Y' or 'Z'.
+        floor_percentile: percentile (%) of the foot keypoint heights taken as the floor.
+        min_travel_m: pelvis travel (5-95 % range, m) above which the person counts as moving.
+        ankle_height_m: ankle keypoints' height above the floor, used when the skeleton has no
+            heel or toe keypoints (our model: 0.070 m for a 1.741 m stature).
     """
     ls, rs, la, ra, lh, rh = _idx(names, ["LShoulder", "RShoulder", "LAnkle", "RAnkle", "LHip", "RHip"],
                                   "world frame")
@@ -73,8 +81,11 @@ def world_frame(X: np.ndarray, names: Sequence[str], camera0_position: np.ndarra
         for v in ortho:
             u = u - (u @ v) * v
     u /= np.linalg.norm(u)
-    feet = X[:, [names.index(n) for n in FOOT_KEYPOINTS if n in names]] @ u
-    floor = float(np.nanpercentile(feet, floor_percentile))
+    feet = [names.index(n) for n in FOOT_KEYPOINTS if n in names and "Ankle" not in n]
+    if feet:
+        floor = float(np.nanpercentile(X[:, feet + [la, ra]] @ u, floor_percentile))
+    else:  # no heel/toe keypoints (COCO_17): the ankles are ankle_height_m above the floor
+        floor = float(np.nanpercentile(X[:, [la, ra]] @ u, floor_percentile)) - ankle_height_m
     horiz = pelvis - np.outer(pelvis @ u, u)
     origin = horiz.mean(0) + floor * u
     if travels:
@@ -90,4 +101,4 @@ def world_frame(X: np.ndarray, names: Sequence[str], camera0_position: np.ndarra
     return A, -A @ origin
 
 
-__all__ = ["FOOT_KEYPOINTS", "LEG_FRACTION", "leg_length", "world_frame"]
+__all__ = ["ANKLE_FRACTION", "FOOT_KEYPOINTS", "LEG_FRACTION", "leg_length", "world_frame"]

@@ -36,7 +36,8 @@ Cameras with known intrinsics are posed from one person's keypoints alone
    keeps the forward lean in the up axis (11 deg on our synthetic squat); floor (up = 0) at the
    ``floor_percentile`` % of the heights of the foot keypoints (heels, toes,
    ankles: keypoints sit ~1-2 cm above the sole, so the floor is about that
-   high); origin = horizontal mean of the pelvis (mid-hips) trajectory; X = the
+   high; without heel/toe keypoints, the ankles' minus ``ANKLE_FRACTION`` x
+   height, our model's ankle height); origin = horizontal mean of the pelvis (mid-hips) trajectory; X = the
    principal horizontal direction of the pelvis trajectory, pointing the way
    the person moves, when it spans more than ``min_travel_m``, else the
    horizontal direction from camera 0 to the origin. ``up = 'Y'``: X, Y up,
@@ -55,7 +56,7 @@ from scipy.sparse import coo_matrix
 from ..camera import Camera, CameraRig, matrix_to_rodrigues, rodrigues_to_matrix, triangulate_normalized
 from ..errors import Mocap3dError
 from ..logs import get_logger
-from .body_frame import FOOT_KEYPOINTS, LEG_FRACTION, leg_length, world_frame
+from .body_frame import ANKLE_FRACTION, FOOT_KEYPOINTS, LEG_FRACTION, leg_length, world_frame
 from .bundle_adjustment import distort_vectorized
 
 log = get_logger("calibration")
@@ -407,7 +408,7 @@ def calibrate_from_keypoints(cameras: Sequence[Camera], keypoints: np.ndarray, n
     scale = LEG_FRACTION * height_m / leg_length(Xall, names)
     Xall *= scale
     cams = [c.copy(translation=c.translation * scale) for c in cams]
-    A, bvec = world_frame(Xall, names, cams[0].position, up)
+    A, bvec = world_frame(Xall, names, cams[0].position, up, ankle_height_m=ANKLE_FRACTION * height_m)
     out = []
     for c in cams:
         Rn = c.R @ A.T
