@@ -201,8 +201,9 @@ def test_stage_prefers_pose_sync(cap, trial, tmp_path):
         f.unlink()
     shutil.copytree(trial / "pose", folder / "pose-sync")
     (folder / "pose").mkdir()   # empty: the stage must read pose-sync/
-    (res,) = api.calibration(folder, quiet=True, calibration=CONFIG)
+    (res,) = api.calibration(folder, quiet=True, calibration=CONFIG, frame_range=[20, 140])
     assert res.report["keypoints_calibration"]["pose_dir"] == str(folder / "pose-sync")
+    assert res.report["keypoints_calibration"]["frames"] == [20, 139]
     _check_rig(read_calibration(folder / "calibration" / "Calib_keypoints.toml"), cap)
 
 

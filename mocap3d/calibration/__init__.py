@@ -222,13 +222,15 @@ def _participant_height(config: Mapping[str, Any]) -> float:
 def keypoints_extrinsics(trial, cams: list[Camera], up: str, diagnostics: dict | None = None):
     """Pose ``cams`` from the 2D keypoints of the trial's person (see :mod:`.from_keypoints`).
 
-    Reads ``pose-sync/`` (else ``pose/``, assumed synchronized); keypoints above
+    Reads ``pose-sync/`` (else ``pose/``, assumed synchronized), frames of
+    ``[project] frame_range``; keypoints above
     ``[triangulation] likelihood_threshold_triangulation``. With several people
     per frame, the person tracked longest and consistently in every camera is
     used (:func:`.person_select.select_person`); ``participant_height`` must be
     that person's. Returns the same tuple as :func:`calculate_extrinsics`.
     """
     from ..io.openpose import read_openpose_folders
+    from ..project import frame_mask
     from ..triangulation.inputs import frame_rate, load_skeleton
     from .from_keypoints import calibrate_from_keypoints
     from .person_select import select_person
@@ -247,11 +249,14 @@ def keypoints_extrinsics(trial, cams: list[Camera], up: str, diagnostics: dict |
                                rate=frame_rate(config, trial))
     if kp.n_cameras != len(cams):
         raise Mocap3dError(f"{pose_dir}: keypoints of {kp.n_cameras} cameras for {len(cams)} cameras with intrinsics")
-    log.info("keypoint calibration: %s, %d frames, %d detection slot(s)", pose_dir, kp.n_frames, kp.data.shape[2])
-    data, person = select_person(cams, kp.data, thr)
+    keep = frame_mask(kp.frames, _get(config, "project", "frame_range", default="all"))
+    log.info("keypoint calibration: %s, %d of %d frames ([project] frame_range), %d detection slot(s)", pose_dir,
+             int(keep.sum()), kp.n_frames, kp.data.shape[2])
+    data, person = select_person(cams, kp.data[:, keep], thr)
     res = calibrate_from_keypoints(cams, data, kp.keypoints, _participant_height(config), thr, up=up)
     if diagnostics is not None:
-        diagnostics.update(res.summary(), pose_dir=str(pose_dir), person=person)
+        diagnostics.update(res.summary(), pose_dir=str(pose_dir), person=person,
+                           frames=[int(kp.frames[keep][0]), int(kp.frames[keep][-1])])
     ref = res.points.reshape(-1, 3)
     ref = ref[np.isfinite(ref).all(1)]
     return res.rig, res.rms_px, ref, "keypoints", ([None] * len(cams), [np.zeros((0, 2))] * len(cams))
