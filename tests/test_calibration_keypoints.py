@@ -223,3 +223,15 @@ def test_floor_without_foot_keypoints():
     floor[:, 1] = 0.0
     assert np.all(np.abs((((floor - t) / s) @ R)[:, 1]) < 0.02)
     assert rotation_angle_deg(R, np.eye(3)) < 1.0
+
+
+def test_participant_height(caplog):
+    from mocap3d.calibration import _participant_height
+    from mocap3d.errors import ConfigError
+    assert _participant_height({"project": {"participant_height": 1.82}}) == 1.82
+    assert _participant_height({"project": {"participant_height": [1.64, 1.80]}}) == 1.64
+    with caplog.at_level("WARNING"):
+        assert _participant_height({"project": {"participant_height": "auto"}}) == 1.70
+    assert "~4 %" in caplog.text
+    with pytest.raises(ConfigError, match="participant_height"):
+        _participant_height({"project": {"participant_height": "tall"}})
