@@ -522,6 +522,12 @@ def synchronize(kp: Keypoints2D, rig: CameraRig | None, opts: SyncOptions) -> Sy
     return res
 
 
+def has_extrinsics(rig: CameraRig, min_spread_m: float = 1e-3) -> bool:
+    """False when all camera centres coincide (a calibration holding intrinsics only)."""
+    centres = np.array([c.position for c in rig])
+    return bool(np.ptp(centres, axis=0).max() > min_spread_m)
+
+
 def run_synchronization(trial) -> dict[str, Any]:
     """Stage shell: pose/ -> pose-sync/ (OpenPose JSON on the common clock) + synchronization_report.json."""
     from .io.openpose import read_openpose_folders, write_openpose_folders
@@ -534,9 +540,13 @@ def run_synchronization(trial) -> dict[str, Any]:
     if opts.synchronization_method != "motion":
         try:
             rig, calib = load_rig(trial)
+            if not has_extrinsics(rig):
+                raise Mocap3dError(f"{calib}: every camera sits at the same place (intrinsics only, no extrinsics "
+                                   "yet, e.g. before extrinsics_method = 'keypoints')")
         except Mocap3dError as err:
             if opts.synchronization_method == "calibration":
                 raise
+            rig, calib = None, None
             log.info("no usable calibration (%s): synchronizing by motion", err)
     if rig is not None:
         rig = rig_for_pose(rig, trial.pose_dir)

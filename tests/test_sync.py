@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from mocap3d.errors import ConfigError
+from mocap3d.errors import ConfigError, Mocap3dError
 from mocap3d.synchronization import (SyncOptions, apply_offsets, parabolic_peak, resample_camera,
                                      sync_by_calibration, sync_by_motion)
 from mocap3d.synthetic.capture import make_capture
@@ -128,3 +128,27 @@ def test_resampling_never_blends_across_a_left_right_swap():
     # frame 6 sits between frames 5 (unswapped) and 6 (swapped): nearer frame 6 (0.3 away), no blend
     assert out[6, 0, 0, 0] == pytest.approx(200 + 6) and out[6, 0, 1, 0] == pytest.approx(100 + 6)
     assert out[4, 0, 0, 0] == pytest.approx(100 + 3.7)  # elsewhere, linear interpolation
+
+
+def test_intrinsics_only_calibration_is_not_used_for_synchronization(tmp_path):
+    """A Calib file whose cameras all sit at the origin (intrinsics only, e.g. before the keypoint
+    calibration) is not a calibration: 'auto' synchronizes by motion, 'calibration' says why it cannot."""
+    from mocap3d.camera import CameraRig
+    from mocap3d.io.calibration_toml import write_calibration
+    from mocap3d.project import discover
+    from mocap3d.synchronization import has_extrinsics, run_synchronization
+    from mocap3d.synthetic.writer import write_capture
+    cap = make_capture(3, "jump", n_frames=90, rate=60, noise_px=0.5, seed=2)
+    folder = tmp_path / "t"
+    write_capture(cap, folder)
+    assert has_extrinsics(cap.rig)
+    bare = CameraRig([c.copy(rotation=np.zeros(3), translation=np.zeros(3)) for c in cap.rig])
+    assert not has_extrinsics(bare)
+    for f in (folder / "calibration").glob("Calib*.toml"):
+        f.unlink()
+    write_calibration(bare, folder / "calibration" / "Calib_intrinsics.toml")
+    rep = run_synchronization(discover(folder)[0])
+    assert rep["method"] == "motion" and rep["calibration"] is None
+    trial = discover(folder, {"synchronization": {"synchronization_method": "calibration"}})[0]
+    with pytest.raises(Mocap3dError, match="same place"):
+        run_synchronization(trial)
