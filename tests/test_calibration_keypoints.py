@@ -148,13 +148,18 @@ def test_stage_writes_calibration_and_triangulates(cap, trial):
     assert np.median(np.linalg.norm(est[ok] * _true_scale_ratio(cap) - true[ok], axis=1)) < 0.02
 
 
-def test_stage_without_pose_folders_says_what_to_run(cap, trial, tmp_path):
-    folder = tmp_path / "nopose"
+def _trial_without_pose(trial, folder):
+    """A copy of ``trial``'s calibration (intrinsics only) and config, with an empty pose/ folder."""
     shutil.copytree(trial / "calibration", folder / "calibration")
     shutil.copy(trial / "Config.toml", folder / "Config.toml")
     for f in (folder / "calibration").glob("Calib_keypoints.toml"):
         f.unlink()
     (folder / "pose").mkdir()
+    return folder
+
+
+def test_stage_without_pose_folders_says_what_to_run(cap, trial, tmp_path):
+    folder = _trial_without_pose(trial, tmp_path / "nopose")
     with pytest.raises(Mocap3dError, match=r"run 'mocap3d pose' and 'mocap3d sync' first"):
         api.calibration(folder, quiet=True, calibration=CONFIG)
 
@@ -194,13 +199,8 @@ def test_person_selection_with_a_bystander():
 
 
 def test_stage_prefers_pose_sync(cap, trial, tmp_path):
-    folder = tmp_path / "synced"
-    shutil.copytree(trial / "calibration", folder / "calibration")
-    shutil.copy(trial / "Config.toml", folder / "Config.toml")
-    for f in (folder / "calibration").glob("Calib_keypoints.toml"):
-        f.unlink()
+    folder = _trial_without_pose(trial, tmp_path / "synced")   # empty pose/: the stage must read pose-sync/
     shutil.copytree(trial / "pose", folder / "pose-sync")
-    (folder / "pose").mkdir()   # empty: the stage must read pose-sync/
     (res,) = api.calibration(folder, quiet=True, calibration=CONFIG, frame_range=[20, 140])
     assert res.report["keypoints_calibration"]["pose_dir"] == str(folder / "pose-sync")
     assert res.report["keypoints_calibration"]["frames"] == [20, 139]
