@@ -22,7 +22,8 @@ ankles, which makes toe-off and support times approximate (reported).
 Stage shell: :func:`run_gait` reads each person's filtered ``pose-3d/*.trc``
 and writes ``gait/<stem>_gait.json``, ``gait/<stem>_gait.png`` and
 ``gait/gait_report.json``. A trial without walking (fewer than two strides or
-slower than 0.15 m/s) is reported as such, not as an error.
+slower than 0.15 m/s), or markers without hips or feet, is reported as such,
+not as an error.
 """
 from __future__ import annotations
 
@@ -291,7 +292,12 @@ def run_gait(trial) -> dict[str, Any]:
     persons = []
     for f in files:
         markers = read_trc(f)
-        report = analyze(markers) | {"trc": str(f)}
+        try:
+            report = analyze(markers) | {"trc": str(f)}
+        except Mocap3dError as exc:     # e.g. a skeleton without hips or feet: nothing to analyse, not a failure
+            log.warning("%s: gait not analysed (%s)", f.name, exc)
+            persons.append({"trc": str(f), "status": "not analysed", "reason": str(exc)})
+            continue
         with atomic_write(out / f"{f.stem}_gait.json") as fh:
             json.dump(report, fh, indent=2)
         plot_events(markers, report, out / f"{f.stem}_gait.png")

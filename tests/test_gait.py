@@ -111,3 +111,18 @@ def test_gait_stage_through_the_pipeline(tmp_path):
         a, b = np.asarray(noisy["sides"][side]["heel_strikes_s"]), np.asarray(clean["sides"][side]["heel_strikes_s"])
         assert len(a) == len(b) and np.abs(a - b).max() < 1.5 / 60, (a, b)
     assert (folder / "gait" / detail.name.replace(".json", ".png")).stat().st_size > 10_000
+
+
+def test_stage_reports_markers_it_cannot_analyse_without_failing(tmp_path):
+    """A trial whose keypoints have no hips or feet (e.g. a DeepLabCut skeleton) gets a report, not an error."""
+    from mocap3d.io.trc import write_trc
+    from mocap3d.project import Trial
+    from mocap3d.config import default_config
+    from mocap3d.gait import run_gait
+    rng = np.random.default_rng(0)
+    write_trc(Markers3D(rng.normal(size=(60, 3, 3)), ["snout", "tail", "paw"], 30.0),
+              tmp_path / "pose-3d" / "mouse_filt_butterworth.trc")
+    report = run_gait(Trial(tmp_path, tmp_path, default_config()))
+    (person,) = report["persons"]
+    assert person["status"] == "not analysed" and "hip" in person["reason"]
+    assert (tmp_path / "gait" / "gait_report.json").is_file()
