@@ -101,11 +101,10 @@ def walking_direction(pelvis: np.ndarray, rate: float) -> tuple[np.ndarray, np.n
 
 def refine_peak(y: np.ndarray, i: int) -> float:
     """Sub-frame position of the extremum at sample ``i`` of ``y``: vertex of the parabola through i-1, i, i+1."""
+    from .synchronization import parabolic_peak
     if i <= 0 or i >= len(y) - 1 or not np.all(np.isfinite(y[i - 1:i + 2])):
         return float(i)
-    a, b, c = y[i - 1], y[i], y[i + 1]
-    den = a - 2 * b + c
-    return float(i) if den == 0 else float(i + 0.5 * (a - c) / den)
+    return float(i + parabolic_peak(y[i - 1], y[i], y[i + 1]))
 
 
 def find_maxima(y: np.ndarray, rate: float, min_interval: float = MIN_EVENT_INTERVAL) -> np.ndarray:

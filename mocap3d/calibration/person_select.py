@@ -19,12 +19,10 @@ With one detection slot everywhere, slot 0 is returned as is.
 """
 from __future__ import annotations
 
-import warnings
 from typing import Sequence
 
 import cv2
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from ..camera import Camera, triangulate_normalized
 from ..errors import Mocap3dError
@@ -35,39 +33,14 @@ MIN_KEYPOINTS = 4   # confident keypoints for a detection to count
 
 
 def track_camera(kp: np.ndarray, threshold: float, max_gap: int = 15) -> np.ndarray:
-    """Track ids (F, P) of one camera's detections (F, P, K, 3); -1 = no detection."""
-    F, P, K, _ = kp.shape
-    conf = np.nan_to_num(kp[..., 2]) >= threshold                         # (F, P, K)
-    ok = conf.sum(-1) >= MIN_KEYPOINTS
-    xy = np.where(conf[..., None], kp[..., :2], np.nan)
-    with np.errstate(invalid="ignore"):
-        size = np.hypot(*(np.nanmax(xy, 2) - np.nanmin(xy, 2)).transpose(2, 0, 1))  # (F, P) bbox diagonal
-    ids = np.full((F, P), -1)
-    last_xy: list[np.ndarray] = []
-    last_f: list[int] = []
-    for f in range(F):
+    """Track ids (F, P) of one camera's detections (F, P, K, 3); -1 = no detection (:class:`pose.tracking.Tracker`)."""
+    from ..pose.tracking import Tracker
+    ok = (np.nan_to_num(kp[..., 2]) >= threshold).sum(-1) >= MIN_KEYPOINTS      # (F, P)
+    tracker = Tracker(max_unseen_frames=max_gap, min_likelihood=threshold)
+    ids = np.full(ok.shape, -1)
+    for f in range(len(kp)):
         det = np.flatnonzero(ok[f])
-        live = [t for t in range(len(last_xy)) if f - last_f[t] <= max_gap]
-        if len(det) and live:
-            dist = np.linalg.norm(xy[f, det][:, None] - np.stack([last_xy[t] for t in live])[None], axis=-1)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN rows: no common keypoint
-                d = np.nanmean(dist, axis=-1)                     # (detections, live tracks) px
-            gate = 0.5 * size[f, det][:, None]
-            cost = np.where(np.isfinite(d) & (d < gate), d, 1e9)
-            rows, cols = linear_sum_assignment(cost)
-            for r, c in zip(rows, cols):
-                if cost[r, c] < 1e9:
-                    ids[f, det[r]] = live[c]
-        for p in det:
-            if ids[f, p] < 0:
-                ids[f, p] = len(last_xy)
-                last_xy.append(xy[f, p].copy())
-                last_f.append(f)
-            else:
-                t = ids[f, p]
-                last_xy[t] = np.where(np.isfinite(xy[f, p]), xy[f, p], last_xy[t])
-                last_f[t] = f
+        ids[f, det] = tracker.update(kp[f, det])
     return ids
 
 

@@ -33,6 +33,7 @@ import numpy as np
 from ..errors import Mocap3dError
 from ..logs import atomic_write, get_logger
 from ..skeletons import BLAZEPOSE
+from .onnx_models import make_session, model_dir
 
 log = get_logger("pose")
 
@@ -180,7 +181,6 @@ def converted_model(tflite: Path, outputs: tuple[str, ...] = OUTPUTS) -> Path:
     """The ONNX conversion of ``tflite`` keeping ``outputs``, cached by the source file's hash."""
     digest = hashlib.sha256(tflite.read_bytes()).hexdigest()[:16]
     tag = hashlib.sha256(",".join(outputs).encode()).hexdigest()[:6]
-    from .onnx_models import model_dir
     path = model_dir() / f"{tflite.stem}-{digest}-{tag}.onnx"
     if path.is_file():
         return path
@@ -194,15 +194,6 @@ def converted_model(tflite: Path, outputs: tuple[str, ...] = OUTPUTS) -> Path:
                            "to a writable folder") from exc
     log.info("converted %s to %s (outputs %s)", tflite.name, path, ", ".join(outputs))
     return path
-
-
-def onnx_session(path: Path, threads: int = 1) -> Any:
-    import onnxruntime as ort
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
 # ----------------------------------------------------------------------------- person detector
@@ -282,7 +273,7 @@ class PoseDetector:
         import cv2
         self._cv2 = cv2
         path = Path(model) if model else converted_model(model_file("pose_detection.tflite"), DET_OUTPUTS)
-        self._session = onnx_session(path, threads)
+        self._session = make_session(path, "cpu", threads)
         self._input = self._session.get_inputs()[0].name
         self._anchors = ssd_anchors()
         self.min_score = float(min_score)
@@ -323,7 +314,7 @@ class BlazePoseOnnx:
         import cv2
         self._cv2 = cv2
         path = Path(model) if model else converted_model(model_file())
-        self._session = onnx_session(path, threads)
+        self._session = make_session(path, "cpu", threads)
         self._input = self._session.get_inputs()[0].name
         self._detector = detector or PoseDetector(min_detection_confidence, threads=threads)
         self.static = static
