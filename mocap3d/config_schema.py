@@ -310,6 +310,9 @@ SCHEMA: dict[str, Spec] = {
     "kinematics.default_height": _height,
     "kinematics.large_hip_knee_angles": number(gt=0, le=180),
     "kinematics.trimmed_extrema_percent": number(ge=0, lt=100),
+    # [monocular]
+    "monocular.lifter": choice("auto", "blazepose", "motionbert", "none"),
+    "monocular.motionbert_model": text(),
 }
 
 PATTERNS: list[tuple[str, Spec]] = [

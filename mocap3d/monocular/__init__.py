@@ -1,0 +1,5 @@
+"""Monocular path: one camera's 2D keypoints to root-relative 3D (lifters) and to metric world 3D.
+
+:mod:`mocap3d.monocular.lifters` turns one person's 2D keypoints in one camera
+into root-relative 3D in camera axes (:class:`~mocap3d.monocular.lifters.Lifted3D`).
+"""
