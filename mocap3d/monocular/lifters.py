@@ -7,9 +7,10 @@ Every lifter returns a :class:`Lifted3D` in the same frame:
 * the origin is the mid-hip point (mean of ``LHip`` and ``RHip``, or the
   lifter's own pelvis/root joint) in every frame: the output is root-relative,
   the root's own translation is for the monocular stage to find;
-* units are metres when ``metric`` is True (BlazePose world landmarks), or the
-  lifter's normalized units otherwise (MotionBERT: the 2D input's box mapped to
-  [-1, 1], so a 1.7 m person is about 1-1.5 units tall).
+* units are metres when ``metric`` is True (BlazePose world landmarks), else
+  the lifter's own units: MotionBERT's are image pixels at the person's depth
+  (z too: a depth difference dZ reads dZ * f / Z_root px), so multiplying by
+  ``Z_root / f`` (distance of the person over the focal length in px) gives metres.
 
 Lifters (``[monocular] lifter`` in Config.toml):
 
@@ -57,10 +58,10 @@ class Lifted3D:
             33 BlazePose names, or the 17 H36M joints of :data:`mocap3d.monocular.h36m.H36M_NAMES`).
         xyz: (frames, joints, 3) root-relative positions, origin = mid-hip in every
             frame, CAMERA axes: x right, y down, z away from the camera (OpenCV);
-            metres when ``metric`` else normalized units; NaN where missing.
+            metres when ``metric`` else pixels at the person's depth; NaN where missing.
         confidence: (frames, joints) in [0, 1]; 0 where ``xyz`` is NaN.
         metric: True when ``xyz`` is in metres (BlazePose world landmarks); False
-            for normalized units (MotionBERT), to be scaled by the stage.
+            for MotionBERT's pixel units (see the module docstring), to be scaled by the stage.
         method: the lifter that produced it, ``'blazepose'`` or ``'motionbert'``.
     """
 
@@ -172,7 +173,8 @@ def lifted_to_skeleton(lifted: Lifted3D, names: Sequence[str]) -> tuple[np.ndarr
     ``BigToe`` = BlazePose's ``FootIndex``), or the mean of the lifted joints its
     skeleton derives it from (``Hip``/``CHip`` = mean of the hips, ``Neck`` = mean
     of the shoulders) when the lifter lacks it; otherwise NaN. H36M's ``Spine``
-    and ``Thorax`` have no pipeline equivalent and are not used.
+    has no pipeline equivalent and is not used; its ``Neck`` (thorax) and ``Head`` (head
+    top) match the skeletons' ``Neck`` and ``Head``.
 
     Returns:
         xyz (frames, len(names), 3) in the lifted frame and units (NaN where no

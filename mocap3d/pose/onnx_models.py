@@ -64,16 +64,18 @@ def model_dir() -> Path:
     return Path(os.environ.get("MOCAP3D_MODEL_DIR", Path.home() / ".cache" / "mocap3d" / "models")).expanduser()
 
 
-def fetch_model(spec: str | os.PathLike, what: str = "pose model", timeout: float = 20.0) -> Path:
+def fetch_model(spec: str | os.PathLike, what: str = "pose model", timeout: float = 20.0,
+                hint: str = OFFLINE_HINT) -> Path:
     """Local path of model ``spec`` (a file path or an http(s) URL, downloaded once into :func:`model_dir`).
 
-    A ``.zip`` (rtmlib's packaging) is unpacked and its ``.onnx`` file returned.
+    A ``.zip`` (rtmlib's packaging) is unpacked and its ``.onnx`` file returned; ``hint``
+    ends the error messages (the offline alternative).
     """
     s = str(spec)
     if not s.lower().startswith(("http://", "https://")):
         p = Path(s).expanduser()
         if not p.is_file():
-            raise Mocap3dError(f"{what} {s!r} not found. Give an existing .onnx path or a URL; {OFFLINE_HINT}")
+            raise Mocap3dError(f"{what} {s!r} not found. Give an existing .onnx path or a URL; {hint}")
         return _unzip(p) if p.suffix.lower() == ".zip" else p
     name = s.split("?")[0].rstrip("/").rsplit("/", 1)[-1] or "model.onnx"
     target = model_dir() / name
@@ -84,7 +86,7 @@ def fetch_model(spec: str | os.PathLike, what: str = "pose model", timeout: floa
                 shutil.copyfileobj(resp, fh)
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise Mocap3dError(f"{what} {name} cannot be fetched from {s} ({exc}); "
-                               f"download it by hand into {model_dir()} or use a local path; {OFFLINE_HINT}") from None
+                               f"download it by hand into {model_dir()} or use a local path; {hint}") from None
     return _unzip(target) if target.suffix.lower() == ".zip" else target
 
 
