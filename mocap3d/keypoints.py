@@ -20,6 +20,11 @@ class Keypoints2D:
         rate: frame rate in Hz.
         offsets: (cameras,) time offset of each camera in frames, to add to
             its frame index to reach the common clock (0 once synchronized).
+        data3d: None, or (cameras, frames, persons, keypoints, 4) = x, y, z in
+            metres, confidence: the detector's own 3D of each keypoint (BlazePose's
+            world landmarks: hip-centred, image axes x right, y down, z away from
+            the camera); NaN where missing. Read from and written to the OpenPose
+            JSON's ``pose_keypoints_3d``.
     """
 
     data: np.ndarray
@@ -28,6 +33,7 @@ class Keypoints2D:
     frames: np.ndarray
     rate: float
     offsets: np.ndarray = field(default=None)  # type: ignore[assignment]
+    data3d: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.data = np.asarray(self.data, dtype=float)
@@ -41,6 +47,11 @@ class Keypoints2D:
         if len(self.cameras) != C or len(self.frames) != F or len(self.keypoints) != K:
             raise ValueError(f"Keypoints2D: data {self.data.shape} does not match {len(self.cameras)} cameras, "
                              f"{len(self.frames)} frames, {len(self.keypoints)} keypoints")
+        if self.data3d is not None:
+            self.data3d = np.asarray(self.data3d, dtype=float)
+            if self.data3d.shape != self.data.shape[:4] + (4,):
+                raise ValueError(f"Keypoints2D data3d must be {self.data.shape[:4] + (4,)} (x, y, z, c), "
+                                 f"got {self.data3d.shape}")
 
     @property
     def n_cameras(self) -> int:
@@ -72,4 +83,5 @@ class Keypoints2D:
     def select_cameras(self, keys: list[int | str]) -> "Keypoints2D":
         idx = [k if isinstance(k, int) else self.cameras.index(k) for k in keys]
         return Keypoints2D(self.data[idx], [self.cameras[i] for i in idx], list(self.keypoints),
-                           self.frames.copy(), self.rate, self.offsets[idx].copy())
+                           self.frames.copy(), self.rate, self.offsets[idx].copy(),
+                           None if self.data3d is None else self.data3d[idx])

@@ -34,6 +34,36 @@ def test_round_trip_exact(tmp_path):
     np.testing.assert_array_equal(back.data, kp.data)  # exact, NaN in the same places
 
 
+def test_3d_keypoints_round_trip_exact_and_are_absent_from_2d_only_files(tmp_path):
+    """pose_keypoints_3d [x, y, z, c, ...] (BlazePose's world landmarks) survive a write/read exactly."""
+    kp = _kp()
+    rng = np.random.default_rng(1)
+    d3 = np.concatenate([rng.normal(0, 0.4, kp.data.shape[:4] + (3,)), rng.uniform(0.05, 1, kp.data.shape[:4] + (1,))], -1)
+    d3[~np.isfinite(kp.data).all(-1)] = np.nan       # no 3D where the 2D is missing (the inner missing person too)
+    d3[0, 2, 1, 5] = np.nan                          # one 3D keypoint missing alone
+    d3[1, 3, 1] = np.nan                             # a person with 2D and no 3D at all: written as []
+    kp3 = Keypoints2D(kp.data, kp.cameras, kp.keypoints, kp.frames, kp.rate, data3d=d3)
+    write_openpose_folders(kp3, tmp_path / "pose")
+    doc = json.loads((tmp_path / "pose" / "cam02_json" / "cam02_000013.json").read_text())
+    assert len(doc["people"][0]["pose_keypoints_3d"]) == 26 * 4 and doc["people"][1]["pose_keypoints_3d"] == []
+    back = read_openpose_folders(tmp_path / "pose", skeleton=get_skeleton("HALPE_26"), rate=50.0)
+    np.testing.assert_array_equal(back.data, kp.data)
+    np.testing.assert_array_equal(back.data3d, d3)   # exact, NaN in the same places
+    one = read_openpose_camera(tmp_path / "pose" / "cam01_json", get_skeleton("HALPE_26"))
+    np.testing.assert_array_equal(one.data3d[0], d3[0])
+    np.testing.assert_array_equal(back.select_cameras(["cam02"]).data3d[0], d3[1])
+    write_openpose_folders(kp, tmp_path / "pose2d")
+    assert read_openpose_folders(tmp_path / "pose2d").data3d is None
+    # A file edited by hand (indented JSON) is read through the json module, with the same values.
+    f = tmp_path / "pose" / "cam01_json" / "cam01_000012.json"
+    f.write_text(json.dumps(json.loads(f.read_text()), indent=2))
+    np.testing.assert_array_equal(read_openpose_folders(tmp_path / "pose").data3d, d3)
+    f.write_text(json.dumps({"people": [{"pose_keypoints_2d": [1.0, 2.0, 0.5] * 26,
+                                         "pose_keypoints_3d": [1.0, 2.0, 0.5] * 26}]}))
+    with pytest.raises(FileFormatError, match=r"cam01_000012\.json.*pose_keypoints_3d.*19\.5 keypoints"):
+        read_openpose_folders(tmp_path / "pose", skeleton=get_skeleton("HALPE_26"))
+
+
 def test_written_document_is_openpose(tmp_path):
     kp = _kp(C=1, F=1, P=1, K=2)
     write_openpose_folders(kp, tmp_path)

@@ -202,6 +202,10 @@ def test_run_pose_on_videos_image_folder_and_portrait_video(tmp_path):
 
     kp = read_openpose_folders(tmp_path / "pose", skeleton=BLAZEPOSE, rate=25.0)
     assert kp.cameras == ["cam01", "cam02", "cam03"] and kp.data.shape[2:] == (1, 33, 3)
+    # BlazePose's world landmarks are kept (pose_keypoints_3d): metres, upright in every camera (y down)
+    assert kp.data3d is not None and np.isfinite(kp.data3d[:, :2]).all()
+    np.testing.assert_array_equal(kp.data3d[..., 3], kp.data[..., 2])
+    assert (kp.data3d[:, :2, 0, K["Nose"], 1] < kp.data3d[:, :2, 0, K["LHip"], 1] - 0.3).all()
     c1 = kp.data[0, :4, 0]
     for f, d in enumerate(shifts):
         _assert_on_grace_hopper(c1[f], dx=d, tol=10)
@@ -291,8 +295,14 @@ def test_multi_person_blazepose_locates_people_then_runs_per_person(tmp_path):
     report = run_pose(Trial(tmp_path, tmp_path, cfg))
     assert report["cameras"][0]["persons_tracked"] == 2
     from mocap3d.io.openpose import read_openpose_folders
-    kp = read_openpose_folders(tmp_path / "pose", skeleton=BLAZEPOSE).data[0]
+    both = read_openpose_folders(tmp_path / "pose", skeleton=BLAZEPOSE)
+    kp = both.data[0]
     assert kp.shape[:3] == (3, 2, 33)
+    # each person's world landmarks stay with that person: the mirror image's are the photo's mirrored
+    w = both.data3d[0]
+    assert np.isfinite(w).all()
+    photo_w, mirror_w = w[:, 1, [11, 12], 0], w[:, 0, [12, 11], 0]     # shoulders' x, left/right swapped
+    np.testing.assert_allclose(mirror_w, -photo_w, atol=0.05)
     for f in range(3):
         # id 0 = the first detection (the mirror image on the right), id 1 = the photo on the left.
         _assert_on_grace_hopper(kp[f, 1], tol=10)

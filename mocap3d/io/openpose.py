@@ -4,7 +4,9 @@ Each file is ``{"version": 1.3, "people": [{"person_id": [-1],
 "pose_keypoints_2d": [x0, y0, c0, x1, y1, c1, ...], ...}]}``. The frame index is
 the LAST number in the file name (``cam01_000012_keypoints.json`` -> 12).
 A keypoint with confidence 0 (OpenPose writes ``0, 0, 0`` for undetected
-points) is read as NaN. Persons are padded with NaN to the largest count
+points) is read as NaN. A person's optional ``pose_keypoints_3d`` [x, y, z, c, ...]
+(BlazePose's world landmarks, metres) is read into ``Keypoints2D.data3d`` when
+some file has a non-empty one; files without it are read as fast as before. Persons are padded with NaN to the largest count
 found, frames to the union of all cameras' frames.
 """
 from __future__ import annotations
@@ -27,6 +29,8 @@ log = get_logger("io")
 # The last number of a name; "_-12" (written for frames before a synced clock's zero) is negative.
 _LAST_NUMBER = re.compile(r"((?<=_)-)?(\d+)(?!.*\d)")
 _POSE_RE = re.compile(rb'"pose_keypoints_2d"\s*:\s*\[([^\]]*)\]')
+_POSE3D_RE = re.compile(rb'"pose_keypoints_3d"\s*:\s*\[([^\]]*)\]')
+_KEY3D = b'"pose_keypoints_3d"'
 _EMPTY_FIELDS = ("face_keypoints_2d", "hand_left_keypoints_2d", "hand_right_keypoints_2d",
                  "pose_keypoints_3d", "face_keypoints_3d", "hand_left_keypoints_3d", "hand_right_keypoints_3d")
 
@@ -75,8 +79,8 @@ def _read_all(paths: list[str], pool: ThreadPoolExecutor, chunk: int = 256) -> l
     return [raw for part in parts for raw in part]
 
 
-def _json_people(path: str, raw: bytes) -> list[list[float]]:
-    """The ``pose_keypoints_2d`` lists of one file, through the json module (validating)."""
+def _json_people(path: str, raw: bytes, field: str = "pose_keypoints_2d", size: int = 3) -> list[list[float]]:
+    """The ``field`` lists (``pose_keypoints_2d`` triplets) of one file, through the json module (validating)."""
     try:
         doc = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -87,13 +91,46 @@ def _json_people(path: str, raw: bytes) -> list[list[float]]:
     if not isinstance(people, list):
         raise file_error(path, "no 'people' list", "Expected OpenPose JSON {\"people\": [...]}")
     out = []
+    what = "x, y, c triplets" if size == 3 else "x, y, z, c quadruplets"
     for i, person in enumerate(people):
-        kp = person.get("pose_keypoints_2d") if isinstance(person, dict) else None
-        if not isinstance(kp, list) or len(kp) % 3 or not all(isinstance(v, (int, float)) for v in kp):
-            raise file_error(path, f"people[{i}].pose_keypoints_2d is not a list of x, y, c triplets",
+        kp = person.get(field, [] if size == 4 else None) if isinstance(person, dict) else None
+        if not isinstance(kp, list) or len(kp) % size or not all(isinstance(v, (int, float)) for v in kp):
+            raise file_error(path, f"people[{i}].{field} is not a list of {what}",
                              "Re-run pose estimation for this frame")
         out.append(kp)
     return out
+
+
+def _people_3d(path: str, raw: bytes, n_people: int) -> list[bytes]:
+    """The comma-separated ``pose_keypoints_3d`` contents of each person (b"" where empty)."""
+    found = [f.strip() for f in _POSE3D_RE.findall(raw)]
+    if len(found) != n_people or len(found) != raw.count(_KEY3D):
+        found = [",".join(map(repr, map(float, kp))).encode() for kp in _json_people(path, raw, "pose_keypoints_3d", 4)]
+    return found
+
+
+def _values(items: list[bytes], per_person: int, files: list[str], counts: np.ndarray, raws: list[bytes],
+            field: str) -> np.ndarray:
+    """(len(items), per_person) floats from comma-separated person lists (b"" = all NaN)."""
+    L = np.array([f.count(b",") + 1 if f else 0 for f in items], dtype=int)
+    blank = b",".join([b"nan"] * per_person)
+    items = [f if f else blank for f in items]
+    L[L == 0] = per_person
+    bad = np.nonzero(L != per_person)[0]
+    if len(bad):
+        f = int(np.searchsorted(np.cumsum(counts), bad[0], side="right"))
+        size = 3 if field == "pose_keypoints_2d" else 4
+        raise file_error(files[f], f"{field}: {L[bad[0]] / size:g} keypoints per person, expected {per_person // size}",
+                         "Set pose.pose_model to the model that wrote these files")
+    try:
+        vals = np.fromstring(b",".join(items).decode("ascii"), sep=",")
+    except (ValueError, UnicodeDecodeError):
+        vals = np.zeros(0)
+    if vals.size != len(items) * per_person:  # a non-numeric value somewhere: find its file
+        for i, raw in enumerate(raws):
+            _json_people(files[i], raw, field, 3 if field == "pose_keypoints_2d" else 4)
+        raise file_error(files[0], f"unreadable {field} values", "Re-run pose estimation")
+    return vals.reshape(len(items), per_person)
 
 
 def _fast_people(raw: bytes) -> list[bytes] | None:
@@ -111,10 +148,13 @@ def _fast_people(raw: bytes) -> list[bytes] | None:
     return found
 
 
-def _parse_camera(files: list[str], pool: ThreadPoolExecutor, n_kpts: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Persons per file (n_files,) and keypoints (n_persons, K, 3) of one camera folder."""
+def _parse_camera(files: list[str], pool: ThreadPoolExecutor,
+                  n_kpts: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Persons per file (n_files,), keypoints (n_persons, K, 3) and 3D keypoints (n_persons, K, 4)
+    of one camera folder; the 3D is None when no file has a non-empty ``pose_keypoints_3d``."""
     raws = _read_all(files, pool)
     items: list[bytes] = []
+    items3d: list[bytes] = []
     counts = np.zeros(len(files), dtype=int)
     lengths = []
     for i, raw in enumerate(raws):
@@ -124,47 +164,54 @@ def _parse_camera(files: list[str], pool: ThreadPoolExecutor, n_kpts: int | None
         counts[i] = len(found)
         items.extend(found)
         lengths.extend(f.count(b",") + 1 if f else 0 for f in found)
+        n3 = raw.count(_KEY3D)
+        if n3 and n3 != raw.count(_KEY3D + b":[]"):   # some non-empty 3D list (our writer is compact)
+            if not items3d:
+                items3d = [b""] * (len(items) - len(found))
+            items3d.extend(_people_3d(files[i], raw, len(found)))
+        elif items3d:
+            items3d.extend([b""] * len(found))
     L = np.array(lengths, dtype=int)
     if n_kpts is None:
         n_kpts = int(L.max()) // 3 if len(L) else 0
-    if (L == 0).any():  # a person listed with an empty pose (e.g. hands only): all missing
-        blank = b",".join([b"nan"] * (3 * n_kpts))
-        items = [f if f else blank for f in items]
-        L[L == 0] = 3 * n_kpts
-    bad = np.nonzero(L != 3 * n_kpts)[0]
-    if len(bad):
-        f = int(np.searchsorted(np.cumsum(counts), bad[0], side="right"))
-        raise file_error(files[f], f"{L[bad[0]] / 3:g} keypoints per person, expected {n_kpts}",
-                         "Set pose.pose_model to the model that wrote these files")
     if not items:
-        return counts, np.zeros((0, n_kpts, 3))
-    try:
-        vals = np.fromstring(b",".join(items).decode("ascii"), sep=",")
-    except (ValueError, UnicodeDecodeError):
-        vals = np.zeros(0)
-    if vals.size != len(items) * 3 * n_kpts:  # a non-numeric value somewhere: find its file
-        for i, raw in enumerate(raws):
-            _json_people(files[i], raw)
-        raise file_error(files[0], "unreadable keypoint values", "Re-run pose estimation")
-    return counts, vals.reshape(len(items), n_kpts, 3)
+        return counts, np.zeros((0, n_kpts, 3)), None
+    if (L == 0).any() or (L != 3 * n_kpts).any():  # an empty pose (e.g. hands only) is all missing
+        vals = _values(items, 3 * n_kpts, files, counts, raws, "pose_keypoints_2d")
+    else:
+        try:
+            vals = np.fromstring(b",".join(items).decode("ascii"), sep=",")
+        except (ValueError, UnicodeDecodeError):
+            vals = np.zeros(0)
+        if vals.size != len(items) * 3 * n_kpts:
+            vals = _values(items, 3 * n_kpts, files, counts, raws, "pose_keypoints_2d")
+    vals3d = _values(items3d, 4 * n_kpts, files, counts, raws, "pose_keypoints_3d") if any(items3d) else None
+    return (counts, vals.reshape(len(items), n_kpts, 3),
+            None if vals3d is None else vals3d.reshape(len(items), n_kpts, 4))
 
 
-def _fill(parsed: list[tuple[np.ndarray, np.ndarray]], frame_idx: list[np.ndarray], n_frames: int) -> np.ndarray:
-    """Array (C, F, P, K, 3) from parsed cameras; confidence <= 0 -> NaN."""
-    P = max((int(c.max()) for c, _ in parsed if len(c)), default=0)
-    K = max((v.shape[1] for _, v in parsed), default=0)
-    if len({v.shape[1] for c, v in parsed if len(v)}) > 1:
+def _fill(parsed: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], frame_idx: list[np.ndarray],
+          n_frames: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Arrays (C, F, P, K, 3) and 3D (C, F, P, K, 4) or None from parsed cameras; confidence <= 0 -> NaN."""
+    P = max((int(c.max()) for c, _, _ in parsed if len(c)), default=0)
+    K = max((v.shape[1] for _, v, _ in parsed), default=0)
+    if len({v.shape[1] for c, v, _ in parsed if len(v)}) > 1:
         raise Mocap3dError("cameras have different keypoint counts "
-                           f"{[v.shape[1] for _, v in parsed]}: all must come from the same pose model")
+                           f"{[v.shape[1] for _, v, _ in parsed]}: all must come from the same pose model")
     data = np.full((len(parsed), n_frames, max(P, 1), K, 3), np.nan)
-    for c, (counts, vals) in enumerate(parsed):
+    data3d = np.full(data.shape[:4] + (4,), np.nan) if any(v3 is not None for _, _, v3 in parsed) else None
+    for c, (counts, vals, vals3d) in enumerate(parsed):
         if not len(vals):
             continue
         fi = np.repeat(frame_idx[c], counts)
         pi = np.arange(len(vals)) - np.repeat(np.cumsum(counts) - counts, counts)
         data[c, fi, pi] = vals
+        if vals3d is not None:
+            data3d[c, fi, pi] = vals3d
     data[~(data[..., 2] > 0)] = np.nan
-    return data
+    if data3d is not None:
+        data3d[~(data3d[..., 3] > 0)] = np.nan
+    return data, data3d
 
 
 def _resolve_cameras(pose_dir: Path, cameras: Sequence[str] | None) -> tuple[list[str], list[Path]]:
@@ -215,13 +262,13 @@ def read_openpose_folders(pose_dir: str | os.PathLike, cameras: Sequence[str] | 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         parsed = [_parse_camera(ps, pool, n_kpts) for ps in files]
     frame_idx = [np.searchsorted(frames, fr) for fr, _ in listed]
-    data = _fill(parsed, frame_idx, len(frames))
+    data, data3d = _fill(parsed, frame_idx, len(frames))
     K = data.shape[3]
     kp_names = list(skeleton.names) if skeleton else [str(i) for i in range(K)]
     counts = {n: len(fr) for n, (fr, _) in zip(names, listed)}
     if len(set(counts.values())) > 1:
         log.info("%s: cameras have different frame counts %s; padded with NaN", pose_dir, counts)
-    return Keypoints2D(data, names, kp_names, frames, rate)
+    return Keypoints2D(data, names, kp_names, frames, rate, data3d=data3d)
 
 
 def read_openpose_camera(cam_dir: str | os.PathLike, skeleton: Skeleton | None = None, rate: float = 30.0,
@@ -233,18 +280,20 @@ def read_openpose_camera(cam_dir: str | os.PathLike, skeleton: Skeleton | None =
         raise file_error(cam_dir, "no .json files", "Run pose estimation for this camera")
     with ThreadPoolExecutor(max_workers=8) as pool:
         parsed = _parse_camera(files, pool, len(skeleton.names) if skeleton else None)
-    data = _fill([parsed], [np.arange(len(frames))], len(frames))
+    data, data3d = _fill([parsed], [np.arange(len(frames))], len(frames))
     K = data.shape[3]
     if name is None:
         name = cam_dir.name[:-5] if cam_dir.name.endswith("_json") else cam_dir.name
-    return Keypoints2D(data, [name], list(skeleton.names) if skeleton else [str(i) for i in range(K)], frames, rate)
+    return Keypoints2D(data, [name], list(skeleton.names) if skeleton else [str(i) for i in range(K)], frames, rate,
+                       data3d=data3d)
 
 
-def openpose_document(persons: np.ndarray) -> dict:
+def openpose_document(persons: np.ndarray, persons3d: np.ndarray | None = None) -> dict:
     """The JSON document of one frame from persons (P, K, 3); NaN -> 0, 0, 0.
 
     Trailing all-missing persons are dropped; inner ones are kept as zeros so
-    that person indices survive a round trip.
+    that person indices survive a round trip. ``persons3d`` (P, K, 4) x, y, z, c
+    fills ``pose_keypoints_3d`` (NaN -> 0, 0, 0, 0; a person without any 3D keeps []).
     """
     persons = np.asarray(persons, dtype=float)
     present = np.isfinite(persons[..., 2]).any(axis=-1) if persons.size else np.zeros(0, bool)
@@ -254,6 +303,9 @@ def openpose_document(persons: np.ndarray) -> dict:
         kp = np.where(np.isfinite(persons[p]).all(axis=-1, keepdims=True), persons[p], 0.0)
         person = {"person_id": [-1], "pose_keypoints_2d": kp.ravel().tolist()}
         person.update({k: [] for k in _EMPTY_FIELDS})
+        if persons3d is not None and np.isfinite(persons3d[p]).all(-1).any():
+            k3 = np.where(np.isfinite(persons3d[p]).all(axis=-1, keepdims=True), persons3d[p], 0.0)
+            person["pose_keypoints_3d"] = k3.ravel().tolist()
         people.append(person)
     return {"version": 1.3, "people": people}
 
@@ -269,7 +321,7 @@ def write_openpose_camera(kp: Keypoints2D, folder: str | os.PathLike, camera: in
     stem = kp.cameras[c] if prefix is None else prefix
     folder.mkdir(parents=True, exist_ok=True)
     for f, frame in enumerate(kp.frames):
-        doc = openpose_document(kp.data[c, f])
+        doc = openpose_document(kp.data[c, f], None if kp.data3d is None else kp.data3d[c, f])
         with atomic_write(folder / f"{stem}_{int(frame):06d}.json", encoding="utf-8") as fh:
             fh.write(json.dumps(doc, separators=(",", ":")))
     return folder

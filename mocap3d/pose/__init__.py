@@ -189,8 +189,13 @@ def estimate_camera(source: str | os.PathLike, out_dir: str | os.PathLike, pose_
         # An estimator's `prepare` step (BlazePose: BGR -> RGB) runs in the decoding thread, off the critical path.
         prepare = getattr(estimator, "prepare", None)
         frames_in = ((i, img, prepare(img)) for i, img in src) if prepare is not None else ((i, img, None) for i, img in src)
+        # BlazePose also gives 3D world landmarks (estimator.world, (P, K, 4)): carried as channels 3-6 of each
+        # person so that filtering and tracking keep them with their person.
+        has_world = hasattr(estimator, "world")
         for i, image, prepared in progress(prefetch(frames_in), desc=f"pose {cam}", total=total, unit="frame"):
             raw = estimator(image) if prepared is None else estimator(image, prepared)
+            if has_world:
+                raw = np.concatenate([raw, estimator.world], axis=-1)
             kp = filter_persons(raw, avg_thr, kp_thr)
             dropped += len(raw) - len(kp)
             frames.append(i)
@@ -207,8 +212,10 @@ def estimate_camera(source: str | os.PathLike, out_dir: str | os.PathLike, pose_
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     if not frames:
         raise Mocap3dError(f"{source}: no frame read in frame_range {frame_range!r}. Check the video and frame_range")
-    data = order_by_id(persons, ids, len(skeleton.names))
-    kp2d = Keypoints2D(data[None], [cam], list(skeleton.names), np.array(frames), src.fps)
+    data = order_by_id(persons, ids, len(skeleton.names), 7 if has_world else 3)
+    kp2d = Keypoints2D(data[None, ..., :3], [cam], list(skeleton.names), np.array(frames), src.fps,
+                       data3d=data[None, ..., 3:] if has_world else None)
+    data = data[..., :3]
     if _writes_json(pose_cfg):
         _write_camera(kp2d, out_dir / f"{cam}_json")
     detected = np.isfinite(data[..., 2]).any(axis=(1, 2))

@@ -105,6 +105,7 @@ class BlazePose:
                                             smooth_landmarks=False, enable_segmentation=False,
                                             min_detection_confidence=min_detection_confidence,
                                             min_tracking_confidence=min_tracking_confidence)
+        self.world = np.zeros((0, N_KEYPOINTS, 4))
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
         """The RGB uint8 image mediapipe reads, from a BGR uint8 image (H, W, 3) (shrunk to ``max_side`` if set).
@@ -123,17 +124,25 @@ class BlazePose:
     def __call__(self, image: np.ndarray, prepared: np.ndarray | None = None) -> np.ndarray:
         """Keypoints (P, 33, 3) = x px, y px, likelihood of a BGR uint8 image (H, W, 3); P is 0 or 1.
 
-        ``prepared``: ``self.prepare(image)`` if already computed.
+        ``prepared``: ``self.prepare(image)`` if already computed. ``self.world`` then
+        holds mediapipe's ``pose_world_landmarks`` of the same persons (P, 33, 4): x, y, z
+        in metres, hip-centred, image axes (x right, y down, z away from the camera), visibility.
         """
         h, w = image.shape[:2]
         result = self._pose.process(self.prepare(image) if prepared is None else prepared)
         if result.pose_landmarks is None:
+            self.world = np.zeros((0, N_KEYPOINTS, 4))
             return np.zeros((0, N_KEYPOINTS, 3))
+        world = result.pose_world_landmarks
+        self.world = np.full((1, N_KEYPOINTS, 4), np.nan)
+        if world is not None:
+            self.world[0, :, :3] = [(p.x, p.y, p.z) for p in world.landmark]
         lm = result.pose_landmarks.landmark
         arr = np.array([(p.x, p.y, p.visibility) for p in lm], dtype=float)  # normalized to the image
         arr[:, 0] *= w  # normalized coordinates -> original pixels (the scale cancels out)
         arr[:, 1] *= h
         arr[:, 2] = np.clip(arr[:, 2], 0.0, 1.0)
+        self.world[0, :, 3] = arr[:, 2]                  # the landmarks' visibility, as the onnxruntime backend's
         return arr[None]
 
     def close(self) -> None:
@@ -165,6 +174,7 @@ class BlazePoseMulti:
     def __init__(self, schedule: Any, padding: float = 1.25, max_side: int | None = None, pose: Any = None) -> None:
         self.schedule, self.padding = schedule, float(padding)
         self._pose = pose if pose is not None else BlazePose(max_side=max_side, static=True)
+        self.world = np.zeros((0, N_KEYPOINTS, 4))   # world landmarks (P, 33, 4) of the last call, as BlazePose's
 
     def crop_box(self, box: np.ndarray, size: tuple[int, int]) -> tuple[int, int, int, int]:
         """Integer crop x0, y0, x1, y1 px: ``box`` padded around its centre, clipped to the image (w, h)."""
@@ -177,7 +187,7 @@ class BlazePoseMulti:
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """Keypoints (P, 33, 3) image px, one row per box where BlazePose found a person."""
         h, w = image.shape[:2]
-        found = []
+        found, world = [], []
         for box in self.schedule.boxes(image):
             x0, y0, x1, y1 = self.crop_box(box, (w, h))
             if x1 - x0 < 8 or y1 - y0 < 8:
@@ -187,7 +197,11 @@ class BlazePoseMulti:
                 kp[0, :, 0] += x0
                 kp[0, :, 1] += y0
                 found.append(kp[0])
+                # hip-centred and unrotated by a crop's translation: the crop's world landmarks are the image's
+                inner = getattr(self._pose, "world", None)
+                world.append(inner[0] if inner is not None and len(inner) else np.full((N_KEYPOINTS, 4), np.nan))
         persons = np.stack(found) if found else np.zeros((0, N_KEYPOINTS, 3))
+        self.world = np.stack(world) if world else np.zeros((0, N_KEYPOINTS, 4))
         self.schedule.update(persons)
         return persons
 

@@ -47,7 +47,8 @@ PRESENCE_THRESHOLD = 0.5
 # The auxiliary landmarks are smoothed with a one-euro filter before the next ROI is derived (mediapipe's
 # pose graph: min cutoff 0.01 Hz, beta 1.0, derivative cutoff 1.0 Hz, velocities in object sizes per second).
 AUX_MIN_CUTOFF, AUX_BETA, AUX_DCUTOFF = 0.01, 1.0, 1.0
-OUTPUTS = ("Identity", "Identity_1", "Identity_3")   # landmarks (1, 195), presence (1, 1), heatmap (1, 64, 64, 39)
+# landmarks (1, 195), presence (1, 1), heatmap (1, 64, 64, 39), world landmarks (1, 117) = 39 x (x, y, z) metres
+OUTPUTS = ("Identity", "Identity_1", "Identity_3", "Identity_4")
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,19 @@ def decode(raw: np.ndarray, heatmap: np.ndarray, roi: Roi) -> tuple[np.ndarray, 
     corner, ex, ey = roi.corner_and_axes()
     px = corner + frac[:, :1] * ex + frac[:, 1:2] * ey
     return px, sigmoid(lm[:, 3])
+
+
+def world_to_image_axes(world: np.ndarray, roi: Roi) -> np.ndarray:
+    """World landmarks (N, 3) m in the ROI's axes -> the image's axes (x right, y down, z away from the camera).
+
+    As mediapipe's world-landmark projection: only the ROI's rotation is applied
+    (x, y turned by it, z unchanged); the hip-centred origin and metres are kept.
+    """
+    _, ex, ey = roi.corner_and_axes()
+    axes = np.stack([ex / np.linalg.norm(ex), ey / np.linalg.norm(ey)])   # rows: ROI x and y in image axes
+    out = np.array(world, dtype=float)
+    out[:, :2] = world[:, :2] @ axes
+    return out
 
 
 def model_file(name: str = "pose_landmark_full.tflite") -> Path:
@@ -316,6 +330,10 @@ class BlazePoseOnnx:
         path = Path(model) if model else converted_model(model_file())
         self._session = make_session(path, "cpu", threads)
         self._input = self._session.get_inputs()[0].name
+        have = {o.name for o in self._session.get_outputs()}
+        self._outputs = [o for o in OUTPUTS if o in have]          # a model given without world landmarks runs too
+        self.world = np.zeros((0, N_KEYPOINTS, 4))
+        self.last_world: np.ndarray | None = None
         self._detector = detector or PoseDetector(min_detection_confidence, threads=threads)
         self.static = static
         self.roi: Roi | None = None
@@ -325,18 +343,25 @@ class BlazePoseOnnx:
     def landmarks(self, image: np.ndarray, roi: Roi) -> tuple[np.ndarray, np.ndarray, float]:
         """Landmarks (39, 2) px, visibility (39,), pose presence of the person in ``roi`` of a BGR image.
 
-        Only the 256x256 crop is converted to RGB (the full frame never is).
+        Only the 256x256 crop is converted to RGB (the full frame never is). The
+        world landmarks (39, 3) m, image axes, are left in ``self.last_world``.
         """
         cv2 = self._cv2
         crop = cv2.warpAffine(image, crop_matrix(roi), (INPUT, INPUT), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                               borderMode=cv2.BORDER_REPLICATE)
         x = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32)[None] * np.float32(1 / 255)
-        raw, presence, heatmap = self._session.run(list(OUTPUTS), {self._input: x})
+        raw, presence, heatmap, *world = self._session.run(self._outputs, {self._input: x})
         px, vis = decode(raw[0], heatmap[0], roi)
+        self.last_world = world_to_image_axes(world[0].reshape(-1, 3), roi) if world else None
         return px, vis, float(presence.ravel()[0])
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        """Keypoints (P, 33, 3) = x px, y px, visibility of a BGR uint8 image (H, W, 3); P is 0 or 1."""
+        """Keypoints (P, 33, 3) = x px, y px, visibility of a BGR uint8 image (H, W, 3); P is 0 or 1.
+
+        ``self.world`` then holds the same persons' world landmarks (P, 33, 4): x, y, z
+        in metres, hip-centred, image axes (x right, y down, z away from the camera),
+        and the visibility (NaN when the model has no world output).
+        """
         roi = None if self.static else self.roi
         if roi is None:
             roi = self._detector(image)
@@ -349,11 +374,14 @@ class BlazePoseOnnx:
         if not self.static:
             aux = self._aux(px[33:35], scale=float(np.abs(px[34] - px[33]).mean()))
             self.roi = roi_from_alignment(aux[0], aux[1])
+        world = self.last_world[:N_KEYPOINTS] if self.last_world is not None else np.full((N_KEYPOINTS, 3), np.nan)
+        self.world = np.concatenate([world, vis[:N_KEYPOINTS, None]], axis=1)[None]
         return np.concatenate([px[:N_KEYPOINTS], vis[:N_KEYPOINTS, None]], axis=1)[None]
 
     def _lost(self) -> np.ndarray:
         self.roi = None
         self._aux.reset()
+        self.world = np.zeros((0, N_KEYPOINTS, 4))
         return np.zeros((0, N_KEYPOINTS, 3))
 
     def close(self) -> None:

@@ -110,10 +110,10 @@ class Tracker:
         return ids
 
 
-def order_by_id(frames: list[np.ndarray], ids: list[np.ndarray], n_keypoints: int) -> np.ndarray:
-    """Array (F, N, K, 3), person n = track id n, NaN where a track is absent, from per-frame lists."""
+def order_by_id(frames: list[np.ndarray], ids: list[np.ndarray], n_keypoints: int, channels: int = 3) -> np.ndarray:
+    """Array (F, N, K, channels), person n = track id n, NaN where a track is absent, from per-frame lists."""
     n = max((int(i.max()) + 1 for i in ids if len(i)), default=0)
-    out = np.full((len(frames), max(n, 1), n_keypoints, 3), np.nan)
+    out = np.full((len(frames), max(n, 1), n_keypoints, channels), np.nan)
     for f, (p, i) in enumerate(zip(frames, ids)):
         if len(i):
             out[f, i] = p
