@@ -111,7 +111,8 @@ def lift(method: str, keypoints: np.ndarray, names: Sequence[str], *, image_size
         names: the K keypoint names (the trial skeleton's ``names``).
         image_size: (width, height) of the video in px.
         keypoints_3d: (frames, K, 4) BlazePose world landmarks x, y, z (m), c as read
-            from ``pose_keypoints_3d`` (same keypoint order as ``keypoints``), or None.
+            from ``pose_keypoints_3d`` (same keypoint order as ``keypoints``): the
+            reader's ``Keypoints2D.data3d[camera, :, person]``; None when it has none.
         model: MotionBERT ONNX path or URL (``monocular.motionbert_model``).
         rate: frame rate in Hz (informative; MotionBERT works on frame indices).
 
