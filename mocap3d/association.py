@@ -291,7 +291,14 @@ def _choose_tracks(tracks: list[dict], slots: np.ndarray, opts: AssociationOptio
 def associate(kp: Keypoints2D, rig: CameraRig, config: Mapping[str, Any]) -> tuple[Keypoints2D, dict[str, Any]]:
     """:func:`associate_arrays` on a :class:`Keypoints2D` (cameras in rig order)."""
     data, report = associate_arrays(rig, kp.data, list(kp.keypoints), kp.rate, config)
-    return Keypoints2D(data, list(kp.cameras), list(kp.keypoints), kp.frames.copy(), kp.rate, kp.offsets.copy()), report
+    data3d = None
+    if kp.data3d is not None:  # the detector's 3D follows its detection to the output person
+        slots = report["slots"]
+        data3d = np.full(data.shape[:4] + (4,), np.nan)
+        cc, ff, pp = np.nonzero(slots >= 0)
+        data3d[cc, ff, slots[cc, ff, pp]] = kp.data3d[cc, ff, pp]
+    return Keypoints2D(data, list(kp.cameras), list(kp.keypoints), kp.frames.copy(), kp.rate, kp.offsets.copy(),
+                       data3d), report
 
 
 def run_association(trial) -> dict[str, Any]:

@@ -440,6 +440,8 @@ def resample_camera(data: np.ndarray, shift: float, subframe: bool = True,
                     pairs: Sequence[tuple[int, int]] = ()) -> np.ndarray:
     """Camera data (F, P, K, 3) resampled at its frames ``n - shift`` (see module docstring).
 
+    Extra channels after x, y, likelihood (e.g. a detector's 3D) are resampled alike.
+
     Fractional shifts interpolate matched person slots linearly; where a keypoint
     is missing at one of the two neighbouring frames, the nearer frame's value
     is used if it exists (so the first and last recorded frames are kept).
@@ -492,16 +494,20 @@ def apply_offsets(kp: Keypoints2D, offsets: np.ndarray, subframe: bool = True) -
     C, _, P, K, _ = kp.data.shape
     from .triangulation.swaps import lr_pairs
     pairs = lr_pairs(kp.keypoints)
+    # the detector's 3D (kp.data3d) rides along as channels 3-6, resampled with the same weights and choices
+    values = kp.data if kp.data3d is None else np.concatenate([kp.data, kp.data3d], axis=-1)
+    n = values.shape[-1]
     # place every camera on a dense frame grid first (input frames may have holes)
-    dense = np.full((C, last - first + 1, P, K, 3), np.nan)
-    dense[:, kp.frames - first] = kp.data
+    dense = np.full((C, last - first + 1, P, K, n), np.nan)
+    dense[:, kp.frames - first] = values
     pad_before = first - lo
-    out = np.full((C, len(frames), P, K, 3), np.nan)
+    out = np.full((C, len(frames), P, K, n), np.nan)
     for c in range(C):
-        grid = np.full((len(frames), P, K, 3), np.nan)
+        grid = np.full((len(frames), P, K, n), np.nan)
         grid[pad_before: pad_before + dense.shape[1]] = dense[c]
         out[c] = resample_camera(grid, offsets[c], subframe, pairs)
-    return Keypoints2D(out, list(kp.cameras), list(kp.keypoints), frames, kp.rate, np.zeros(C))
+    return Keypoints2D(out[..., :3], list(kp.cameras), list(kp.keypoints), frames, kp.rate, np.zeros(C),
+                       None if kp.data3d is None else out[..., 3:])
 
 
 # --------------------------------------------------------------------------- shell

@@ -47,6 +47,21 @@ def test_multi_person_identities_through_a_crossing(seed):
         assert np.array_equal(out[c, f, t], kp.data[c, f, p], equal_nan=True)
 
 
+def test_detector_3d_keypoints_follow_their_detection_to_the_output_person():
+    from mocap3d.association import associate
+    from mocap3d.keypoints import Keypoints2D
+    cap = crossing_capture(0)
+    kp = cap.keypoints2d
+    d3 = np.repeat(kp.data[..., 2:3], 4, axis=-1) * np.arange(1, 5)     # any values tied to each detection
+    d3[..., 0] += np.arange(kp.data.shape[2])[None, None, :, None]        # ... and to its input slot
+    kp3 = Keypoints2D(kp.data, kp.cameras, kp.keypoints, kp.frames, kp.rate, kp.offsets, d3)
+    out, rep = associate(kp3, cap.rig, AssociationOptions(multi_person=True))
+    c, f, p = np.nonzero(rep["slots"] >= 0)
+    new = rep["slots"][c, f, p]
+    np.testing.assert_array_equal(out.data3d[c, f, new], d3[c, f, p])
+    np.testing.assert_array_equal(out.data[c, f, new], kp.data[c, f, p])
+
+
 def test_single_person_keeps_the_person_of_interest_with_bystanders():
     cap = make_capture(4, "walking", n_frames=F, rate=60, noise_px=1.0, missing=0.05, second_person=True, seed=2)
     kp = cap.keypoints2d

@@ -69,6 +69,24 @@ def test_parabolic_peak_and_resampling():
     assert np.allclose(out[[8, 11], 0, 0, 0], 3 * (t[[8, 11]] - 2.5))
 
 
+def test_detector_3d_keypoints_follow_the_2d_through_resampling():
+    """BlazePose's world landmarks (Keypoints2D.data3d) are shifted and blended with the 2D's weights."""
+    from mocap3d.keypoints import Keypoints2D
+    F, K = 12, 2
+    t = np.arange(F, dtype=float)
+    data = np.ones((2, F, 1, K, 3))
+    data[..., 0] = 10 * t[None, :, None, None]
+    d3 = np.ones((2, F, 1, K, 4))
+    d3[..., 2] = 0.1 * t[None, :, None, None]                       # z grows 0.1 m per frame
+    kp = Keypoints2D(data, ["a", "b"], ["LHip", "RHip"], np.arange(F), 30.0, data3d=d3)
+    assert apply_offsets(Keypoints2D(data, ["a", "b"], ["LHip", "RHip"], np.arange(F), 30.0), [0, 2]).data3d is None
+    out = apply_offsets(kp, np.array([0.0, 2.5]))
+    g = out.frames
+    np.testing.assert_allclose(out.data[1, 4:F, 0, 0, 0], 10 * (g[4:F] - 2.5))
+    np.testing.assert_allclose(out.data3d[1, 4:F, 0, 0, 2], 0.1 * (g[4:F] - 2.5))
+    np.testing.assert_array_equal(np.isnan(out.data3d[..., 2]), np.isnan(out.data[..., 0]))
+
+
 def test_bad_sync_person_rejected():
     with pytest.raises(ConfigError):
         SyncOptions.from_config({"synchronization": {"sync_person": "tallest"}})
