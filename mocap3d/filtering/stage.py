@@ -7,6 +7,7 @@ plus ours: ``outlier_window``, ``outlier_n_sigma``,
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -164,7 +165,7 @@ def filter_mot_file(path_in: str | Path, config: dict[str, Any], path_out: str |
     """Filter a ``.mot``/``.sto`` file with ``config['filtering']``; write ``<stem>_filt_<type>.mot``.
 
     ``filter_type`` overrides ``filtering.type`` (e.g. kinematics' ``ik_filter_type``).
-    With ``plots_dir``, one before/after PNG per column is saved there.
+    With ``plots_dir``, one before/after PNG (a panel per column) is saved there.
     """
     from ..io.mot import Table, read_mot, write_mot
 
@@ -176,39 +177,64 @@ def filter_mot_file(path_in: str | Path, config: dict[str, Any], path_out: str |
     write_mot(Table(table.times, table.columns, data, table.in_degrees, table.name, dict(table.metadata)), out)
     if plots_dir is not None:
         save_filter_plots(table.times, table.data[:, :, None], data[:, :, None], table.columns,
-                          Path(plots_dir), out.stem, axes=("",))
+                          Path(plots_dir), out.stem, axes=("",), unit="deg (m for translations)" if table.in_degrees else "rad (m for translations)",
+                          title=f"{out.name}: raw (thin) and {settings.describe()} (thick)")
     log.info("filtered %s -> %s (%s) %s", path_in.name, out.name, settings.describe(), info)
     return out
 
 
 def save_filter_plots(times: np.ndarray, before: np.ndarray, after: np.ndarray, names: list[str],
-                      folder: Path, prefix: str, axes: tuple[str, ...] = ("X", "Y", "Z")) -> list[Path]:
-    """One PNG per name: raw vs filtered against time; ``before``/``after`` are (F, names, len(axes)).
+                      folder: Path, prefix: str, axes: tuple[str, ...] = ("X", "Y", "Z"), unit: str = "m",
+                      title: str = "") -> list[Path]:
+    """One PNG for the file: a grid with one panel per name, raw (thin) vs filtered (thick) against time.
 
-    Uses matplotlib's Agg canvas directly: never opens a window, never blocks.
+    ``before``/``after``: (F, names, len(axes)). Positions (``unit = 'm'``) are drawn
+    in mm about each axis's raw mean, so that the filter's effect shows; other units
+    (e.g. degrees) as they are. Uses matplotlib's Agg canvas directly: never opens a
+    window, never blocks. Returns ``[folder / f"{prefix}_filtering.png"]``.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for m, name in enumerate(names):
-        fig = Figure(figsize=(10, 2.2 * len(axes)), dpi=80)
-        FigureCanvasAgg(fig)
+    scale, ylabel = (1000.0, "about mean (mm)") if unit == "m" else (1.0, unit)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        centre = np.nanmean(before, axis=0, keepdims=True) if unit == "m" else np.zeros((1,) + before.shape[1:])
+    centre = np.nan_to_num(centre)
+    n = len(names)
+    cols = min(n, 6)
+    rows = int(np.ceil(n / cols))
+    fig = Figure(figsize=(2.6 * cols, 1.9 * rows + 0.6), dpi=72)
+    FigureCanvasAgg(fig)
+    grid = fig.subplots(rows, cols, squeeze=False, sharex=True)
+    colours = ("tab:red", "tab:green", "tab:blue")
+    for m, ax in enumerate(grid.ravel()):
+        if m >= n:
+            ax.set_visible(False)
+            continue
         for a, axis in enumerate(axes):
-            ax = fig.add_subplot(len(axes), 1, a + 1)
-            ax.plot(times, before[:, m, a], lw=0.8, label="raw")
-            ax.plot(times, after[:, m, a], lw=1.2, label="filtered")
-            ax.set_ylabel(f"{name} {axis}".strip())
-            if a == 0:
-                ax.legend(loc="upper right", fontsize="small")
-        ax.set_xlabel("time (s)")
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-        path = folder / f"{prefix}_{safe}.png"
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png")
-        paths.append(path)
-    return paths
+            c = colours[a % len(colours)]
+            ax.plot(times, (before[:, m, a] - centre[0, m, a]) * scale, lw=0.6, color=c, alpha=0.45)
+            ax.plot(times, (after[:, m, a] - centre[0, m, a]) * scale, lw=1.1, color=c, label=axis or None)
+        # a text, not set_title: matplotlib re-measures every title against its tick labels (slow on big grids)
+        ax.text(0.5, 1.02, names[m], transform=ax.transAxes, ha="center", va="bottom", fontsize=9)
+        ax.yaxis.set_major_locator(MaxNLocator(4))
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+        ax.tick_params(labelsize=7)
+        if m % cols == 0:
+            ax.set_ylabel(ylabel, fontsize=8)
+        if m >= n - cols:
+            ax.set_xlabel("time (s)", fontsize=8)
+    if any(axes):
+        grid[0, 0].legend(loc="upper right", fontsize=6)
+    fig.suptitle(title or f"{prefix}: raw (thin) and filtered (thick)", fontsize=11)
+    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.06, top=1 - 0.5 / fig.get_figheight(), hspace=0.35, wspace=0.3)
+    path = folder / f"{prefix}_filtering.png"
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return [path]
 
 
 def _frame_range(markers: Markers3D, frame_range: Any) -> Markers3D:
@@ -261,8 +287,9 @@ def run_filtering(trial) -> dict[str, Any]:
             from ..io.c3d import write_c3d
             entry["c3d"] = write_c3d(filtered, out.with_suffix(".c3d")).name
         if plots:
-            entry["plots"] = len(save_filter_plots(markers.times, markers.data, filtered.data, markers.names,
-                                                   folder / "filtering_plots", out.stem))
+            entry["plots"] = [p.name for p in save_filter_plots(
+                markers.times, markers.data, filtered.data, markers.names, folder / "filtering_plots", out.stem,
+                title=f"{out.name}: raw (thin) and filtered (thick), {settings.describe()}")]
         log.info("%s -> %s: %s; %s", path.name, out.name, settings.describe(), info)
         report["files"].append(entry)
     report["report_path"] = str(write_report(folder, "filtering", report))
