@@ -249,6 +249,7 @@ SCHEMA: dict[str, Spec] = {
     "synchronization.synchronization_method": choice("auto", "calibration", "motion"),
     "synchronization.filter_cutoff": number(ge=0),
     "synchronization.sync_person": any_of(keyword("auto"), integer(ge=0)),
+    "synchronization.fallback_if_worse": boolean(),
     # [calibration]
     "calibration.calibration_type": choice("convert", "calculate"),
     "calibration.convert.convert_from": choice("qualisys", "optitrack", "vicon", "opencap", "easymocap", "biocv",

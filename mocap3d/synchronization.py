@@ -38,6 +38,7 @@ exchanged between the two neighbours, the nearer frame's value), and
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from itertools import permutations
 from pathlib import Path
@@ -70,6 +71,7 @@ class SyncOptions:
     synchronization_method: str = "auto"
     sync_person: Any = "auto"
     subframe_interpolation: bool = True
+    fallback_if_worse: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -363,7 +365,8 @@ def sync_by_calibration(rig: CameraRig, data: np.ndarray, rate: float, opts: Syn
     lags = np.arange(-L, L + 1)
     min_overlap = max(5, F // 4)
     offsets, conf = np.zeros(C), np.ones(C)
-    curves = {}
+    curves: dict[int, np.ndarray] = {}
+    at_limit: list[int] = []
     E_all = {(c, d): essential_matrices(ext, np.array([c]), np.array([d]))[0]
              for c in range(C) for d in range(C) if c != d}
     # 1. integer lags against the reference camera
@@ -380,6 +383,8 @@ def sync_by_calibration(rig: CameraRig, data: np.ndarray, rate: float, opts: Syn
         offsets[c] = lags[i]
         conf[c] = float(np.clip(1 - cost[i] / np.nanmedian(cost), 0, 1))
         curves[c] = cost
+        if abs(lags[i]) == L:
+            at_limit.append(c)
     # 2. the person of interest on the integer-aligned clock
     shifted = np.stack([resample_camera(data[c], offsets[c], subframe=False) for c in range(C)])
     if shifted.shape[2] > 1:
@@ -414,7 +419,10 @@ def sync_by_calibration(rig: CameraRig, data: np.ndarray, rate: float, opts: Syn
             residual[c] += grid[i] + float(frac)
     offsets = offsets + residual
     offsets -= offsets[ref]
-    return SyncResult(offsets, conf, "calibration", ref, {"lags": lags, "cost": curves})
+    if at_limit:
+        log.warning("synchronization: the best lag of %s is the largest searched (%d frames, the fewest frames "
+                    "overlapping): the views probably never show the same person", ", ".join(rig.names[c] for c in at_limit), L)
+    return SyncResult(offsets, conf, "calibration", ref, {"lags": lags, "cost": curves, "at_limit": at_limit})
 
 
 # --------------------------------------------------------------------------- applying offsets
@@ -510,6 +518,49 @@ def apply_offsets(kp: Keypoints2D, offsets: np.ndarray, subframe: bool = True) -
                        None if kp.data3d is None else out[..., 3:])
 
 
+# --------------------------------------------------------------------------- guard against wrong offsets
+def triangulation_check(rig: CameraRig, kp: Keypoints2D, offsets: np.ndarray, opts: SyncOptions,
+                        cap_px: float = 50.0) -> dict[str, Any]:
+    """How well the cameras triangulate the person of interest once shifted by ``offsets`` (frames, (C,)).
+
+    The keypoints are put on the common clock (:func:`apply_offsets`), the person
+    of interest is associated across views (single person) and triangulated
+    robustly as the triangulation stage does. Returns ``mean_px``: mean
+    reprojection error (px) of the triangulated points (cameras used),
+    ``points``: how many (frame, keypoint) points were triangulated, and
+    ``per_camera_px``: each camera's mean error against those points (capped
+    at ``cap_px``, excluded observations included; NaN when it observes none).
+    """
+    from .association import AssociationOptions, associate_arrays
+    from .triangulation.core import triangulate_points
+    from .triangulation.swaps import swap_groups
+    offsets = np.asarray(offsets, float)
+    synced = apply_offsets(kp, offsets - offsets.min(), bool(opts.subframe_interpolation))
+    assoc, rep = associate_arrays(rig, synced.data, list(kp.keypoints), kp.rate, AssociationOptions(
+        multi_person=False, likelihood_threshold_association=opts.likelihood_threshold_synchronization))
+    nan = float("nan")
+    if not rep["persons"]:
+        return {"mean_px": nan, "points": 0, "per_camera_px": [nan] * len(rig)}
+    d = assoc[:, :, 0]
+    res = triangulate_points(rig, d[..., :2], d[..., 2], likelihood_threshold=opts.likelihood_threshold_synchronization,
+                             swap_groups=swap_groups(kp.keypoints))
+    ok = np.isfinite(res.points).all(-1)
+    err = np.where(res.observed, np.minimum(res.cam_error_px, cap_px), np.nan)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        per_cam = np.nanmean(err.reshape(len(rig), -1), axis=1)
+    return {"mean_px": float(res.error_px[ok].mean()) if ok.any() else nan, "points": int(ok.sum()),
+            "per_camera_px": [float(v) for v in per_cam]}
+
+
+def offsets_are_worse(found: Mapping[str, Any], none: Mapping[str, Any]) -> bool:
+    """True when the offsets triangulate worse than no offsets: a higher mean reprojection error
+    (or no point at all where the unshifted data gives some)."""
+    if not found["points"]:
+        return bool(none["points"])
+    return bool(none["points"]) and found["mean_px"] > none["mean_px"]
+
+
 # --------------------------------------------------------------------------- shell
 def synchronize(kp: Keypoints2D, rig: CameraRig | None, opts: SyncOptions) -> SyncResult:
     """Offsets of ``kp``'s cameras with the configured method ('auto' = calibration if a rig is given)."""
@@ -559,6 +610,17 @@ def run_synchronization(trial) -> dict[str, Any]:
     cams = rig.names if rig is not None else None
     kp = read_openpose_folders(trial.pose_dir, cameras=cams, skeleton=skeleton, rate=rate)
     res = synchronize(kp, rig, opts)
+    check, fell_back = None, False
+    if rig is not None and opts.fallback_if_worse and np.ptp(res.offsets) > 0:
+        check = {"with_offsets": triangulation_check(rig, kp, res.offsets, opts),
+                 "without_offsets": triangulation_check(rig, kp, np.zeros(kp.n_cameras), opts)}
+        fell_back = offsets_are_worse(check["with_offsets"], check["without_offsets"])
+        if fell_back:
+            log.warning("synchronization: the offsets found (%s frames) triangulate worse than no offsets "
+                        "(mean reprojection error %.2f px against %.2f px): no offsets applied (set "
+                        "fallback_if_worse = false to force them)", ", ".join(f"{o:+.2f}" for o in res.offsets),
+                        check["with_offsets"]["mean_px"], check["without_offsets"]["mean_px"])
+            res.offsets = np.zeros(kp.n_cameras)
     synced = apply_offsets(kp, res.offsets, bool(opts.subframe_interpolation))
     out_dir = Path(trial.pose_sync_dir)
     write_openpose_folders(synced, out_dir)
@@ -569,6 +631,8 @@ def run_synchronization(trial) -> dict[str, Any]:
               "offsets_seconds": dict(zip(kp.cameras, (res.offsets / rate).tolist())),
               "confidence": dict(zip(kp.cameras, res.confidence.tolist())),
               "low_confidence_cameras": low,
+              "at_search_limit": [kp.cameras[c] for c in res.costs.get("at_limit", [])],
+              "triangulation_check": check, "fell_back_to_no_offsets": fell_back,
               "convention": "camera frame n happens at common frame n + offset; pose-sync frame g of a camera "
                             "is its frame g - offset, linearly interpolated when fractional (nearer frame if a neighbour is missing)",
               "frames_out": [int(synced.frames[0]), int(synced.frames[-1])],

@@ -128,7 +128,9 @@ def test_run_synchronization_then_triangulation(tmp_path):
     saved = json.loads((tmp_path / "t" / "pose-sync" / "synchronization_report.json").read_text())
     offs = np.array([saved["offsets_frames"][c] for c in cap.rig.names])
     assert (np.round(offs - offs[0]) == truth).all()
-    assert rep["method"] == "calibration"
+    assert rep["method"] == "calibration" and not rep["fell_back_to_no_offsets"]
+    check = rep["triangulation_check"]
+    assert check["with_offsets"]["mean_px"] < check["without_offsets"]["mean_px"]
     assert 116 <= len(list((tmp_path / "t" / "pose-sync" / "cam01_json").glob("*.json"))) <= 117
     tri = run_triangulation(trial)
     assert tri["input"].endswith("pose-sync")
@@ -170,3 +172,24 @@ def test_intrinsics_only_calibration_is_not_used_for_synchronization(tmp_path):
     trial = discover(folder, {"synchronization": {"synchronization_method": "calibration"}})[0]
     with pytest.raises(Mocap3dError, match="same place"):
         run_synchronization(trial)
+
+
+def test_offsets_that_triangulate_worse_than_none_are_not_applied(tmp_path):
+    """Pose2Sim's Demo_MultiPerson failure, synthetic: synchronized cameras, two people, and one person
+    detected per camera, the other person in cam03. No lag makes cam03 agree with the others, the lag
+    search returns nonsense, and the stage must keep the recording as it is (and say so)."""
+    from mocap3d.project import discover
+    from mocap3d.synchronization import run_synchronization
+    from mocap3d.synthetic.writer import write_capture
+    cap = make_capture(4, "walking", n_frames=100, rate=60, noise_px=1.0, offsets=[0, 0, 0, 0],
+                       second_person=True, seed=3)
+    d = cap.keypoints2d.data                                  # (C, F, 2 persons, K, 3)
+    d[2, :, 0] = d[2, :, 1]                                   # cam03 detects the other person only
+    d[:, :, 1] = np.nan
+    write_capture(cap, tmp_path / "t")
+    rep = run_synchronization(discover(tmp_path / "t")[0])
+    found, none = rep["triangulation_check"]["with_offsets"], rep["triangulation_check"]["without_offsets"]
+    assert found["mean_px"] > 2 * none["mean_px"] and none["mean_px"] < 2.0
+    assert rep["fell_back_to_no_offsets"] and set(rep["offsets_frames"].values()) == {0.0}
+    saved = json.loads((tmp_path / "t" / "pose-sync" / "synchronization_report.json").read_text())
+    assert saved["fell_back_to_no_offsets"] and set(saved["offsets_frames"].values()) == {0.0}
