@@ -199,6 +199,7 @@ def test_run_pose_on_videos_image_folder_and_portrait_video(tmp_path):
     assert (tmp_path / "pose" / "cam01_pose.mp4").stat().st_size > 1000
     on_disk = json.loads((tmp_path / "pose" / "pose_report.json").read_text())
     assert on_disk["pose_model"] == "BLAZEPOSE"
+    assert on_disk["backend"] == "onnxruntime" and by_cam["cam01"]["backend"] == "onnxruntime"
 
     kp = read_openpose_folders(tmp_path / "pose", skeleton=BLAZEPOSE, rate=25.0)
     assert kp.cameras == ["cam01", "cam02", "cam03"] and kp.data.shape[2:] == (1, 33, 3)

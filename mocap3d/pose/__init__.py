@@ -104,6 +104,13 @@ def _blazepose_detector(pose_cfg: Mapping[str, Any]) -> Any:
     return PersonDetector(mode["det_model"], mode.get("det_input_size"), str(pose_cfg.get("device", "auto")))
 
 
+def backend_of(estimator: Any) -> str:
+    """The runtime that ran an estimator: 'mediapipe' (its own graph) or 'onnxruntime'."""
+    inner = getattr(estimator, "_pose", None)
+    from .blazepose import BlazePose
+    return "mediapipe" if isinstance(estimator, BlazePose) or isinstance(inner, BlazePose) else "onnxruntime"
+
+
 def filter_persons(persons: np.ndarray, average_threshold: float, keypoint_threshold: float) -> np.ndarray:
     """Persons (P, K, 3) whose good keypoints (likelihood >= ``keypoint_threshold``) average >= ``average_threshold``.
 
@@ -205,6 +212,7 @@ def estimate_camera(source: str | os.PathLike, out_dir: str | os.PathLike, pose_
                 overlay.add(i, image, kp)
         ok = True
     finally:
+        backend = backend_of(estimator)
         if overlay is not None:
             overlay.close(ok)
         if hasattr(estimator, "close"):
@@ -225,7 +233,7 @@ def estimate_camera(source: str | os.PathLike, out_dir: str | os.PathLike, pose_
             "mean_confidence": float(np.nanmean(lik)) if np.isfinite(lik).any() else None,
             "fps": src.fps, "size": list(src.size), "metadata_rotation": src.metadata_rotation,
             "processing_fps": len(frames) / elapsed if elapsed > 0 else None, "seconds": elapsed,
-            "cpu_seconds": cpu, "skeleton": skeleton.name}
+            "cpu_seconds": cpu, "skeleton": skeleton.name, "backend": backend}
 
 
 def _write_camera(kp: Keypoints2D, folder: Path) -> None:
@@ -369,7 +377,8 @@ def run_pose(trial: Any) -> dict:
                  r["frames_with_detection"], r["frames"],
                  "-" if r["mean_confidence"] is None else f"{r['mean_confidence']:.2f}")
     total = sum(r["frames"] for r in results)
-    report = {"pose_model": skeleton.name, "backend": "mediapipe" if skeleton is BLAZEPOSE else "onnxruntime",
+    backends = sorted({r.get("backend", "onnxruntime") for r in results})
+    report = {"pose_model": skeleton.name, "backend": ", ".join(backends) if backends else None,
               "cameras": results, "skipped_cameras": skipped, "workers": workers,
               "frames_total": total, "seconds": elapsed, "total_fps": total / elapsed if elapsed > 0 and total else None,
               "dropped": f"persons whose good keypoints average < {pose_cfg.get('average_likelihood_threshold_pose', 0.5)}"}
