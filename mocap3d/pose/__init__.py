@@ -6,9 +6,11 @@ Backends, chosen by ``[pose] pose_model`` and ``mode``:
   mediapipe wheel, so it runs offline; by default its landmark model runs on
   onnxruntime without the segmentation head (:mod:`mocap3d.pose.blazepose_onnx`,
   about twice as fast as mediapipe's graph; ``blazepose_runtime = 'mediapipe'``
-  runs mediapipe's own graph). One person per video, or several when
-  ``mode`` names an ONNX person detector (``{det_model = ...}``): people are
-  located first and BlazePose runs on each one's crop.
+  runs mediapipe's own graph). One person per video; with ``[project]
+  multi_person = true``, every person BlazePose's own detector finds, each
+  followed by the landmark model (:mod:`mocap3d.pose.blazepose_multi`); or, when
+  ``mode`` names an ONNX person detector (``{det_model = ...}``), people are
+  located by it first and BlazePose runs on each one's crop.
 * any other skeleton (``HALPE_26`` / ``Body_with_feet``, ``COCO_133`` /
   ``Whole_body``, ``COCO_17`` / ``Body``): a top-down RTMPose ONNX model run
   with onnxruntime, with an optional person detector, or a one-stage RTMO model, see
@@ -63,6 +65,15 @@ def make_estimator(pose_cfg: Mapping[str, Any], rate: float = 30.0) -> tuple[Est
     if skeleton is BLAZEPOSE:
         det = _blazepose_detector(pose_cfg)
         single = _blazepose(pose_cfg, rate, static=det is not None)
+        if det is None and pose_cfg.get("multi_person"):
+            from .blazepose_onnx import BlazePoseOnnx
+            if isinstance(single, BlazePoseOnnx):
+                from .blazepose_multi import BlazePoseOnnxMulti
+                return BlazePoseOnnxMulti(single, single._detector.detect_all, int(pose_cfg.get("det_frequency", 4)),
+                                          rate), skeleton, True
+            log.warning("multi_person = true but BlazePose runs on mediapipe's graph, which follows one person "
+                        "per video: use blazepose_runtime = 'onnxruntime' (default) or a person detector "
+                        "(mode = {det_model = ...}) to find several people")
         if det is None:
             return single, skeleton, False
         from .blazepose import BlazePoseMulti
@@ -336,6 +347,8 @@ def run_pose(trial: Any) -> dict:
     """
     cfg = trial.config
     pose_cfg = dict(cfg.get("pose", {}) or {})
+    # [project] multi_person decides whether BlazePose follows several people (its own detector, per person).
+    pose_cfg.setdefault("multi_person", bool(cfg.get("project", {}).get("multi_person", False)))
     if str(pose_cfg.get("import_from", "none")).lower() != "none":
         return import_results(trial, pose_cfg, skeleton_of(pose_cfg))
     formats = _formats(pose_cfg)

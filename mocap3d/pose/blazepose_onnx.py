@@ -258,22 +258,35 @@ def decode_detections(boxes: np.ndarray, scores: np.ndarray, anchors: np.ndarray
     return np.concatenate([c - wh / 2, c + wh / 2], 1), kp, s[keep]
 
 
+def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
+                 iou_min: float = DET_NMS_IOU) -> tuple[np.ndarray, np.ndarray]:
+    """Every person: (keypoints (D, 4, 2), scores (D,)), best first (weighted non-maximum suppression).
+
+    Repeatedly, the best-scoring remaining detection and those overlapping it by
+    IoU > ``iou_min`` form one person, whose keypoints are their score-weighted mean.
+    """
+    area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
+    left = np.argsort(-scores)
+    kps, best = [], []
+    while left.size:
+        top = left[0]
+        lo = np.maximum(boxes[left, :2], boxes[top, :2])
+        hi = np.minimum(boxes[left, 2:], boxes[top, 2:])
+        inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
+        near = inter / np.maximum(area[left] + area[top] - inter, 1e-12) > iou_min
+        near[0] = True
+        w = scores[left[near]] / scores[left[near]].sum()
+        kps.append(np.tensordot(w, keypoints[left[near]], axes=1))
+        best.append(scores[top])
+        left = left[~near]
+    return np.array(kps).reshape(-1, 4, 2), np.array(best, float)
+
+
 def best_detection(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
                    iou_min: float = DET_NMS_IOU) -> np.ndarray | None:
-    """Keypoints (4, 2) of the best-scoring person, averaged (weighted by score) over the detections that
-    overlap it by IoU > ``iou_min`` (weighted non-maximum suppression, first cluster only)."""
-    if not len(scores):
-        return None
-    top = int(np.argmax(scores))
-    lo = np.maximum(boxes[:, :2], boxes[top, :2])
-    hi = np.minimum(boxes[:, 2:], boxes[top, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
-    area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
-    iou = inter / np.maximum(area + area[top] - inter, 1e-12)
-    near = iou > iou_min
-    near[top] = True
-    w = scores[near] / scores[near].sum()
-    return np.tensordot(w, keypoints[near], axes=1)
+    """Keypoints (4, 2) of the best-scoring person (the first of :func:`weighted_nms`), or None."""
+    kps, _ = weighted_nms(boxes, keypoints, scores, iou_min)
+    return kps[0] if len(kps) else None
 
 
 class PoseDetector:
@@ -292,8 +305,8 @@ class PoseDetector:
         self._anchors = ssd_anchors()
         self.min_score = float(min_score)
 
-    def __call__(self, image: np.ndarray) -> Roi | None:
-        """ROI (image px) of the most confident person in a BGR uint8 image (H, W, 3), or None."""
+    def detect_all(self, image: np.ndarray) -> list[Roi]:
+        """ROIs (image px) of every person found in a BGR uint8 image (H, W, 3), most confident first."""
         cv2 = self._cv2
         h, w = image.shape[:2]
         m, scale, offset = letterbox_matrix((w, h))
@@ -301,11 +314,14 @@ class PoseDetector:
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         x = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32)[None] * np.float32(2 / 255) - np.float32(1)
         boxes, scores = self._session.run(list(DET_OUTPUTS), {self._input: x})
-        kp = best_detection(*decode_detections(boxes[0], scores[0, :, 0], self._anchors, self.min_score))
-        if kp is None:
-            return None
-        px = kp * DET_INPUT * scale + offset
-        return roi_from_alignment(px[0], px[1], DET_ROI_SCALE)
+        kps, _ = weighted_nms(*decode_detections(boxes[0], scores[0, :, 0], self._anchors, self.min_score))
+        px = kps * DET_INPUT * scale + offset
+        return [roi_from_alignment(p[0], p[1], DET_ROI_SCALE) for p in px]
+
+    def __call__(self, image: np.ndarray) -> Roi | None:
+        """ROI (image px) of the most confident person in a BGR uint8 image (H, W, 3), or None."""
+        rois = self.detect_all(image)
+        return rois[0] if rois else None
 
 
 class BlazePoseOnnx:
