@@ -29,20 +29,60 @@ def progress(iterable: Iterable[T], desc: str, total: int | None = None, unit: s
                     file=sys.stderr, leave=False, dynamic_ncols=True)
 
 
+def _umask() -> int:
+    """The process umask (read without changing it where /proc allows)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _unwritable(path: Path, exc: OSError) -> Exception:
+    from .errors import Mocap3dError
+    return Mocap3dError(f"cannot write {path}: {exc.strerror or exc}. Make {path.parent} writable "
+                        "(or copy the trial to a folder you can write to)")
+
+
+def _temporary(path: Path, prefix: str, suffix: str) -> Path:
+    """A new empty file next to ``path``; a folder that cannot be written is a one-line Mocap3dError."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    except OSError as exc:
+        raise _unwritable(path, exc) from exc
+    os.close(fd)
+    return Path(tmp)
+
+
+def _publish(tmp: Path, path: Path) -> None:
+    """Give ``tmp`` the permissions a plain ``open()`` would (0666 minus the umask) and rename it to ``path``."""
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise _unwritable(path, exc) from exc
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[Any]:
     """Open a temporary file next to ``path`` and rename it over ``path`` on success.
 
-    A failure while writing leaves any earlier file at ``path`` untouched.
+    A failure while writing leaves any earlier file at ``path`` untouched. The
+    file gets the permissions of a plain ``open()`` (the process umask's), and a
+    folder that cannot be written raises a one-line Mocap3dError.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _temporary(path, f".{path.name}.", ".tmp")
     try:
         with open(tmp, mode, **kwargs) as fh:
             yield fh
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
@@ -53,12 +93,10 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path for libraries that write files themselves; rename on success."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    tmp = _temporary(path, f".{path.stem}.", path.suffix)
     try:
-        yield Path(tmp)
-        os.replace(tmp, path)
+        yield tmp
+        _publish(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)

@@ -1,0 +1,85 @@
+"""Bad input never gives a confident wrong answer, and no run damages earlier results.
+
+One test per case: each runs the CLI in-process on a small synthetic trial
+(mocap3d.synthetic, 4 cameras, 30 Hz walking) copied for the case.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mocap3d.cli import main
+
+STAGES_3D = "project.stages=['triangulation','filtering','gait']"
+
+
+@pytest.fixture(scope="module")
+def base_trial(tmp_path_factory) -> Path:
+    """A triangulated, filtered and gait-analysed trial (60 frames), made once per module."""
+    from mocap3d.synthetic.capture import make_capture
+    from mocap3d.synthetic.writer import write_capture
+    folder = tmp_path_factory.mktemp("base") / "T"
+    write_capture(make_capture(4, "walking", n_frames=60, rate=30, noise_px=1.0, seed=1), folder)
+    assert main([ "run", str(folder), "-q", "--set", STAGES_3D]) == 0
+    return folder
+
+
+def copy_trial(base: Path, dest: Path) -> Path:
+    shutil.copytree(base, dest, copy_function=shutil.copy2)
+    return dest
+
+
+def run_cli(*args: str, capsys=None) -> tuple[int, str]:
+    code = main(list(args))
+    err = capsys.readouterr().err if capsys is not None else ""
+    return code, err
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every output file's bytes (inputs and logs excluded)."""
+    out = {}
+    for sub in ("pose-3d", "kinematics", "gait"):
+        for p in sorted((folder / sub).glob("*")) if (folder / sub).is_dir() else []:
+            if p.is_file():
+                out[f"{sub}/{p.name}"] = p.read_bytes()
+    return out
+
+
+# ------------------------------------------------------------------ case 9: permissions of written files
+def test_case9_outputs_keep_the_umask_permissions(tmp_path):
+    from mocap3d.logs import atomic_path, atomic_write
+    old = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "a.txt") as fh:
+            fh.write("x")
+        with atomic_path(tmp_path / "b.bin") as tmp:
+            tmp.write_bytes(b"y")
+        os.umask(0o027)
+        with atomic_write(tmp_path / "c.txt") as fh:
+            fh.write("x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "b.bin").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "c.txt").stat().st_mode) == 0o640
+
+
+def test_read_only_output_folder_is_one_line(base_trial, tmp_path, capsys, monkeypatch):
+    trial = copy_trial(base_trial, tmp_path / "T")
+    before = snapshot(trial)
+
+    def denied(*a, **k):      # what a read-only folder does (also for root, who ignores the mode bits)
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr("mocap3d.logs.tempfile.mkstemp", denied)
+    code, err = run_cli("filter", str(trial), "-q", capsys=capsys)
+    assert code == 2
+    line = err.strip().splitlines()[-1]
+    assert "internal error" not in err and "pose-3d" in line and "Permission denied" in line
+    assert "writable" in line
+    assert snapshot(trial) == before
