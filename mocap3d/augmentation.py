@@ -414,10 +414,9 @@ def _height(markers: Markers3D, value: Any, default: float) -> tuple[float, str]
 
 
 def augmentation_inputs(pose3d_dir: Path) -> list[Path]:
-    """Pose2Sim's choice: the filtered ``*_filt*.trc`` if any, else the unfiltered ones; never LSTM outputs."""
-    trc = sorted(p for p in pose3d_dir.glob("*.trc") if "LSTM" not in p.stem)
-    filtered = [p for p in trc if "_filt" in p.stem]
-    return filtered or trc
+    """Per person of the current run, its filtered ``.trc`` if any, else the raw one (:mod:`mocap3d.stage_inputs`)."""
+    from .stage_inputs import augmentation_inputs as current_inputs
+    return current_inputs(pose3d_dir)
 
 
 def run_augmentation(trial) -> dict[str, Any]:
@@ -428,6 +427,7 @@ def run_augmentation(trial) -> dict[str, Any]:
     file, in name order). Writes ``pose-3d/augmentation_report.json``.
     """
     from .io.trc import read_trc, write_trc
+    from .stage_inputs import fingerprint
 
     cfg = trial.config.get("markerAugmentation", {})
     project = trial.config.get("project", {})
@@ -448,7 +448,8 @@ def run_augmentation(trial) -> dict[str, Any]:
         except (TypeError, ValueError):
             raise ConfigError(f"project.participant_mass = {mass_value!r}: use kilograms (e.g. 70.0)") from None
         out_markers, info = augment(markers, height, mass, models)
-        entry: dict[str, Any] = {"input": path.name, "height_m": round(height, 4), "height_source": source,
+        entry: dict[str, Any] = {"input": path.name, "input_sha1": fingerprint(path),
+                                 "height_m": round(height, 4), "height_source": source,
                                  "mass_kg": mass, **info}
         if cfg.get("feet_on_floor", False):
             out_markers, entry["y_shift_m"] = feet_on_floor(out_markers)

@@ -83,3 +83,41 @@ def test_read_only_output_folder_is_one_line(base_trial, tmp_path, capsys, monke
     assert "internal error" not in err and "pose-3d" in line and "Permission denied" in line
     assert "writable" in line
     assert snapshot(trial) == before
+
+
+# ------------------------------------------------------------------ case 1: reruns with another frame range
+def test_case1_rerun_with_another_frame_range_keeps_earlier_files(base_trial, tmp_path, capsys):
+    trial = copy_trial(base_trial, tmp_path / "T")
+    before = snapshot(trial)
+    assert "pose-3d/T_0-59_filt_butterworth.trc" in before and "gait/T_0-59_filt_butterworth_gait.json" in before
+    code, err = run_cli("run", str(trial), "-q", "--set", "project.frame_range=[10,50]", "--set", STAGES_3D,
+                        capsys=capsys)
+    assert code == 0, err
+    after = snapshot(trial)
+    for name, data in before.items():      # every file of the earlier run is untouched
+        if not name.endswith("_report.json"):
+            assert after[name] == data, name
+    from mocap3d.io.trc import read_trc
+    filt = read_trc(trial / "pose-3d" / "T_10-49_filt_butterworth.trc")
+    assert filt.frame_numbers[0] == 10 and filt.frame_numbers[-1] == 49
+    rep = json.loads((trial / "pose-3d" / "filtering_report.json").read_text())
+    assert [f["input"] for f in rep["files"]] == ["T_10-49.trc"]
+    gait = json.loads((trial / "gait" / "gait_report.json").read_text())
+    assert [Path(p["trc"]).name for p in gait["persons"]] == ["T_10-49_filt_butterworth.trc"]
+
+
+def test_case1_later_stages_read_only_the_current_run(base_trial, tmp_path):
+    from mocap3d.stage_inputs import select_trc_files
+    trial = copy_trial(base_trial, tmp_path / "T")
+    p3d = trial / "pose-3d"
+    chosen, kind = select_trc_files(p3d, use_augmentation=True)
+    assert [p.name for p in chosen] == ["T_0-59_filt_butterworth.trc"] and kind == "filtered"
+    # A stale file of another frame range (not in the last triangulation report) is never picked.
+    shutil.copy2(p3d / "T_0-59.trc", p3d / "T_3-40.trc")
+    shutil.copy2(p3d / "T_0-59_filt_butterworth.trc", p3d / "T_3-40_filt_butterworth.trc")
+    assert [p.name for p in select_trc_files(p3d)[0]] == ["T_0-59_filt_butterworth.trc"]
+    # Triangulation rewrote the raw file with other data: the older filtered file is not from this run.
+    raw = (p3d / "T_0-59.trc").read_text().replace("\n0\t0\t", "\n0\t0.0\t", 1) + "\n"
+    (p3d / "T_0-59.trc").write_text(raw)
+    chosen, kind = select_trc_files(p3d)
+    assert [p.name for p in chosen] == ["T_0-59.trc"] and kind == "raw"

@@ -237,20 +237,21 @@ def save_filter_plots(times: np.ndarray, before: np.ndarray, after: np.ndarray, 
     return [path]
 
 
-def _frame_range(markers: Markers3D, frame_range: Any) -> Markers3D:
-    """Keep frames whose number is in ``[start, stop)`` when ``frame_range`` is a list."""
-    if not isinstance(frame_range, (list, tuple)) or len(frame_range) != 2:
-        return markers
-    keep = np.flatnonzero((markers.frame_numbers >= frame_range[0]) & (markers.frame_numbers < frame_range[1]))
-    if len(keep) == 0:
-        raise ConfigError(f"project.frame_range = {list(frame_range)} selects no frame of the "
-                          f"{markers.frame_numbers[0]}-{markers.frame_numbers[-1]} recording")
-    return markers.slice_frames(int(keep[0]), int(keep[-1]) + 1)
+def _check_frame_range(markers: Markers3D, frame_range: Any, name: str) -> None:
+    """Warn when ``name`` holds frames outside ``frame_range``: triangulation applies the range, not filtering."""
+    if not isinstance(frame_range, (list, tuple)) or len(frame_range) != 2 or not markers.n_frames:
+        return
+    first, last = int(markers.frame_numbers[0]), int(markers.frame_numbers[-1])
+    if first < frame_range[0] or last >= frame_range[1]:
+        log.warning("%s holds frames %d-%d, outside project.frame_range = %s: filtered as it is (the file name "
+                    "says its frames). Rerun triangulation to change the frames", name, first, last,
+                    list(frame_range))
 
 
 def trc_inputs(pose3d_dir: Path) -> list[Path]:
-    """Triangulated ``.trc`` files to filter: not already filtered, not LSTM outputs."""
-    return sorted(p for p in pose3d_dir.glob("*.trc") if "_filt" not in p.stem and "LSTM" not in p.stem)
+    """Triangulated ``.trc`` files of the current run to filter (see :mod:`mocap3d.stage_inputs`)."""
+    from ..stage_inputs import current_raw_trc
+    return current_raw_trc(pose3d_dir)
 
 
 def run_filtering(trial) -> dict[str, Any]:
@@ -259,6 +260,7 @@ def run_filtering(trial) -> dict[str, Any]:
     Writes ``pose-3d/filtering_report.json`` and returns the report.
     """
     from ..io.trc import read_trc, write_trc
+    from ..stage_inputs import fingerprint
 
     cfg = trial.config.get("filtering", {})
     settings = settings_from_config(cfg)
@@ -276,11 +278,13 @@ def run_filtering(trial) -> dict[str, Any]:
     make_c3d = bool(cfg.get("make_c3d", True))
     plots = bool(cfg.get("save_filt_plots", False))
     for path in inputs:
-        markers = _frame_range(read_trc(path), trial.config.get("project", {}).get("frame_range", "auto"))
+        markers = read_trc(path)
+        _check_frame_range(markers, trial.config.get("project", {}).get("frame_range", "auto"), path.name)
         filtered, info = filter_markers(markers, settings)
         out = path.with_name(f"{path.stem}_filt_{settings.filter_type}.trc")
         write_trc(filtered, out)
-        entry: dict[str, Any] = {"input": path.name, "output": out.name, "frames": markers.n_frames,
+        entry: dict[str, Any] = {"input": path.name, "input_sha1": fingerprint(path), "output": out.name,
+                                 "frames": markers.n_frames,
                                  "markers": len(markers.names), "rate": markers.rate,
                                  "missing_samples": int(np.isnan(markers.data[..., 0]).sum()), **info}
         if make_c3d:

@@ -23,41 +23,15 @@ from .ik import IKResult, _ranges
 log = get_logger("kinematics")
 
 
-def _person_key(stem: str) -> str:
-    """The raw .trc stem a processed file derives from (``walk_filt_butterworth_LSTM`` -> ``walk``)."""
-    base = stem[:-len("_LSTM")] if stem.endswith("_LSTM") else stem
-    return base.split("_filt")[0] if "_filt" in base else base
-
-
 def select_trc_files(pose3d_dir: Path, use_augmentation: bool = True) -> tuple[list[Path], str]:
-    """The .trc file to process for each person and which kinds were chosen.
+    """The .trc file to process for each person of the current run and which kinds were chosen.
 
-    Files derived from the same raw ``.trc`` (``<stem>_filt_<type>.trc``,
-    ``*_LSTM.trc``) count as one person; per person the preference is
-    augmented (when ``use_augmentation``) > filtered > raw, filtered before raw
-    within each.
+    Per person the preference is augmented (when ``use_augmentation``) > filtered
+    > raw, each only if made from the current run's files
+    (:func:`mocap3d.stage_inputs.select_trc_files`).
     """
-    files = sorted(p for p in Path(pose3d_dir).glob("*.trc") if not p.name.startswith("."))
-    if not files:
-        raise Mocap3dError(f"no .trc file in {pose3d_dir}; run triangulation first")
-    groups: dict[str, list[Path]] = {}
-    for p in files:
-        groups.setdefault(_person_key(p.stem), []).append(p)
-
-    def rank(p: Path) -> tuple[int, int]:
-        lstm = p.stem.endswith("_LSTM")
-        return (0 if lstm and use_augmentation else 2 if lstm else 1, 0 if "_filt" in p.stem else 1)
-
-    chosen = [min(g, key=rank) for _, g in sorted(groups.items())]
-    chosen = [p for p in chosen if use_augmentation or not p.stem.endswith("_LSTM")]
-    if not chosen:
-        raise Mocap3dError(f"{pose3d_dir} has only *_LSTM.trc files but kinematics.use_augmentation is false")
-    kinds = sorted({"LSTM" if p.stem.endswith("_LSTM") else "filtered" if "_filt" in p.stem else "raw"
-                    for p in chosen})
-    if use_augmentation and "LSTM" not in kinds:
-        log.info("kinematics.use_augmentation is true but %s has no *_LSTM.trc; using the %s markers",
-                 pose3d_dir, "/".join(kinds))
-    return chosen, "+".join(kinds)
+    from ..stage_inputs import select_trc_files as current_files
+    return current_files(pose3d_dir, use_augmentation)
 
 
 def write_marker_errors(result: IKResult, path: Path) -> Path:
