@@ -426,8 +426,8 @@ def run_augmentation(trial) -> dict[str, Any]:
     estimated from segment lengths) and ``participant_mass`` (lists: one per
     file, in name order). Writes ``pose-3d/augmentation_report.json``.
     """
-    from .io.trc import read_trc, write_trc
-    from .stage_inputs import fingerprint
+    from .io.trc import write_trc
+    from .stage_inputs import fingerprint, read_markers
 
     cfg = trial.config.get("markerAugmentation", {})
     project = trial.config.get("project", {})
@@ -439,7 +439,7 @@ def run_augmentation(trial) -> dict[str, Any]:
     default_height = float(trial.config.get("kinematics", {}).get("default_height", 1.7))
     report: dict[str, Any] = {"model": f"LSTM {MODEL_VERSION}", "files": []}
     for i, path in enumerate(inputs):
-        markers = read_trc(path)
+        markers = read_markers(path)
         height, source = _height(markers, _per_person(project.get("participant_height", "auto"), i,
                                                       "participant_height"), default_height)
         mass_value = _per_person(project.get("participant_mass", 70.0), i, "participant_mass")

@@ -282,7 +282,7 @@ def plot_events(markers: Markers3D, report: dict[str, Any], path: Path) -> Path 
 
 def run_gait(trial) -> dict[str, Any]:
     """Stage shell: gait report of every person's filtered ``pose-3d/*.trc`` into ``gait/``."""
-    from .io.trc import read_trc
+    from .stage_inputs import read_markers
     from .kinematics.stage import select_trc_files
     t0 = time.perf_counter()
     files, kind = select_trc_files(trial.pose3d_dir, use_augmentation=False)
@@ -290,7 +290,7 @@ def run_gait(trial) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     persons = []
     for f in files:
-        markers = read_trc(f)
+        markers = read_markers(f)
         try:
             report = analyze(markers) | {"trc": str(f)}
         except Mocap3dError as exc:     # e.g. a skeleton without hips or feet: nothing to analyse, not a failure

@@ -11,7 +11,7 @@ Names follow Pose2Sim's so that its ``.trc`` files and marker sets match.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import ConfigError
 
@@ -154,6 +154,25 @@ BLAZEPOSE = Skeleton(
 )
 
 SKELETONS: dict[str, Skeleton] = {s.name: s for s in (HALPE_26, COCO_17, COCO_133, BODY_25, BODY_25B, BLAZEPOSE)}
+
+
+def match_case(names: Sequence[str], known: Iterable[str] | None = None) -> dict[str, str]:
+    """Names that differ from a known keypoint name only by case -> that name (``Lknee`` -> ``LKnee``).
+
+    ``known`` defaults to every keypoint name of :data:`SKELETONS`; names known
+    exactly, or matching several spellings, are left alone.
+    """
+    known = list(known) if known is not None else sorted({n for s in SKELETONS.values() for n in s.all_names})
+    exact = set(known)
+    by_lower: dict[str, set[str]] = {}
+    for k in known:
+        by_lower.setdefault(k.lower(), set()).add(k)
+    out = {}
+    for n in names:
+        cands = by_lower.get(n.lower(), set())
+        if n not in exact and len(cands) == 1:
+            out[n] = next(iter(cands))
+    return {n: k for n, k in out.items() if k not in names}
 
 
 def skeleton_from_tree(name: str, tree: Mapping[str, Any] | list) -> Skeleton:

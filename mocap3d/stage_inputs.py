@@ -32,8 +32,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .errors import Mocap3dError
 from .logs import get_logger
+from .markers import Markers3D
 
 log = get_logger("inputs")
 
@@ -177,3 +180,57 @@ def _orphans(folder: Path, raws: list[Path], use_augmentation: bool, use_filtere
 def augmentation_inputs(pose3d_dir: str | os.PathLike) -> list[Path]:
     """Per raw file of the current run: its filtered file if made in this run, else itself."""
     return select_trc_files(pose3d_dir, use_augmentation=False)[0]
+
+
+# --------------------------------------------------------------------------- reading what a stage reads
+BODY_SIZE_M = (0.4, 4.0)     # extent of a person's keypoints or markers (bounding-box diagonal), metres
+_UNIT_GUESS = ((1000.0, "millimetres", "mm"), (100.0, "centimetres", "cm"), (0.001, "kilometres", "km"))
+
+
+def body_size_m(markers: Markers3D) -> float | None:
+    """Median over frames of the diagonal of the markers' bounding box (m); None without 4 markers in a frame."""
+    data = markers.data
+    ok = np.isfinite(data).all(axis=-1)
+    frames = ok.sum(axis=1) >= 4
+    if not frames.any():
+        return None
+    d = data[frames]
+    lo = np.where(ok[frames][..., None], d, np.inf).min(axis=1)
+    hi = np.where(ok[frames][..., None], d, -np.inf).max(axis=1)
+    return float(np.median(np.linalg.norm(hi - lo, axis=-1)))
+
+
+def check_units(markers: Markers3D, source: str | os.PathLike) -> None:
+    """Stop when a person's markers are not of human size in metres (e.g. millimetres labelled m).
+
+    Only for files whose marker names are a person's (keypoints of a known
+    skeleton or OpenCap ``*_study`` markers); other data is left alone.
+    """
+    from .skeletons import SKELETONS
+    known = {n for s in SKELETONS.values() for n in s.all_names}
+    human = sum(n in known or n.endswith("_study") for n in markers.names)
+    if human < 6:
+        return
+    size = body_size_m(markers)
+    lo, hi = BODY_SIZE_M
+    if size is None or lo <= size <= hi:
+        return
+    factor, unit, abbr = min(_UNIT_GUESS, key=lambda u: abs(np.log(size / 1.7 / u[0])))
+    raise Mocap3dError(
+        f"{source}: the person's markers span {size:.4g} m, not a human size ({lo}-{hi} m): the values look like "
+        f"{unit} read as metres. Fix the file's units (a .trc: Units = {abbr} on line 3) or re-export it in metres")
+
+
+def read_markers(path: str | os.PathLike) -> Markers3D:
+    """Read a ``.trc`` as the stages do: names differing from a skeleton's only by case get its spelling
+    (Pose2Sim's BLAZEPOSE ``Lknee`` -> ``LKnee``, one info line), and the units are checked (:func:`check_units`)."""
+    from .io.trc import read_trc
+    from .skeletons import match_case
+    markers = read_trc(path)
+    renamed = match_case(markers.names)
+    if renamed:
+        log.info("%s: marker names matched by case: %s", Path(path).name,
+                 ", ".join(f"{a} -> {b}" for a, b in renamed.items()))
+        markers.names = [renamed.get(n, n) for n in markers.names]
+    check_units(markers, path)
+    return markers

@@ -121,3 +121,43 @@ def test_case1_later_stages_read_only_the_current_run(base_trial, tmp_path):
     (p3d / "T_0-59.trc").write_text(raw)
     chosen, kind = select_trc_files(p3d)
     assert [p.name for p in chosen] == ["T_0-59.trc"] and kind == "raw"
+
+
+# ------------------------------------------------------------------ case 2: millimetres labelled metres
+def test_case2_trc_in_millimetres_labelled_metres_stops_naming_the_units(base_trial, tmp_path, capsys):
+    from mocap3d.io.trc import read_trc, write_trc
+    trial = copy_trial(base_trial, tmp_path / "T")
+    raw = trial / "pose-3d" / "T_0-59.trc"
+    m = read_trc(raw)
+    m.data = m.data * 1000.0                      # millimetre values, header still says m
+    write_trc(m, raw)
+    before = snapshot(trial)
+    for verb in ("filter", "gait"):
+        code, err = run_cli(verb, str(trial), "-q", capsys=capsys)
+        line = err.strip().splitlines()[-1]
+        assert code == 2 and "T_0-59" in line and "millimetres" in line and "Units = mm" in line, err
+    assert snapshot(trial) == before
+
+
+# ------------------------------------------------------------------ case 6: NaN and inf in a .trc
+def test_case6_non_finite_values_are_missing_not_written_as_inf(base_trial, tmp_path, capsys):
+    import warnings
+    trial = copy_trial(base_trial, tmp_path / "T")
+    raw = trial / "pose-3d" / "T_0-59.trc"
+    lines = raw.read_text().splitlines(keepends=True)
+    for i, token in ((10, "inf"), (20, "-inf"), (30, "nan")):
+        f = lines[5 + i].split("\t")
+        f[2:5] = [token] * 3
+        lines[5 + i] = "\t".join(f)
+    raw.write_text("".join(lines))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        code, err = run_cli("filter", str(trial), "--set", "filtering.make_c3d=true", capsys=capsys)
+    assert code == 0, err
+    assert "2 values" not in err and "6 values are infinite" in err
+    from mocap3d.io.trc import read_trc
+    out = read_trc(trial / "pose-3d" / "T_0-59_filt_butterworth.trc")
+    assert not np.isinf(out.data).any()
+    assert "inf" not in (trial / "pose-3d" / "T_0-59_filt_butterworth.trc").read_text().lower()
+    rep = json.loads((trial / "pose-3d" / "filtering_report.json").read_text())["files"][0]
+    assert rep["missing_samples"] == 3

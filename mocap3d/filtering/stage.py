@@ -259,8 +259,8 @@ def run_filtering(trial) -> dict[str, Any]:
 
     Writes ``pose-3d/filtering_report.json`` and returns the report.
     """
-    from ..io.trc import read_trc, write_trc
-    from ..stage_inputs import fingerprint
+    from ..io.trc import write_trc
+    from ..stage_inputs import fingerprint, read_markers
 
     cfg = trial.config.get("filtering", {})
     settings = settings_from_config(cfg)
@@ -278,7 +278,7 @@ def run_filtering(trial) -> dict[str, Any]:
     make_c3d = bool(cfg.get("make_c3d", True))
     plots = bool(cfg.get("save_filt_plots", False))
     for path in inputs:
-        markers = read_trc(path)
+        markers = read_markers(path)
         _check_frame_range(markers, trial.config.get("project", {}).get("frame_range", "auto"), path.name)
         filtered, info = filter_markers(markers, settings)
         out = path.with_name(f"{path.stem}_filt_{settings.filter_type}.trc")

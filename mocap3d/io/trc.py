@@ -74,12 +74,28 @@ def _parse_header(path: Path, lines: list[str]) -> dict:
     out["Units"] = head.get("Units", "")
     if out["Units"] not in _UNITS:
         raise file_error(path, f"Units = {out['Units']!r} unknown", "Use m, mm or cm", line=3)
-    names = [n.strip() for n in lines[3].rstrip("\r\n").split("\t")[2:] if n.strip()]
-    if "NumMarkers" in out and len(names) != out["NumMarkers"]:
-        raise file_error(path, f"{len(names)} marker names but NumMarkers = {out['NumMarkers']}",
-                         "Fix the marker name row or NumMarkers", line=4)
-    out["names"] = names
+    out["names"] = [n.strip() for n in lines[3].rstrip("\r\n").split("\t")[2:] if n.strip()]
     return out
+
+
+def _data_markers(path: Path, head: dict, body: list[str]) -> int:
+    """Markers per row as the data holds them; the header's NumMarkers only warns when it disagrees."""
+    names, declared = head["names"], head.get("NumMarkers")
+    first = next((l.rstrip("\r\n") for l in body if l.strip()), None)
+    n_cols = len(first.split("\t")) if first is not None else 2 + 3 * len(names)
+    if first is not None and first.split("\t")[-1] == "" and (n_cols - 2) % 3 == 1:
+        n_cols -= 1                                   # a trailing tab
+    in_rows = (n_cols - 2) // 3 if n_cols >= 2 and (n_cols - 2) % 3 == 0 else None
+    if in_rows is not None and in_rows != len(names):
+        if declared == in_rows:
+            raise file_error(path, f"{len(names)} marker names but NumMarkers = {declared} and the rows hold "
+                             f"{in_rows} markers", "Fix the marker name row", line=4)
+        raise file_error(path, f"{len(names)} marker names but the rows hold {in_rows} markers ({n_cols} columns)",
+                         "Fix the marker name row or the rows", line=4)
+    if declared is not None and declared != len(names):
+        log.warning("%s: header says NumMarkers = %d, the file has %d marker names and columns; read %d markers",
+                    path, declared, len(names), len(names))
+    return len(names)
 
 
 def read_trc(path: str | os.PathLike) -> Markers3D:
@@ -95,16 +111,22 @@ def read_trc(path: str | os.PathLike) -> Markers3D:
         text = fh.read()
     lines = text.splitlines(keepends=True)
     head = _parse_header(path, lines[:5])
-    M = len(head["names"])
+    M = _data_markers(path, head, lines[5:])
     width = 2 + 3 * M
     first_line = 6
     arr = _fast_rows(lines[5:], width)
     if arr is None:
         arr = _parse_rows(path, lines, width, M)
     n = head.get("NumFrames")
-    if n is not None and len(arr) < n:
-        raise file_error(path, f"truncated: header says {n} frames, found {len(arr)}",
-                         "Re-export the file or fix NumFrames", line=len(lines))
+    if n is not None and len(arr) != n:      # Pose2Sim's filtering drops the last row and keeps NumFrames
+        log.warning("%s: header says NumFrames = %d, the file holds %d rows; read %d frames", path, n, len(arr),
+                    len(arr))
+    bad = ~np.isfinite(arr[:, 2:]) & ~np.isnan(arr[:, 2:])
+    if bad.any():
+        rows = np.flatnonzero(bad.any(axis=1))
+        log.warning("%s: %d values are infinite (first at line %d); read as missing", path, int(bad.sum()),
+                    first_line + int(rows[0]))
+        arr[:, 2:][bad] = np.nan
     if len(arr) and np.isnan(arr[:, :2]).any():
         bad = int(np.nonzero(np.isnan(arr[:, :2]).any(axis=1))[0][0])
         raise file_error(path, "missing Frame# or Time", "Every row needs Frame# and Time", line=first_line + bad)

@@ -104,6 +104,7 @@ def process_trc(trc: str | Path, out_dir: str | Path, config: dict[str, Any], pe
                 base_dir: str | Path | None = None) -> dict[str, Any]:
     """Scale, IK and write the outputs of one person's ``.trc``; returns its report entry."""
     from ..io.trc import read_trc
+    from ..stage_inputs import read_markers
     from .model_builder import write_model
     from .pipeline import kinematics_from_markers, options_from_config
     from .scaling import pelvis_axes
@@ -115,7 +116,7 @@ def process_trc(trc: str | Path, out_dir: str | Path, config: dict[str, Any], pe
     if static:
         sp = Path(static) if Path(static).is_absolute() else Path(base_dir or trc.parent.parent) / static
         opts.static_markers = read_trc(sp)
-    markers = read_trc(trc)
+    markers = read_markers(trc)
     stem = trc.stem
     scaled, result = kinematics_from_markers(markers, opts, show_progress=True)
     osim_path = write_model(scaled.model, out / f"{stem}_scaled.osim")
