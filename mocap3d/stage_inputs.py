@@ -17,8 +17,8 @@ filtering, augmentation, kinematics and gait:
    used only if the report of the stage that made it
    (``filtering_report.json``, ``augmentation_report.json``) has an entry whose
    ``input`` is its source and whose ``input_sha1`` is the source's current
-   content hash (:func:`fingerprint`). Without that report, a derived file
-   counts when it is not older than its source.
+   content hash (:func:`fingerprint`). Without that report (files brought
+   from elsewhere), the derived file is found by its name.
 
 A batch runner can use the same records to skip work: a stage's outputs are
 up to date when every entry of its report names an existing ``output`` and its
@@ -104,10 +104,8 @@ def derived_from(source: Path, stage: str) -> Path | None:
             if not out.is_file():
                 continue
             recorded = entry.get("input_sha1")
-            if recorded is None:      # a report written before inputs were fingerprinted: compare times
-                if out.stat().st_mtime >= source.stat().st_mtime:
-                    return out
-                continue
+            if recorded is None:      # a report written before inputs were fingerprinted
+                return out
             sha = sha or fingerprint(source)
             if recorded == sha:
                 return out
@@ -116,9 +114,8 @@ def derived_from(source: Path, stage: str) -> Path | None:
     tag = DERIVED[stage]
     pattern = f"{source.stem}_filt_*.trc" if stage == "filtering" else f"{source.stem}_LSTM.trc"
     cands = [p for p in folder.glob(pattern) if tag in p.stem[len(source.stem):]
-             and (stage != "filtering" or "LSTM" not in p.stem[len(source.stem):])
-             and p.stat().st_mtime >= source.stat().st_mtime]
-    return max(cands, key=lambda p: p.stat().st_mtime) if cands else None
+             and (stage != "filtering" or "LSTM" not in p.stem[len(source.stem):])]
+    return min(cands) if cands else None
 
 
 def select_trc_files(pose3d_dir: str | os.PathLike, use_augmentation: bool = True,

@@ -161,3 +161,62 @@ def test_case6_non_finite_values_are_missing_not_written_as_inf(base_trial, tmp_
     assert "inf" not in (trial / "pose-3d" / "T_0-59_filt_butterworth.trc").read_text().lower()
     rep = json.loads((trial / "pose-3d" / "filtering_report.json").read_text())["files"][0]
     assert rep["missing_samples"] == 3
+
+
+# ------------------------------------------------------------------ cases 3 and 4: impossible 2D values
+def _edit_keypoints(cam_dir: Path, frames, edit) -> None:
+    for f in frames:
+        path = cam_dir / f"{cam_dir.name[:-5]}_{f:06d}.json"
+        doc = json.loads(path.read_text())
+        kp = np.array(doc["people"][0]["pose_keypoints_2d"], float).reshape(-1, 3)
+        edit(kp)
+        doc["people"][0]["pose_keypoints_2d"] = kp.ravel().tolist()
+        path.write_text(json.dumps(doc))
+
+
+def _mpjpe_mm(trial: Path, cam01_offset: float = 0.0) -> float:
+    """Mean 3D error against the truth (recorded at cam01's times; cam01 frame n is common frame n + offset)."""
+    from mocap3d.io.trc import read_trc
+    (trc,) = [p for p in (trial / "pose-3d").glob("*.trc") if "_filt" not in p.name]
+    est, truth = read_trc(trc), read_trc(trial / "ground_truth" / "keypoints.trc")
+    idx = est.frame_numbers - int(round(cam01_offset))          # truth row n = cam01 frame n
+    keep = (idx >= 0) & (idx < truth.n_frames)
+    t = truth.data[idx[keep]][:, [truth.names.index(n) for n in est.names]]
+    return float(np.nanmean(np.linalg.norm(est.data[keep] - t, axis=-1)) * 1000)
+
+
+@pytest.mark.parametrize("case, edit, expected", [
+    ("3", lambda kp: kp.__setitem__((slice(None), slice(0, 2)), 1e30), "impossible coordinates"),
+    ("4a", lambda kp: kp.__setitem__((slice(None), 2), 5.0), "likelihoods above 1"),
+    ("4b", lambda kp: kp.__setitem__((slice(None), 2), -1.0), "negative likelihoods"),
+])
+def test_cases3_4_impossible_keypoints_are_dropped_or_clipped_with_a_count(tmp_path, capsys, case, edit, expected):
+    from mocap3d.synthetic.capture import make_capture
+    from mocap3d.synthetic.writer import write_capture
+    trial = write_capture(make_capture(4, "walking", n_frames=60, rate=30, noise_px=1.0, offsets=[0, 3, -2, 5],
+                                       subframe=False, seed=2), tmp_path / "T")
+    _edit_keypoints(trial / "pose" / "cam02_json", range(20, 30), edit)
+    code, err = run_cli("run", str(trial), "--set", "project.stages=['synchronization','triangulation']",
+                        capsys=capsys)
+    assert code == 0, err
+    assert expected in err and "cam02" in err and "10 frames" in err
+    offsets = json.loads((trial / "pose-sync" / "synchronization_report.json").read_text())["offsets_frames"]
+    truth = json.loads((trial / "ground_truth" / "offsets.json").read_text())["offsets"]
+    err_frames = [abs((offsets[c] - offsets["cam01"]) - (truth[c] - truth["cam01"])) for c in truth]
+    assert max(err_frames) < 0.5, (offsets, truth)
+    assert _mpjpe_mm(trial, offsets["cam01"]) < 25
+
+
+# ------------------------------------------------------------------ unclear messages
+def test_keypoint_list_not_a_multiple_of_3_says_the_file_is_damaged(base_trial, tmp_path, capsys):
+    trial = copy_trial(base_trial, tmp_path / "T")
+    path = trial / "pose" / "cam03_json" / "cam03_000007.json"
+    doc = json.loads(path.read_text())
+    doc["people"][0]["pose_keypoints_2d"] = doc["people"][0]["pose_keypoints_2d"][:-1]
+    path.write_text(json.dumps(doc))
+    before = snapshot(trial)
+    code, err = run_cli("triangulate", str(trial), "-q", capsys=capsys)
+    line = err.strip().splitlines()[-1]
+    assert code == 2 and "cam03_000007.json" in line and "not a multiple of 3" in line
+    assert "pose_model" not in line and "Re-run pose estimation" in line
+    assert snapshot(trial) == before

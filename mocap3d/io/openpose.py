@@ -120,7 +120,11 @@ def _values(items: list[bytes], per_person: int, files: list[str], counts: np.nd
     if len(bad):
         f = int(np.searchsorted(np.cumsum(counts), bad[0], side="right"))
         size = 3 if field == "pose_keypoints_2d" else 4
-        raise file_error(files[f], f"{field}: {L[bad[0]] / size:g} keypoints per person, expected {per_person // size}",
+        if L[bad[0]] % size:
+            raise file_error(files[f], f"{field} holds {L[bad[0]]} values, not a multiple of {size} (x, y"
+                             f"{', z' if size == 4 else ''}, likelihood per keypoint): the file is damaged",
+                             "Re-run pose estimation for this frame or delete the file")
+        raise file_error(files[f], f"{field}: {L[bad[0]] // size} keypoints per person, expected {per_person // size}",
                          "Set pose.pose_model to the model that wrote these files")
     try:
         vals = np.fromstring(b",".join(items).decode("ascii"), sep=",")
@@ -192,7 +196,8 @@ def _parse_camera(files: list[str], pool: ThreadPoolExecutor,
 
 def _fill(parsed: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], frame_idx: list[np.ndarray],
           n_frames: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """Arrays (C, F, P, K, 3) and 3D (C, F, P, K, 4) or None from parsed cameras; confidence <= 0 -> NaN."""
+    """Arrays (C, F, P, K, 3) as read (see :func:`clean_keypoints`) and 3D (C, F, P, K, 4) or None (confidence
+    <= 0 -> NaN) from parsed cameras."""
     P = max((int(c.max()) for c, _, _ in parsed if len(c)), default=0)
     K = max((v.shape[1] for _, v, _ in parsed), default=0)
     if len({v.shape[1] for c, v, _ in parsed if len(v)}) > 1:
@@ -208,10 +213,40 @@ def _fill(parsed: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], frame_
         data[c, fi, pi] = vals
         if vals3d is not None:
             data3d[c, fi, pi] = vals3d
-    data[~(data[..., 2] > 0)] = np.nan
     if data3d is not None:
         data3d[~(data3d[..., 3] > 0)] = np.nan
     return data, data3d
+
+
+MAX_PIXELS = 1e5    # no image is this large: coordinates beyond it are corrupt
+
+
+def clean_keypoints(data: np.ndarray, cameras: Sequence[str], frames: np.ndarray, where: str | os.PathLike
+                    ) -> np.ndarray:
+    """Validate read keypoints (C, F, P, K, 3) in place: impossible values are dropped or clipped, with a count.
+
+    Non-finite coordinates or beyond :data:`MAX_PIXELS`, and negative likelihoods,
+    make the keypoint missing; likelihoods above 1 are clipped to 1. One warning
+    per camera and kind names the folder, the count and the frames. A keypoint
+    with likelihood 0 (OpenPose's "not detected") is missing, silently.
+    """
+    xy, c = data[..., :2], data[..., 2]
+    present = np.isfinite(c) & (c != 0)
+    checks = (("impossible coordinates (not finite or beyond 100000 px)",
+               present & ~(np.abs(xy) < MAX_PIXELS).all(-1), "dropped"),
+              ("negative likelihoods", present & (c < 0), "dropped"),
+              ("likelihoods above 1", present & (c > 1), "clipped to 1"))
+    for what, mask, action in checks:
+        for ci in np.flatnonzero(mask.any(axis=(1, 2, 3))):
+            bad_frames = frames[mask[ci].any(axis=(1, 2))]
+            log.warning("%s, camera %s: %d keypoints with %s in %d frames (first: frame %d): %s. Check the pose "
+                        "detector's output", where, cameras[ci], int(mask[ci].sum()), what, len(bad_frames),
+                        int(bad_frames[0]), action)
+    bad = checks[0][1] | checks[1][1]
+    data[checks[2][1], 2] = 1.0
+    data[bad] = np.nan
+    data[~(data[..., 2] > 0)] = np.nan
+    return data
 
 
 def _resolve_cameras(pose_dir: Path, cameras: Sequence[str] | None) -> tuple[list[str], list[Path]]:
@@ -263,6 +298,7 @@ def read_openpose_folders(pose_dir: str | os.PathLike, cameras: Sequence[str] | 
         parsed = [_parse_camera(ps, pool, n_kpts) for ps in files]
     frame_idx = [np.searchsorted(frames, fr) for fr, _ in listed]
     data, data3d = _fill(parsed, frame_idx, len(frames))
+    data = clean_keypoints(data, names, frames, pose_dir)
     K = data.shape[3]
     kp_names = list(skeleton.names) if skeleton else [str(i) for i in range(K)]
     counts = {n: len(fr) for n, (fr, _) in zip(names, listed)}
@@ -284,6 +320,7 @@ def read_openpose_camera(cam_dir: str | os.PathLike, skeleton: Skeleton | None =
     K = data.shape[3]
     if name is None:
         name = cam_dir.name[:-5] if cam_dir.name.endswith("_json") else cam_dir.name
+    data = clean_keypoints(data, [name], frames, cam_dir)
     return Keypoints2D(data, [name], list(skeleton.names) if skeleton else [str(i) for i in range(K)], frames, rate,
                        data3d=data3d)
 
