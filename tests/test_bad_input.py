@@ -220,3 +220,41 @@ def test_keypoint_list_not_a_multiple_of_3_says_the_file_is_damaged(base_trial, 
     assert code == 2 and "cam03_000007.json" in line and "not a multiple of 3" in line
     assert "pose_model" not in line and "Re-run pose estimation" in line
     assert snapshot(trial) == before
+
+
+# ------------------------------------------------------------------ case 7 and calibration messages
+def test_case7_camera_table_without_matrix_stops_with_one_line(base_trial, tmp_path, capsys):
+    trial = copy_trial(base_trial, tmp_path / "T")
+    calib = trial / "calibration" / "Calib.toml"
+    lines = calib.read_text().splitlines(keepends=True)
+    start = next(i for i, l in enumerate(lines) if l.strip() == "[cam02]")
+    idx = next(i for i in range(start, len(lines)) if lines[i].startswith("matrix"))
+    del lines[idx]
+    calib.write_text("".join(lines))
+    before = snapshot(trial)
+    code, err = run_cli("triangulate", str(trial), "-q", capsys=capsys)
+    line = err.strip().splitlines()[-1]
+    assert code == 2 and "Calib.toml" in line and "[cam02]" in line and "'matrix'" in line, err
+    assert snapshot(trial) == before
+
+
+def test_two_calibration_files_say_which_is_used_and_why(base_trial, tmp_path, capsys):
+    trial = copy_trial(base_trial, tmp_path / "T")
+    old = trial / "calibration" / "Calib_old.toml"
+    shutil.copy2(trial / "calibration" / "Calib.toml", old)
+    os.utime(old, (1e9, 1e9))
+    code, err = run_cli("triangulate", str(trial), capsys=capsys)
+    assert code == 0
+    assert "2 calibration files" in err and "using Calib.toml" in err and "newest" in err
+
+
+def test_pose_folder_without_calibrated_camera_is_named(base_trial, tmp_path, capsys):
+    trial = copy_trial(base_trial, tmp_path / "T")
+    calib = trial / "calibration" / "Calib.toml"
+    text = calib.read_text()
+    start = text.index("[cam04]")
+    end = text.find("\n[", start + 1)
+    calib.write_text(text[:start] + (text[end + 1:] if end != -1 else ""))
+    code, err = run_cli("triangulate", str(trial), capsys=capsys)
+    assert code == 0
+    assert "cam04" in err and "not in the calibration" in err

@@ -78,14 +78,26 @@ def _load_toml(path: Path) -> dict[str, Any]:
         raise file_error(path, f"invalid TOML: {what}", "Fix or re-export the calibration file", line=line) from None
 
 
-def _camera_tables(doc: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
-    """(table name, table) of every camera table, in camera order."""
+_CAMERA_KEYS = ("matrix", "distortions", "rotation", "translation", "size", "fisheye")
+
+
+def _camera_tables(doc: Mapping[str, Any], path: Path | None = None) -> list[tuple[str, Mapping[str, Any]]]:
+    """(table name, table) of every camera table, in camera order.
+
+    A table holding camera keys (three or more of matrix, distortions, rotation,
+    translation, size, fisheye) without ``matrix`` or ``distortions`` is a
+    damaged camera, not another table: FileFormatError naming it.
+    """
     tables: list[tuple[str, Mapping[str, Any]]] = []
     for key, value in doc.items():
         if not isinstance(value, Mapping):
             continue
         if "matrix" in value and "distortions" in value:
             tables.append((key, value))
+        elif sum(k in value for k in _CAMERA_KEYS) >= 3:
+            missing = next(k for k in ("matrix", "distortions") if k not in value)
+            raise file_error(path or "calibration", f"camera table [{key}] has no key '{missing}'",
+                             "Add it or re-export the calibration (a camera is never dropped silently)")
         elif key == "cameras":  # Caliscope camera_array.toml: [cameras.0], [cameras.1]...
             subs = [(k, v) for k, v in value.items() if isinstance(v, Mapping) and "matrix" in v]
             subs.sort(key=lambda kv: (0, int(kv[0])) if str(kv[0]).isdigit() else (1, str(kv[0])))
@@ -143,7 +155,7 @@ def read_calibration(path: str | os.PathLike, translation_units: str = "auto") -
     doc = _load_toml(path)
     cameras: list[Camera] = []
     translations: list[np.ndarray] = []
-    for table, cam in _camera_tables(doc):
+    for table, cam in _camera_tables(doc, path):
         if "rotation" not in cam or "translation" not in cam:
             log.warning("%s: camera [%s] has no extrinsics (not posed); skipped", path, table)
             continue

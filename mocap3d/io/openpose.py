@@ -261,6 +261,11 @@ def _resolve_cameras(pose_dir: Path, cameras: Sequence[str] | None) -> tuple[lis
         return names, dirs
     cameras = list(cameras)
     if all(c in names for c in cameras):
+        extra = [n for n in names if n not in cameras]
+        if extra:
+            log.warning("%s: camera folder(s) %s not in the calibration (%s): their keypoints are not used. Add "
+                        "the camera(s) to the calibration or move the folder(s) out of %s", pose_dir,
+                        ", ".join(extra), ", ".join(cameras), pose_dir.name)
         return cameras, [dirs[names.index(c)] for c in cameras]
     if len(cameras) == len(dirs):  # Pose2Sim pairs sorted pose folders with calibration order
         return cameras, dirs

@@ -25,6 +25,11 @@ def calibration_file(folder: Path) -> Path:
     tomls = sorted(folder.glob("*.toml"), key=lambda p: (("calib" not in p.name.lower()), -p.stat().st_mtime))
     if not tomls:
         raise Mocap3dError(f"{folder}: no .toml calibration file. Run the calibration stage or copy a Calib*.toml there")
+    same_kind = [p for p in tomls if ("calib" in p.name.lower()) == ("calib" in tomls[0].name.lower())]
+    if len(same_kind) > 1:
+        why = "the newest" + (" whose name holds 'calib'" if "calib" in tomls[0].name.lower() else "")
+        log.warning("%s holds %d calibration files (%s): using %s, %s. Move the others out of the folder to "
+                    "choose", folder, len(same_kind), ", ".join(p.name for p in same_kind), tomls[0].name, why)
     return tomls[0]
 
 
