@@ -32,7 +32,7 @@ __all__ = ["Camera", "CameraRig", "Keypoints2D", "Markers3D", "Mocap3dError", "S
            "run", "sync", "associate", "triangulate", "augment", "demo", "evaluate", "convert"]
 
 _STAGE_VERBS = frozenset({"calibration", "pose", "synchronization", "association", "triangulation",
-                          "filtering", "augmentation", "kinematics", "gait"})
+                          "monocular", "filtering", "augmentation", "kinematics", "gait"})
 
 
 class _StageModule(_types.ModuleType):

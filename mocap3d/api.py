@@ -78,6 +78,12 @@ def triangulation(project: Project = ".", config: ConfigArg = None, verbose: boo
     return _stage("triangulation", project, config, verbose, quiet, overrides)
 
 
+def monocular(project: Project = ".", config: ConfigArg = None, verbose: bool = False, quiet: bool = False,
+              **overrides: Any) -> list[StageResult]:
+    """One camera's 2D keypoints to metric world 3D (lifter + model fit) into ``pose-3d/*.trc`` (+ .c3d)."""
+    return _stage("monocular", project, config, verbose, quiet, overrides)
+
+
 def filtering(project: Project = ".", config: ConfigArg = None, verbose: bool = False, quiet: bool = False,
               **overrides: Any) -> list[StageResult]:
     """Filter the 3D keypoints into ``pose-3d/*_filt_*.trc``."""
@@ -137,6 +143,6 @@ def convert(input_path: str | os.PathLike, output_path: str | os.PathLike, from_
     return _convert(input_path, output_path, from_format, to_format)
 
 
-VERBS = ("run", "calibration", "pose", "synchronization", "association", "triangulation", "filtering",
+VERBS = ("run", "calibration", "pose", "synchronization", "association", "triangulation", "monocular", "filtering",
          "augmentation", "kinematics", "gait", "sync", "associate", "triangulate", "augment", "filter",
          "demo", "evaluate", "convert")

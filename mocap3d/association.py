@@ -306,12 +306,16 @@ def run_association(trial) -> dict[str, Any]:
     from .io.openpose import write_openpose_folders
     from .triangulation.inputs import frame_rate, load_keypoints, load_rig, load_skeleton, rig_for_pose
     config = trial.config
-    rig, calib = load_rig(trial)
-    skeleton = load_skeleton(config)
-    rate = frame_rate(config, trial)
     src = Path(trial.pose_sync_dir)
     if not (src.is_dir() and any(src.iterdir())):
         src = Path(trial.pose_dir)
+    from .project import camera_count
+    if camera_count(trial) == 1:   # nothing to match across cameras; the pose stage tracked the persons
+        log.info("association: %s holds one camera, nothing to associate (the monocular stage reads it as is)", src)
+        return {"stage": "association", "input": str(src), "skipped": "one camera: nothing to associate"}
+    rig, calib = load_rig(trial)
+    skeleton = load_skeleton(config)
+    rate = frame_rate(config, trial)
     rig = rig_for_pose(rig, src)
     kp = load_keypoints(src, rig, skeleton, rate)
     out_kp, report = associate(kp, rig, config)

@@ -23,6 +23,7 @@ STAGE_COMMANDS: dict[str, tuple[str, str]] = {
     "sync": ("synchronization", "find per-camera time offsets from keypoint motion, into pose-sync/"),
     "associate": ("association", "associate persons across cameras and time, into pose-associated/"),
     "triangulate": ("triangulation", "triangulate 2D keypoints into pose-3d/*.trc (+ .c3d)"),
+    "monocular": ("monocular", "one camera's 2D keypoints to metric 3D (lifter + model fit) into pose-3d/*.trc"),
     "filter": ("filtering", "filter the 3D keypoints into pose-3d/*_filt_*.trc"),
     "augment": ("augmentation", "LSTM marker augmentation into pose-3d/*_LSTM.trc"),
     "kinematics": ("kinematics", "OpenSim scaling and inverse kinematics into kinematics/*.osim, *.mot"),

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # Stage names accepted in [project] stages, in pipeline order, and CLI aliases.
-STAGES = ("calibration", "pose", "synchronization", "association", "triangulation",
+STAGES = ("calibration", "pose", "synchronization", "association", "triangulation", "monocular",
           "filtering", "augmentation", "kinematics", "gait")
 STAGE_ALIASES = {"sync": "synchronization", "associate": "association", "personAssociation": "association",
                  "triangulate": "triangulation", "filter": "filtering", "augment": "augmentation",

@@ -245,12 +245,45 @@ def discover(path: str | os.PathLike = ".", overrides: Overrides = None,
     warn_unknown(unknown)
     if require_calibration:
         for t in trials:
-            if not t.calibration_dir.is_dir():
+            if not t.calibration_dir.is_dir() and camera_count(t) != 1:   # one phone: default intrinsics
                 looked = ", ".join(str(f / "calibration") for f in t._folders_up())
                 raise Mocap3dError(f"no calibration folder for trial {t.id}: looked for {looked}. "
                                    "Create calibration/ with a calibration file or calibration inputs")
     log.debug("discovered %d trial(s) in %s: %s", len(trials), session, ", ".join(t.id for t in trials))
     return trials
+
+
+# --------------------------------------------------------------------------- one camera
+_VIDEO_EXT = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv")
+_MULTI_CAMERA_STAGES = ("synchronization", "association")
+
+
+def camera_count(trial: Trial) -> int:
+    """Cameras of a trial: JSON folders of its most processed 2D folder, else its videos (0 when neither)."""
+    pose = trial.latest_pose_dir()
+    if pose.is_dir():
+        n = sum(1 for d in pose.iterdir() if d.is_dir() and any(p.suffix == ".json" for p in d.iterdir()))
+        if n:
+            return n
+    vids = trial.videos_dir
+    return sum(1 for p in vids.iterdir() if p.suffix.lower() in _VIDEO_EXT) if vids.is_dir() else 0
+
+
+def stage_plan(trial: Trial, plan: list[str]) -> list[str]:
+    """The stages to run on ``trial``: ``plan`` as is, except for a one-camera trial.
+
+    With one camera, 'triangulation' becomes 'monocular', synchronization and
+    association are left out (no other camera to synchronize or match), and so
+    is calibration when the trial has no calibration/ folder (the monocular
+    stage then uses a default field of view).
+    """
+    if "triangulation" not in plan or camera_count(trial) != 1:
+        return plan
+    drop = set(_MULTI_CAMERA_STAGES) | ({"calibration"} if not trial.calibration_dir.is_dir() else set())
+    out = [("monocular" if s == "triangulation" else s) for s in plan if s not in drop]
+    out = [s for i, s in enumerate(out) if s not in out[:i]]
+    log.info("[%s] one camera: running %s (instead of %s)", trial.id, ", ".join(out), ", ".join(plan))
+    return out
 
 
 # --------------------------------------------------------------------------- frame ranges

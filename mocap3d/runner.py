@@ -24,7 +24,7 @@ from .config import Overrides, merge
 from .config_schema import STAGES, canonical_stage
 from .errors import Mocap3dError, StageNotBuiltError
 from .logs import get_logger, progress
-from .project import Trial, discover
+from .project import Trial, discover, stage_plan
 
 log = get_logger("run")
 
@@ -213,7 +213,7 @@ def run_stages(trials: Sequence[Trial], stages: Sequence[str] | None = None,
     than one trial) the next trial goes on and a summary error is raised at the end.
     With ``report_dir``, ``run_report.json`` is written there, also after a failure.
     """
-    plans = [[canonical_stage(s) for s in (stages or t.config["project"]["stages"])] for t in trials]
+    plans = [stage_plan(t, [canonical_stage(s) for s in (stages or t.config["project"]["stages"])]) for t in trials]
     needed = sorted({s for plan in plans for s in plan}, key=lambda s: STAGES.index(s) if s in STAGES else 99)
     missing, funcs = [], {}
     for s in needed:

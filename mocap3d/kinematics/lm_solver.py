@@ -9,6 +9,11 @@ optimizer: 2-5 iterations per frame from the previous frame's solution,
 converged to 1e-10 rad. Positions come from ``Marker.getLocationInGround``
 after ``realizePosition``, so joint definitions (CustomJoint splines,
 offsets, scaling) are OpenSim's.
+
+The same solver fits a model to one camera's 2D keypoints
+(:meth:`LMSolver.set_camera`, ``solve(..., pixels=...)``): reprojection
+residuals in pixels next to (optional, per-axis) 3D marker residuals, with the
+pinhole projection's derivative chained onto the same station Jacobian.
 """
 from __future__ import annotations
 
@@ -45,10 +50,14 @@ class LMSolver:
         clamp: keep joint coordinates (all but the root joint's) inside their
             ranges, which also stops a first frame from converging to a
             non-physiological local minimum.
+        normalize: divide the marker cost by the sum of the weights in use
+            (OpenSim's IK); False keeps ``weight * distance**2`` as is (for
+            costs mixed with pixel residuals).
     """
 
     def __init__(self, model: osim.Model, marker_names: Sequence[str], weights: np.ndarray,
-                 tol: float = 1e-10, max_iter: int = 60, clamp: bool = True, rel_cost_tol: float = 1e-6) -> None:
+                 tol: float = 1e-10, max_iter: int = 60, clamp: bool = True, rel_cost_tol: float = 1e-6,
+                 normalize: bool = True) -> None:
         self.model = model
         self.state = model.initSystem()
         self.matter = model.getMatterSubsystem()
@@ -78,7 +87,29 @@ class LMSolver:
                 self.lower[idx] = [cs.get(n).getRangeMin() for n in names]
                 self.upper[idx] = [cs.get(n).getRangeMax() for n in names]
         self.iterations: list[int] = []
+        self.normalize = normalize
+        self.camera: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.set_coordinate_tasks(np.zeros(0), np.zeros(0), np.zeros(0))
+
+    def set_camera(self, K: np.ndarray, R: np.ndarray, t: np.ndarray) -> None:
+        """Pinhole camera for reprojection residuals: K (3, 3) px, world->camera R (3, 3) and t (3,) m.
+
+        Pixels given to :meth:`solve` must be undistorted (distortion removed, same K).
+        """
+        self.camera = (np.asarray(K, float), np.asarray(R, float), np.asarray(t, float))
+
+    def _project(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pixels (M, 2) of points p (M, 3) and d(pixel)/d(point) (M, 2, 3)."""
+        K, R, t = self.camera
+        xc = p @ R.T + t
+        z = np.maximum(xc[:, 2], 1e-6)
+        u = np.stack([K[0, 0] * xc[:, 0] / z + K[0, 2], K[1, 1] * xc[:, 1] / z + K[1, 2]], 1)
+        d = np.zeros((len(p), 2, 3))
+        d[:, 0, 0] = K[0, 0] / z
+        d[:, 0, 2] = -K[0, 0] * xc[:, 0] / z ** 2
+        d[:, 1, 1] = K[1, 1] / z
+        d[:, 1, 2] = -K[1, 1] * xc[:, 1] / z ** 2
+        return u, d @ R
 
     @staticmethod
     def _bounded(coord: osim.Coordinate) -> bool:
@@ -115,8 +146,12 @@ class LMSolver:
         rows[np.arange(len(self.task_q)), self.task_q] = self.task_sqrt_w   # dq = du (checked in __init__)
         self.task_rows = rows
 
-    def _residual(self, w3: np.ndarray, p: np.ndarray, obs: np.ndarray, q: np.ndarray) -> np.ndarray:
+    def _residual(self, w3: np.ndarray, p: np.ndarray, obs: np.ndarray, q: np.ndarray,
+                  px: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         r = w3 * (p - obs)
+        if px is not None:
+            u, _ = self._project(p.reshape(-1, 3))
+            r = np.concatenate([r, (px[0] * (u - px[1])).ravel()])
         if self.task_q.size:
             r = np.concatenate([r, self.task_sqrt_w * (q[self.task_q] - self.task_target)])
         return r
@@ -132,32 +167,50 @@ class LMSolver:
         self.matter.multiplyByN(self.state, False, osim.Vector.createFromMat(du), out)
         return out.to_numpy()
 
-    def solve(self, q0: np.ndarray, observed: np.ndarray, max_iter: int | None = None
+    def solve(self, q0: np.ndarray, observed: np.ndarray, max_iter: int | None = None,
+              pixels: np.ndarray | None = None, pixel_weights: np.ndarray | None = None
               ) -> tuple[np.ndarray, np.ndarray]:
         """Best Q vector for one frame and the per-marker errors (m).
 
         Args:
             q0: (NQ,) initial guess.
-            observed: (M, 3) observed positions, NaN rows = missing (left out).
+            observed: (M, 3) observed positions; NaN entries are left out (a row
+                with only y finite pulls only the height, e.g. a foot on the floor).
+            pixels: (M, 2) undistorted pixels seen by the camera of
+                :meth:`set_camera` (NaN = missing); residual ``pixel_weights *
+                (projection - pixels)`` per marker (weights (M,), 1/px).
 
         Returns:
-            q (NQ,), errors (M,) (NaN for missing markers).
+            q (NQ,), errors (M,) 3D distance over the observed axes (NaN for missing markers).
         """
-        valid = np.all(np.isfinite(observed), axis=1) & (self.sqrt_w > 0)
-        if not valid.any():
+        comp = np.isfinite(observed) & (self.sqrt_w > 0)[:, None]
+        valid = comp.any(1)
+        px = None
+        if pixels is not None:
+            if self.camera is None:
+                raise Mocap3dError("LMSolver.solve got pixels but no camera; call set_camera first")
+            pw = np.where(np.isfinite(pixels).all(1), np.asarray(pixel_weights, float), 0.0)
+            px = (pw[:, None], np.nan_to_num(np.asarray(pixels, float)))
+        if not valid.any() and (px is None or not (px[0] > 0).any()):
             raise Mocap3dError("IK frame has no valid marker")
         # marker cost normalized by the sum of the weights in use, as Simbody's Markers goal does, so
         # coordinate-task weights mean what they mean in OpenSim's IK
-        w3 = np.repeat(self.sqrt_w * valid, 3) / np.sqrt(np.sum(self.sqrt_w[valid] ** 2))
-        obs = np.where(valid[:, None], observed, 0.0).ravel()
+        norm = np.sqrt(np.sum(self.sqrt_w[valid] ** 2)) if self.normalize and valid.any() else 1.0
+        w3 = (np.repeat(self.sqrt_w, 3) * comp.ravel()) / norm
+        obs = np.where(comp, observed, 0.0).ravel()
         q = np.clip(q0, self.lower, self.upper)
         p = self.positions(q).ravel()
-        r = self._residual(w3, p, obs, q)
+        r = self._residual(w3, p, obs, q, px)
         cost = r @ r
         lam = 1e-6
         it = 0
         for it in range(1, (max_iter or self.max_iter) + 1):
-            J = w3[:, None] * self._jacobian()
+            J3 = self._jacobian()
+            J = w3[:, None] * J3
+            if px is not None:
+                _, d = self._project(p.reshape(-1, 3))
+                Jp = np.einsum("mij,mjk->mik", d, J3.reshape(len(d), 3, -1)) * px[0][:, :, None]
+                J = np.vstack([J, Jp.reshape(-1, J3.shape[1])])
             if self.task_q.size:
                 J = np.vstack([J, self.task_rows])
             H = J.T @ J
@@ -173,7 +226,7 @@ class LMSolver:
                     break                                       # nothing left worth a step
                 q_new = np.clip(q + self._dq(du), self.lower, self.upper)
                 p_new = self.positions(q_new).ravel()
-                r_new = self._residual(w3, p_new, obs, q_new)
+                r_new = self._residual(w3, p_new, obs, q_new, px)
                 cost_new = r_new @ r_new
                 if cost_new <= cost:
                     improved = True
@@ -191,6 +244,6 @@ class LMSolver:
             if step < self.tol or cost < 1e-24 or decrease <= self.rel_cost_tol * cost:
                 break
         self.iterations.append(it)
-        err = np.linalg.norm((p - obs).reshape(-1, 3), axis=1)
+        err = np.sqrt(np.sum(np.where(comp, (p - obs).reshape(-1, 3), 0.0) ** 2, axis=1))
         err[~valid] = np.nan
         return q, err

@@ -202,3 +202,30 @@ def make_rig(n_cameras: int = 4, *, walkway_length: float = 6.0, kinds: Sequence
             cam.matrix[:2, :2] *= 0.95  # zoom out
         cams.append(cam)
     return CameraRig(cams)
+
+
+#: Single-camera views: azimuth of the camera about the walkway centre (deg from +X, toward +Z) and device.
+SINGLE_VIEWS: dict[str, tuple[float, str]] = {"side": (90.0, "phone_landscape"), "45": (45.0, "phone_landscape"),
+                                              "frontal": (0.0, "phone_portrait")}
+
+
+def single_camera_rig(view: str = "side", distance: float = 4.0, height: float = 1.1, *, kind: str | None = None,
+                      distortion: bool = True, seed: int = 0) -> CameraRig:
+    """One phone filming the walkway (a one-camera capture), named ``cam01``.
+
+    ``view``: 'side' (sagittal: on the walker's right, optical axis across the
+    walkway), '45' (ahead on the right, 45 deg), 'frontal' (straight ahead,
+    the walker comes toward it). The camera stands ``distance`` m from the
+    walkway centre (frontal: from the walkway's end at x = 1.5 m), ``height``
+    m high, aimed at the walkway centre 0.9 m high; intrinsics drawn as in
+    :func:`make_camera` (focal +-3 %, off-centre principal point, distortion).
+    """
+    if view not in SINGLE_VIEWS:
+        raise Mocap3dError(f"view {view!r} is unknown; use one of {', '.join(SINGLE_VIEWS)}")
+    az, default_kind = SINGLE_VIEWS[view]
+    a = np.radians(az)
+    reach = distance + (1.5 if view == "frontal" else 0.0)
+    pos = np.array([reach * np.cos(a), height, reach * np.sin(a)])
+    rng = np.random.default_rng(seed)
+    return CameraRig([make_camera("cam01", kind or default_kind, pos, np.array([0.0, 0.9, 0.0]), rng, 0.0,
+                                  distortion)])

@@ -1,0 +1,219 @@
+"""Model-based refinement: fit the scaled OpenSim model to one camera's 2D keypoints.
+
+Per frame, the fast IK solver (:class:`mocap3d.kinematics.lm_solver.LMSolver`)
+minimizes, over the model's coordinates (joint limits kept):
+
+* reprojection residuals ``sqrt(likelihood) * (projection - keypoint) / sigma_px`` (pixels);
+* the lifter's 3D as a soft prior ``(model marker - lifted) / sigma_prior`` (metres, optional);
+* foot contact: in frames where a foot is on the floor, the height of its
+  sole points ``/ sigma_contact`` (second pass only);
+* temporal smoothness: coordinate tasks toward the previous frame's
+  coordinates (first pass), then toward the zero-phase low-passed first-pass
+  coordinates (second pass, no lag).
+
+Between the passes the floor height is re-measured on the model's soles and
+the feet in contact are found (low and slow sole points).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import Mocap3dError
+from ..logs import get_logger, progress
+from .placement import WorldFrame
+
+log = get_logger("monocular")
+
+_ROOT = ("pelvis_tilt", "pelvis_list", "pelvis_rotation", "pelvis_tx", "pelvis_ty", "pelvis_tz")
+
+
+@dataclass
+class RefineOptions:
+    """Weights of the model fit (the [monocular] refinement keys)."""
+
+    sigma_px: float = 2.0            # px, keypoint noise at likelihood 1
+    sigma_prior_m: float = 0.05      # m, lifted 3D prior
+    sigma_contact_m: float = 0.01    # m, sole height in contact
+    sigma_temporal_deg: float = 6.0  # deg per frame, first pass (translations: /100 m)
+    sigma_smooth_deg: float = 2.0    # deg, second pass toward the low-passed first pass
+    smooth_cutoff_hz: float = 6.0
+    contact_height_m: float = 0.03
+    contact_speed_m_s: float = 0.4
+    likelihood_threshold: float = 0.3
+    two_passes: bool = True
+
+
+@dataclass
+class FitResult:
+    """Model fit of one camera.
+
+    Attributes:
+        q: (F, NQ) state Q vectors; coordinates: names of the model's coordinates;
+        values: (F, N) coordinate values (rad, m) in coordinate-set order.
+        markers: (F, M, 3) model keypoint positions in the world (m, Y up).
+        reprojection_px: (F, M) distance projection - keypoint (NaN where not seen).
+        contacts: (F, 2) right / left foot on the floor.
+        floor_shift_m: floor height found on the soles after the first pass (m, moved to 0).
+        iterations: mean solver iterations per frame and pass.
+    """
+
+    q: np.ndarray
+    coordinates: list[str]
+    values: np.ndarray
+    markers: np.ndarray
+    reprojection_px: np.ndarray
+    contacts: np.ndarray
+    frame: WorldFrame
+    floor_shift_m: float = 0.0
+    iterations: list[float] = field(default_factory=list)
+
+
+def _ground_names(model) -> list[str]:
+    ms = model.getMarkerSet()
+    return [ms.get(i).getName() for i in range(ms.getSize()) if ms.get(i).getName().startswith("_ground_")]
+
+
+def fit_model(model, names: Sequence[str], uv: np.ndarray, conf: np.ndarray, K: np.ndarray, frame: WorldFrame,
+              root_world: np.ndarray, rate: float, prior: np.ndarray | None = None,
+              opts: RefineOptions | None = None, show_progress: bool = True) -> FitResult:
+    """Fit ``model`` (scaled, carrying markers ``names`` and ``_ground_*`` sole points) to one camera.
+
+    Args:
+        names: (M,) keypoint names (markers of the model).
+        uv: (F, M, 2) undistorted pixels, NaN = missing; conf: (F, M) likelihood.
+        K: (3, 3) camera matrix; frame: world frame (camera extrinsics).
+        root_world: (F, 3) first guess of the mid-hip position (world, m), for the first frame.
+        prior: (F, M, 3) lifted 3D placed in the world (m), NaN = none.
+    """
+    from ..filtering.filters import butterworth
+    from ..kinematics.forward import default_q, q_indices
+    from ..kinematics.lm_solver import LMSolver
+    opts = opts or RefineOptions()
+    F, M = uv.shape[:2]
+    ground = _ground_names(model)
+    all_names = list(names) + ground
+    w = np.r_[np.full(M, 1 / opts.sigma_prior_m ** 2), np.full(len(ground), 1 / opts.sigma_contact_m ** 2)]
+    solver = LMSolver(model, all_names, w, tol=1e-6, max_iter=20, rel_cost_tol=1e-4, normalize=False)
+    solver.set_camera(K, frame.R, frame.t)
+    cs = model.getCoordinateSet()
+    coords = [cs.get(i).getName() for i in range(cs.getSize())]
+    qidx = q_indices(model, solver.state, coords)
+    transl = np.array([cs.get(i).getMotionType() != 1 for i in range(cs.getSize())])
+    seen = np.isfinite(uv).all(-1) & (conf >= opts.likelihood_threshold)
+    G = len(ground)
+    px = np.concatenate([np.where(seen[..., None], uv, np.nan), np.full((F, G, 2), np.nan)], 1)
+    pw = np.concatenate([np.sqrt(np.where(seen, conf, 0.0)) / opts.sigma_px, np.zeros((F, G))], 1)
+    obs = np.full((F, M + len(ground), 3), np.nan)
+    if prior is not None:
+        obs[:, :M] = prior
+    # first frame: default pose facing +X, mid-hip on the placed root
+    q0 = default_q(model, solver.state)
+    hip = list(names).index("Hip") if "Hip" in names else None
+    start = int(np.flatnonzero(np.isfinite(root_world).all(1))[0])
+    if hip is not None:
+        shift = root_world[start] - solver.positions(q0)[hip]
+        q0[qidx[[coords.index(c) for c in ("pelvis_tx", "pelvis_ty", "pelvis_tz")]]] += shift
+    sig_t = np.where(transl, opts.sigma_temporal_deg / 100, np.radians(opts.sigma_temporal_deg))
+    order = list(range(start, F)) + list(range(start - 1, -1, -1))
+    q1 = _pass(solver, order, q0, obs, px, pw, qidx, 1 / sig_t ** 2, None, "model fit 1/2" if show_progress else None)
+    iters = [float(np.mean(solver.iterations))]
+    # floor and contacts from the soles of the first pass
+    soles = _marker_track(solver, q1, slice(M, None))
+    y = soles[..., 1]
+    low = np.nanpercentile(np.nanmin(y, 1), 10)
+    shift_floor = float(low)
+    frame = WorldFrame(frame.R, frame.t + shift_floor * frame.R[:, 1], frame.travel_m, frame.walking,
+                       frame.view_angle_deg, frame.floor_points)
+    q1[:, qidx[coords.index("pelvis_ty")]] -= shift_floor
+    soles[..., 1] -= shift_floor
+    contacts = _contacts(soles, rate, opts)
+    if opts.two_passes and F >= 12:
+        solver.set_camera(K, frame.R, frame.t)
+        if prior is not None:
+            obs[:, :M, 1] -= shift_floor
+        nground = len(ground) // 2
+        for side in range(2):
+            sl = slice(M + side * nground, M + (side + 1) * nground)
+            obs[contacts[:, side], sl, 1] = 0.0
+        smooth = butterworth(q1, rate, min(opts.smooth_cutoff_hz, rate / 2.5))
+        sig_s = np.where(transl, opts.sigma_smooth_deg / 100, np.radians(opts.sigma_smooth_deg))
+        solver.iterations = []
+        q = _pass(solver, order, smooth[start], obs, px, pw, qidx, 1 / sig_s ** 2, smooth,
+                  "model fit 2/2" if show_progress else None)
+        iters.append(float(np.mean(solver.iterations)))
+    else:
+        q = q1
+    markers = _marker_track(solver, q, slice(0, M))
+    proj = _project(markers, K, frame)
+    err = np.where(seen, np.linalg.norm(proj - np.nan_to_num(uv), axis=-1), np.nan)
+    return FitResult(q, coords, q[:, qidx], markers, err, contacts, frame, shift_floor, iters)
+
+
+def _pass(solver, order: list[int], q0: np.ndarray, obs: np.ndarray, px: np.ndarray, pw: np.ndarray,
+          qidx: np.ndarray, task_w: np.ndarray, targets: np.ndarray | None, desc: str | None) -> np.ndarray:
+    """One sweep over ``order`` (forward from the start frame, then backward); (F, NQ)."""
+    F = obs.shape[0]
+    q = np.full((F, len(q0)), np.nan)
+    it = progress(order, desc=desc, unit="frame") if desc else order
+    start = order[0]
+    for f in it:
+        nb = f - 1 if f > start else f + 1
+        first = not (0 <= nb < F and np.isfinite(q[nb]).all())
+        if targets is not None:
+            guess = target = targets[f]
+        else:
+            guess = q0 if first else q[nb]
+            target = guess
+        solver.set_coordinate_tasks(qidx, task_w, target[qidx])
+        if not (np.isfinite(px[f]).any() or np.isfinite(obs[f]).any()):
+            q[f] = guess
+            continue
+        q[f], _ = solver.solve(guess, obs[f], 200 if first and targets is None else None,
+                               pixels=px[f], pixel_weights=pw[f])
+    return q
+
+
+def _marker_track(solver, q: np.ndarray, sl: slice) -> np.ndarray:
+    return np.stack([solver.positions(qf)[sl] for qf in q])
+
+
+def _project(points: np.ndarray, K: np.ndarray, frame: WorldFrame) -> np.ndarray:
+    xc = frame.to_camera(points)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.stack([K[0, 0] * xc[..., 0] / xc[..., 2] + K[0, 2], K[1, 1] * xc[..., 1] / xc[..., 2] + K[1, 2]], -1)
+
+
+def _contacts(soles: np.ndarray, rate: float, opts: RefineOptions) -> np.ndarray:
+    """(F, 2) right/left foot on the floor: a sole point low (< contact_height_m) and slow (< contact_speed_m_s)."""
+    F, G = soles.shape[:2]
+    speed = np.zeros((F, G))
+    if F > 2:
+        v = np.gradient(soles[..., [0, 2]], axis=0) * rate
+        speed = np.linalg.norm(v, axis=-1)
+    down = (soles[..., 1] < opts.contact_height_m) & (speed < opts.contact_speed_m_s)
+    half = G // 2
+    return np.stack([down[:, :half].any(1), down[:, half:].any(1)], 1)
+
+
+def fit_summary(fit: FitResult) -> dict:
+    """JSON-ready numbers of a fit."""
+    e = fit.reprojection_px
+    ok = np.isfinite(e)
+    return {"reprojection_error_px": {"mean": float(np.nanmean(e)) if ok.any() else None,
+                                      "median": float(np.nanmedian(e)) if ok.any() else None,
+                                      "p95": float(np.nanpercentile(e, 95)) if ok.any() else None},
+            "floor_shift_m": fit.floor_shift_m,
+            "contact_fraction": {"right": float(fit.contacts[:, 0].mean()), "left": float(fit.contacts[:, 1].mean())},
+            "solver_iterations_per_frame": fit.iterations}
+
+
+def check_model(model, names: Sequence[str]) -> list[str]:
+    """Keypoint names the model carries (raises when fewer than 6)."""
+    ms = model.getMarkerSet()
+    on = [n for n in names if ms.contains(n)]
+    if len(on) < 6:
+        raise Mocap3dError(f"only {len(on)} keypoints of the skeleton are on the model; the monocular fit needs 6")
+    return on
