@@ -314,6 +314,15 @@ SCHEMA: dict[str, Spec] = {
     # [monocular]
     "monocular.lifter": choice("auto", "blazepose", "motionbert", "none"),
     "monocular.motionbert_model": text(),
+    "monocular.camera": text(),
+    "monocular.field_of_view": number(gt=1, lt=179),
+    "monocular.image_size": any_of(keyword("auto"), list_of(integer(ge=1), length=2)),
+    "monocular.max_gap": number(ge=0),
+    "monocular.reprojection_sigma_px": number(gt=0),
+    "monocular.lifter_sigma_m": number(gt=0),
+    "monocular.contact_sigma_m": number(gt=0),
+    "monocular.smoothing_cutoff": number(gt=0),
+    "monocular.overlay_frames": integer(ge=0),
 }
 
 PATTERNS: list[tuple[str, Spec]] = [

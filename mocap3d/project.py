@@ -254,12 +254,12 @@ def discover(path: str | os.PathLike = ".", overrides: Overrides = None,
 
 
 # --------------------------------------------------------------------------- one camera
-_VIDEO_EXT = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv")
 _MULTI_CAMERA_STAGES = ("synchronization", "association")
 
 
 def camera_count(trial: Trial) -> int:
     """Cameras of a trial: JSON folders of its most processed 2D folder, else its videos (0 when neither)."""
+    from .triangulation.inputs import _VIDEO_EXT
     pose = trial.latest_pose_dir()
     if pose.is_dir():
         n = sum(1 for d in pose.iterdir() if d.is_dir() and any(p.suffix == ".json" for p in d.iterdir()))

@@ -187,8 +187,12 @@ def reconstruct(keypoints: np.ndarray, names: Sequence[str], frames: np.ndarray,
     idx = [names.index(n) for n in on_model]
     uv = camera.normalized_to_pixels(xn)[:, idx]
     prior = world[:, [nm.index(n) for n in on_model]] if lifted is not None else None
+    def reframe(cam_fit: np.ndarray) -> WorldFrame:
+        pts, nm_fit = add_mid_points(cam_fit, list(on_model))
+        return world_frame(pts, nm_fit, feet)
+
     fit = fit_model(model, on_model, uv, conf[:, idx], camera.matrix, frame, root_world, rate, prior, opts,
-                    show_progress)
+                    show_progress, reframe)
     out_names = on_model + [n for n in ("Hip", "Neck") if n not in on_model and _on(model, n)]
     pts = fit.markers
     if len(out_names) > len(on_model):

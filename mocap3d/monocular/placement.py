@@ -13,8 +13,8 @@ Steps:
 2. :func:`depth_from_bones`: without a lifted 3D, the root depth from the
    known bone lengths and their image lengths (foreshortening only shortens a
    bone, so each bone gives an upper bound of the depth; the smallest bounds win).
-3. :func:`world_frame`: up from the trunk, the along-walk slope from the line
-   of the lowest foot points, the floor height from the feet.
+3. :func:`world_frame`: up from the trunk, the walking direction and the
+   along-walk slope from the root's path, the floor height from the feet.
 """
 from __future__ import annotations
 
@@ -145,8 +145,9 @@ def world_frame(cam: np.ndarray, names: Sequence[str], foot_offsets: dict[str, f
 
     ``foot_offsets``: height above the floor (m) of each foot keypoint when the
     person stands (from the scaled model). Up: the mean trunk direction
-    (mid-hip -> neck), with its component along the line of the lowest foot
-    points removed, so the floor's slope along the walk comes from the feet.
+    (mid-hip -> neck), with its component along the root's path removed (the
+    path is level on a level floor: this sets the floor's slope along the walk);
+    the floor height from the lowest foot points.
     """
     idx = {n: i for i, n in enumerate(names)}
     for need in ("Hip", "Neck"):
@@ -175,8 +176,8 @@ def world_frame(cam: np.ndarray, names: Sequence[str], foot_offsets: dict[str, f
     path = rv - np.outer(rv @ up0, up0)
     travel = float(np.linalg.norm(path[-1] - path[0])) if len(path) > 1 else 0.0
     walking = travel >= min_travel
-    if walking:
-        c = lowest - lowest.mean(0)
+    if walking:   # the root's path: the floor's slope along the walk and the walking direction
+        c = rv - rv.mean(0)
         along = np.linalg.svd(c, full_matrices=False)[2][0]
         along = along if along @ (path[-1] - path[0]) > 0 else -along
         up = _unit(up0 - (up0 @ along) * along)

@@ -17,7 +17,7 @@ the feet in contact are found (low and slow sole points).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -44,6 +44,15 @@ class RefineOptions:
     contact_speed_m_s: float = 0.4
     likelihood_threshold: float = 0.3
     two_passes: bool = True
+    final_smoothing: bool = True     # zero-phase low-pass of the coordinates at smooth_cutoff_hz
+    # Weak priors (coordinate, degrees, sigma degrees) on what keypoints do not show. The three hip keypoints
+    # are collinear, so how the trunk's lean splits between pelvis tilt and lumbar extension is not seen: adult
+    # walking means (anterior pelvic tilt ~10 deg, Perry & Burnfield 2010; lumbar ~4 deg flexed) decide it and
+    # stop it drifting from frame to frame. Subtalar inversion trades with ankle flexion when the foot is seen
+    # obliquely (heel and toes only): a prior at neutral keeps the ankle angle from taking the swing.
+    posture_prior_deg: tuple[tuple[str, float, float], ...] = (
+        ("pelvis_tilt", -10.0, 5.0), ("lumbar_extension", -4.0, 5.0),
+        ("subtalar_angle_r", 0.0, 3.0), ("subtalar_angle_l", 0.0, 3.0))
 
 
 @dataclass
@@ -78,7 +87,8 @@ def _ground_names(model) -> list[str]:
 
 def fit_model(model, names: Sequence[str], uv: np.ndarray, conf: np.ndarray, K: np.ndarray, frame: WorldFrame,
               root_world: np.ndarray, rate: float, prior: np.ndarray | None = None,
-              opts: RefineOptions | None = None, show_progress: bool = True) -> FitResult:
+              opts: RefineOptions | None = None, show_progress: bool = True,
+              reframe: Callable[[np.ndarray], WorldFrame] | None = None) -> FitResult:
     """Fit ``model`` (scaled, carrying markers ``names`` and ``_ground_*`` sole points) to one camera.
 
     Args:
@@ -87,6 +97,7 @@ def fit_model(model, names: Sequence[str], uv: np.ndarray, conf: np.ndarray, K: 
         K: (3, 3) camera matrix; frame: world frame (camera extrinsics).
         root_world: (F, 3) first guess of the mid-hip position (world, m), for the first frame.
         prior: (F, M, 3) lifted 3D placed in the world (m), NaN = none.
+        reframe: camera-axes keypoints (F, M, 3) -> a new world frame, applied after the first pass.
     """
     from ..filtering.filters import butterworth
     from ..kinematics.forward import default_q, q_indices
@@ -117,9 +128,25 @@ def fit_model(model, names: Sequence[str], uv: np.ndarray, conf: np.ndarray, K: 
         shift = root_world[start] - solver.positions(q0)[hip]
         q0[qidx[[coords.index(c) for c in ("pelvis_tx", "pelvis_ty", "pelvis_tz")]]] += shift
     sig_t = np.where(transl, opts.sigma_temporal_deg / 100, np.radians(opts.sigma_temporal_deg))
+    post_w, post_v = np.zeros(len(coords)), np.zeros(len(coords))
+    for c, v, sd in opts.posture_prior_deg:
+        if c in coords:
+            post_w[coords.index(c)] = 1 / np.radians(sd) ** 2
+            post_v[coords.index(c)] = np.radians(v)
+    prior_tasks = (post_w, post_v)
     order = list(range(start, F)) + list(range(start - 1, -1, -1))
-    q1 = _pass(solver, order, q0, obs, px, pw, qidx, 1 / sig_t ** 2, None, "model fit 1/2" if show_progress else None)
+    q1 = _pass(solver, order, q0, obs, px, pw, qidx, 1 / sig_t ** 2, None, "model fit 1/2" if show_progress else None,
+               prior_tasks)
     iters = [float(np.mean(solver.iterations))]
+    root_idx = qidx[[coords.index(c) for c in _ROOT]] if all(c in coords for c in _ROOT) else None
+    if reframe is not None and root_idx is not None:
+        # the world frame again, from the fitted model's keypoints (better than the placement's first 3D)
+        new = reframe(frame.to_camera(_marker_track(solver, q1, slice(0, M))))
+        RT, tT = new.R.T @ frame.R, new.R.T @ (frame.t - new.t)              # old world -> new world
+        q1 = move_root(q1, root_idx, RT, tT)
+        if prior is not None:
+            obs[:, :M] = obs[:, :M] @ RT.T + tT
+        frame = new
     # floor and contacts from the soles of the first pass
     soles = _marker_track(solver, q1, slice(M, None))
     y = soles[..., 1]
@@ -142,10 +169,12 @@ def fit_model(model, names: Sequence[str], uv: np.ndarray, conf: np.ndarray, K: 
         sig_s = np.where(transl, opts.sigma_smooth_deg / 100, np.radians(opts.sigma_smooth_deg))
         solver.iterations = []
         q = _pass(solver, order, smooth[start], obs, px, pw, qidx, 1 / sig_s ** 2, smooth,
-                  "model fit 2/2" if show_progress else None)
+                  "model fit 2/2" if show_progress else None, prior_tasks)
         iters.append(float(np.mean(solver.iterations)))
     else:
         q = q1
+    if opts.final_smoothing and F >= 12:
+        q = butterworth(q, rate, min(opts.smooth_cutoff_hz, rate / 2.5))
     markers = _marker_track(solver, q, slice(0, M))
     proj = _project(markers, K, frame)
     err = np.where(seen, np.linalg.norm(proj - np.nan_to_num(uv), axis=-1), np.nan)
@@ -153,8 +182,15 @@ def fit_model(model, names: Sequence[str], uv: np.ndarray, conf: np.ndarray, K: 
 
 
 def _pass(solver, order: list[int], q0: np.ndarray, obs: np.ndarray, px: np.ndarray, pw: np.ndarray,
-          qidx: np.ndarray, task_w: np.ndarray, targets: np.ndarray | None, desc: str | None) -> np.ndarray:
-    """One sweep over ``order`` (forward from the start frame, then backward); (F, NQ)."""
+          qidx: np.ndarray, task_w: np.ndarray, targets: np.ndarray | None, desc: str | None,
+          prior: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """One sweep over ``order`` (forward from the start frame, then backward); (F, NQ).
+
+    Coordinate tasks: ``task_w`` toward the previous frame (or ``targets``) plus the
+    posture prior (weights, values) per coordinate, combined into one task each.
+    """
+    pw_, pv = prior
+    w_all = task_w + pw_
     F = obs.shape[0]
     q = np.full((F, len(q0)), np.nan)
     it = progress(order, desc=desc, unit="frame") if desc else order
@@ -167,13 +203,28 @@ def _pass(solver, order: list[int], q0: np.ndarray, obs: np.ndarray, px: np.ndar
         else:
             guess = q0 if first else q[nb]
             target = guess
-        solver.set_coordinate_tasks(qidx, task_w, target[qidx])
+        solver.set_coordinate_tasks(qidx, w_all, (task_w * target[qidx] + pw_ * pv) / w_all)
         if not (np.isfinite(px[f]).any() or np.isfinite(obs[f]).any()):
             q[f] = guess
             continue
         q[f], _ = solver.solve(guess, obs[f], 200 if first and targets is None else None,
                                pixels=px[f], pixel_weights=pw[f])
     return q
+
+
+def move_root(q: np.ndarray, root_idx: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Q vectors (F, NQ) with the pelvis moved by the rigid map x -> R x + t of the world.
+
+    ``root_idx``: Q indices of pelvis_tilt, _list, _rotation, _tx, _ty, _tz; the
+    pelvis orientation is Rz(tilt) Rx(list) Ry(rotation) (intrinsic ZXY, as in
+    gait2392's ground_pelvis joint) and its origin (tx, ty, tz).
+    """
+    from scipy.spatial.transform import Rotation
+    out = q.copy()
+    rot = Rotation.from_euler("ZXY", q[:, root_idx[:3]])
+    out[:, root_idx[:3]] = np.unwrap(Rotation.from_matrix(R @ rot.as_matrix()).as_euler("ZXY"), axis=0)
+    out[:, root_idx[3:]] = q[:, root_idx[3:]] @ R.T + t
+    return out
 
 
 def _marker_track(solver, q: np.ndarray, sl: slice) -> np.ndarray:

@@ -11,40 +11,54 @@ and ``monocular_overlay.png``. Nothing is written before everything is computed.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
 from ..camera import Camera
+from ..config import options_from_section
 from ..errors import ConfigError, Mocap3dError
 from ..logs import get_logger, write_report
 from ..markers import Markers3D
 from ..project import frame_mask
+from ..triangulation.inputs import _VIDEO_EXT
 from .pipeline import Lifted, reconstruct
 from .refine import RefineOptions
 
 log = get_logger("monocular")
-_VIDEO_EXT = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv")
 #: Standard video sizes (landscape) tried when neither a video nor a calibration gives the image size.
 _SIZES = ((640, 480), (1280, 720), (1920, 1080), (2560, 1440), (3840, 2160))
 
 
-def options(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The [monocular] section with defaults."""
-    sec = dict(config.get("monocular", {}) or {})
-    out = {"lifter": "auto", "motionbert_model": "", "camera": "auto", "field_of_view": 66.0, "image_size": "auto",
-           "max_gap": 0.5, "likelihood_threshold_monocular": 0.3, "reprojection_sigma_px": 2.0,
-           "lifter_sigma_m": 0.05, "contact_sigma_m": 0.01, "smoothing_cutoff": 6.0, "overlay_frames": 4}
-    out.update(sec)
-    return out
+@dataclass
+class MonocularOptions:
+    """The [monocular] settings (the lifter keys are read by :mod:`.lifters`)."""
 
+    lifter: str = "auto"
+    motionbert_model: str = ""
+    camera: str = "auto"
+    field_of_view: float = 66.0
+    image_size: Any = "auto"
+    max_gap: float = 0.5
+    likelihood_threshold_monocular: float = 0.3
+    reprojection_sigma_px: float = 2.0
+    lifter_sigma_m: float = 0.05
+    contact_sigma_m: float = 0.01
+    smoothing_cutoff: float = 6.0
+    overlay_frames: int = 4
+    extra: dict[str, Any] = field(default_factory=dict)
 
-def refine_options(opts: Mapping[str, Any]) -> RefineOptions:
-    return RefineOptions(sigma_px=float(opts["reprojection_sigma_px"]), sigma_prior_m=float(opts["lifter_sigma_m"]),
-                         sigma_contact_m=float(opts["contact_sigma_m"]),
-                         smooth_cutoff_hz=float(opts["smoothing_cutoff"]),
-                         likelihood_threshold=float(opts["likelihood_threshold_monocular"]))
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "MonocularOptions":
+        return options_from_section(cls, config.get("monocular"))
+
+    def refine(self) -> RefineOptions:
+        """The model-fit weights."""
+        return RefineOptions(sigma_px=float(self.reprojection_sigma_px), sigma_prior_m=float(self.lifter_sigma_m),
+                             sigma_contact_m=float(self.contact_sigma_m), smooth_cutoff_hz=float(self.smoothing_cutoff),
+                             likelihood_threshold=float(self.likelihood_threshold_monocular))
 
 
 def camera_folders(pose_dir: Path) -> list[str]:
@@ -99,7 +113,7 @@ def _size_from_keypoints(xy: np.ndarray) -> tuple[int, int]:
     return int(np.ceil(mx[0])), int(np.ceil(mx[1]))
 
 
-def intrinsics(trial, cam: str, xy: np.ndarray, opts: Mapping[str, Any]) -> tuple[Camera, dict[str, Any]]:
+def intrinsics(trial, cam: str, xy: np.ndarray, opts: MonocularOptions) -> tuple[Camera, dict[str, Any]]:
     """The camera's intrinsics and their source: calibration/ file, else the default field of view."""
     from ..triangulation.inputs import calibration_file
     from ..io.calibration_toml import read_calibration
@@ -119,12 +133,12 @@ def intrinsics(trial, cam: str, xy: np.ndarray, opts: Mapping[str, Any]) -> tupl
     size = _video_size(video)
     size_src = str(video) if size else None
     if size is None:
-        setting = opts.get("image_size", "auto")
+        setting = opts.image_size
         if isinstance(setting, (list, tuple)) and len(setting) == 2:
             size, size_src = (int(setting[0]), int(setting[1])), "monocular.image_size"
         else:
             size, size_src = _size_from_keypoints(xy), "smallest standard video size holding the keypoints"
-    fov = float(opts["field_of_view"])
+    fov = float(opts.field_of_view)
     K = default_matrix(size, fov)
     log.warning("camera %s has no calibration: using the default field of view of a phone, field_of_view = %g deg "
                 "across the long side of %dx%d px (image size from %s), focal %.0f px. Lengths across the image do "
@@ -160,11 +174,11 @@ def run_monocular(trial) -> dict[str, Any]:
     from ..io.openpose import read_openpose_folders
     t0 = time.perf_counter()
     config = trial.config
-    opts = options(config)
+    opts = MonocularOptions.from_config(config)
     skeleton = load_skeleton(config)
     rate = frame_rate(config, trial)
     pose_dir = Path(trial.latest_pose_dir())
-    cam = choose_camera(camera_folders(pose_dir), opts["camera"], pose_dir)
+    cam = choose_camera(camera_folders(pose_dir), opts.camera, pose_dir)
     kp = read_openpose_folders(pose_dir, cameras=[cam], skeleton=skeleton, rate=rate)
     sel = frame_mask(kp.frames, (config.get("project", {}) or {}).get("frame_range", "all"))
     data, slot = _pick_person(kp.data[0][sel])
@@ -191,9 +205,8 @@ def run_monocular(trial) -> dict[str, Any]:
                         "person, so every length and speed carries the error of that guess; set "
                         "project.participant_height")
     model, _ = scaled_model(round(height, 3), skeleton.name)
-    ropts = refine_options(opts)
-    res = reconstruct(data, names, frames, camera, rate, model, height, lifted, ropts,
-                      max_gap_frames=max(1, int(round(float(opts["max_gap"]) * rate))))
+    res = reconstruct(data, names, frames, camera, rate, model, height, lifted, opts.refine(),
+                      max_gap_frames=max(1, int(round(float(opts.max_gap) * rate))))
     f0, f1 = int(res.frames[0]), int(res.frames[-1])
     out_dir = Path(trial.pose3d_dir)
     stem = f"{trial.name}_{f0}-{f1}"
@@ -212,7 +225,7 @@ def run_monocular(trial) -> dict[str, Any]:
     try:
         from .overlay import write_overlay
         written.append(write_overlay(out_dir / "monocular_overlay.png", res, data, frames, camera, _video(trial, cam),
-                                     int(opts["overlay_frames"])))
+                                     int(opts.overlay_frames)))
     except Exception as exc:  # noqa: BLE001 - a figure never fails the stage
         log.warning("monocular overlay not drawn: %s", exc)
     report["files"] = [str(w) for w in written]
@@ -223,12 +236,12 @@ def run_monocular(trial) -> dict[str, Any]:
     return report
 
 
-def _lift(opts: Mapping[str, Any], data: np.ndarray, names: list[str], size, data3d, rate
+def _lift(opts: MonocularOptions, data: np.ndarray, names: list[str], size, data3d, rate
           ) -> tuple[Lifted | None, str]:
     """The lifted 3D on the trial keypoints (or None) and the lifter used."""
     from .lifters import lift, lifted_to_skeleton
-    out = lift(str(opts["lifter"]), data, names, image_size=tuple(size), keypoints_3d=data3d,
-               model=str(opts.get("motionbert_model") or "") or None, rate=rate)
+    out = lift(str(opts.lifter), data, names, image_size=tuple(size), keypoints_3d=data3d,
+               model=str(opts.motionbert_model or "") or None, rate=rate)
     if out is None:
         return None, "none"
     xyz, conf = lifted_to_skeleton(out, names)
