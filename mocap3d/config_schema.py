@@ -298,6 +298,7 @@ SCHEMA: dict[str, Spec] = {
     "filtering.median.kernel_size": _odd(1),
     # [kinematics]
     "kinematics.ik_filter_type": choice(*FILTER_TYPES),
+    "gait.mode": choice("auto", "walking", "running"),
     "kinematics.ik_solver": choice("auto", "fast", "opensim"),
     "kinematics.ik_accuracy": number(gt=0),
     "kinematics.constraint_weight": any_of(keyword("inf"), number(ge=0)),

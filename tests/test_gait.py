@@ -1,5 +1,6 @@
-"""Gait analysis against the synthetic walking's truth: cadence, stride/step length and speed are known exactly
-(the motion's stride period, speed and height); heel strikes against the motion's 0 % of the cycle."""
+"""Gait analysis against the synthetic walking's and running's truth: cadence, stride/step length and speed are
+known exactly (the motion's stride period, speed and height); foot strikes and toe-offs against the geometric
+contact truth of the model's soles (mocap3d.synthetic.contacts)."""
 from __future__ import annotations
 
 import json
@@ -12,6 +13,8 @@ from mocap3d.errors import Mocap3dError
 from mocap3d.gait import analyze, foot_markers, moving_average, refine_peak
 from mocap3d.markers import Markers3D
 from mocap3d.synthetic import make_capture, write_capture
+from mocap3d.synthetic.contacts import foot_contacts
+from mocap3d.gait.running import strike_pattern
 
 
 def _truth(cap) -> dict[str, float]:
@@ -20,30 +23,52 @@ def _truth(cap) -> dict[str, float]:
     return {"period": period, "cadence": 120.0 / period, "stride": speed * period, "speed": speed}
 
 
+def _event_errors(est: list[float], truth: list[float]) -> np.ndarray:
+    """Signed error (s) of each estimated event against the nearest true one."""
+    tru = np.asarray(truth)
+    return np.array([e - tru[np.argmin(np.abs(tru - e))] for e in est])
+
+
 @pytest.mark.parametrize("speed,height", [(1.3, 1.75), (1.0, 1.6), (1.5, 1.9)])
-def test_true_markers_give_the_motions_cadence_lengths_and_speed(speed, height):
+def test_true_markers_give_the_motions_cadence_lengths_speed_and_contacts(speed, height):
     cap = make_capture(2, "walking", 300, 60.0, occlusion=False, speed=speed, height=height, seed=1)
     t = _truth(cap)
     r = analyze(cap.keypoints3d)
-    assert r["status"] == "ok" and not r["approximate_feet"]
+    assert r["status"] == "ok" and not r["approximate_feet"] and r["mode"] == "walking"
     s = r["summary"]
     assert s["cadence_steps_per_min"] == pytest.approx(t["cadence"], rel=0.002)
     assert s["stride_length_m"] == pytest.approx(t["stride"], rel=0.002)
     assert s["step_length_m"] == pytest.approx(t["stride"] / 2, rel=0.01)
     assert s["speed_m_per_s"] == pytest.approx(t["speed"], rel=0.005)
     assert s["stride_time_s"] == pytest.approx(t["period"], abs=0.5 / 60)
-    for side, phase in (("right", 0.0), ("left", 0.5)):
-        hs = np.asarray(r["sides"][side]["heel_strikes_s"])
-        to = np.asarray(r["sides"][side]["toe_offs_s"])
-        assert len(hs) >= 3 and len(to) >= 3
-        # cycle phase of each event: heel strike at 0 %, toe-off near 60 % in the normative curves; the
-        # coordinate method fires ~4 % early on this model, whose heel meets the floor before 0 %
-        hs_phase = ((hs / t["period"] - phase + 0.5) % 1.0) - 0.5
-        to_phase = (to / t["period"] - phase) % 1.0
-        assert np.all(np.abs(hs_phase) < 0.06), hs_phase
-        assert np.all((to_phase > 0.56) & (to_phase < 0.68)), to_phase
-        assert 60 < r["sides"][side]["stance_percent"]["mean"] < 70
-    assert 20 < s["double_support_percent"] < 40
+    truth = foot_contacts(cap)
+    for side in ("right", "left"):
+        for key in ("strikes_s", "toe_offs_s"):
+            err = _event_errors(r["events"][side][key], truth[side][key])
+            assert len(err) >= 3 and np.abs(err).max() < 0.5 / 60, (side, key, err)
+
+
+def test_running_contacts_flight_and_strike_pattern_from_true_markers():
+    cap = make_capture(2, "running", 150, 60.0, occlusion=False, seed=1)
+    r = analyze(cap.keypoints3d)
+    assert r["status"] == "ok" and r["mode"] == "running"
+    truth = foot_contacts(cap)
+    period = cap.motion.events["period"][0]
+    assert r["summary"]["cadence_steps_per_min"] == pytest.approx(120 / period, rel=0.005)
+    assert r["summary"]["speed_m_per_s"] == pytest.approx(3.5, rel=0.005)
+    contact = []
+    for side in ("right", "left"):
+        on, off = truth[side]["strikes_s"], truth[side]["toe_offs_s"]
+        contact += [b - a for a in on for b in off if 0 < b - a < period / 2]
+        for key in ("strikes_s", "toe_offs_s"):
+            err = _event_errors(r["events"][side][key], truth[side][key])
+            assert np.abs(err).max() < 0.5 / 60, (side, key, err)
+    assert r["summary"]["contact_time_s"] == pytest.approx(np.mean(contact), abs=0.005)
+    assert r["summary"]["flight_time_s"] == pytest.approx(period / 2 - np.mean(contact), abs=0.005)
+    true_pattern = strike_pattern(float(np.mean(truth["right"]["strike_angle_deg"])))
+    assert r["summary"]["foot_strike_pattern"] == true_pattern
+    forced = analyze(cap.keypoints3d, mode="walking")
+    assert forced["mode"] == "walking" and "double_support_percent" in forced["summary"]
 
 
 def test_heading_and_start_time_do_not_change_the_result():

@@ -12,9 +12,9 @@ about standing height; :func:`absolute_coordinates` adds the scaled model's
 standing pelvis height. :func:`grounded` then corrects ``pelvis_ty`` so the
 feet meet the floor: eight floor-contact points of the model's feet (heel,
 1st and 5th metatarsal heads, toe tip, each side, at sole level) have a
-smooth minimum height (soft-min, 3 mm temperature) of exactly 0 in every frame of walking, squat and jump contact phases (flight
-phases of the jump: correction interpolated between take-off and landing),
-and once per cycle for running (constant correction).
+smooth minimum height (soft-min, 3 mm temperature) of exactly 0 in every frame of walking, squat and jump contact
+phases and of running's stance phases (flight phases of the jump and of running: correction interpolated
+between take-off and landing; before, running touched the floor only once per cycle, with a constant correction).
 """
 from __future__ import annotations
 
@@ -105,15 +105,36 @@ def floor_height(motion: Motion, height: float, skeleton: str = "HALPE_26") -> n
     return m[:, 0] - GROUND_TAU * np.log(np.exp(-(y - m) / GROUND_TAU).sum(1))
 
 
+def _running_correction(motion_fn: Callable[[np.ndarray], Motion], times: np.ndarray, period: float,
+                        height: float, skeleton: str) -> np.ndarray:
+    """``pelvis_ty`` correction (F,) m of running: the stance foot meets the floor from each foot strike
+    (0 % and 50 % of the cycle) to its toe-off (:data:`~mocap3d.synthetic.motion.RUN_TOE_OFF`); in the
+    flight phases between, the correction goes linearly from its toe-off value to its next foot-strike
+    value, so the prescribed vertical excursion carries the body through the air."""
+    from .motion import RUN_TOE_OFF
+    half = period / 2
+    k = np.floor(times / half + 1e-9)
+    t0, t1 = k * half + RUN_TOE_OFF * period, (k + 1) * half     # flight of this half cycle
+    flight = times > t0
+    corr = np.zeros(len(times))
+    if (~flight).any():
+        corr[~flight] = -floor_height(motion_fn(times[~flight]), height, skeleton)
+    if flight.any():
+        edges, inv = np.unique(np.concatenate([t0[flight], t1[flight]]), return_inverse=True)
+        edge_corr = -floor_height(motion_fn(edges), height, skeleton)
+        c0, c1 = np.split(edge_corr[inv], 2)
+        w = (times[flight] - t0[flight]) / (t1[flight] - t0[flight])
+        corr[flight] = (1 - w) * c0 + w * c1
+    return corr
+
+
 def grounded(motion_fn: Callable[[np.ndarray], Motion], times: np.ndarray, height: float,
              skeleton: str = "HALPE_26") -> Motion:
     """``motion_fn(times)`` with ``pelvis_ty`` corrected so the feet meet the floor (module docstring)."""
     m = motion_fn(times)
     ref = 0.0  # soft-min on the floor: the lowest sole point is 0 to tau*ln(8) = 6 mm above it
     if m.name == "running":
-        period = m.events["period"][0]
-        cycle = motion_fn(np.arange(120) * period / 120)
-        corr = np.full(len(times), ref - floor_height(cycle, height, skeleton).min())
+        corr = _running_correction(motion_fn, times, m.events["period"][0], height, skeleton)
     else:
         corr = ref - floor_height(m, height, skeleton)
         if "take_off" in m.events:

@@ -1,0 +1,222 @@
+"""Gait events from 3D keypoints: foot strikes (initial contacts) and toe-offs, to a fraction of a frame.
+
+Markers (Y up, metres): heel ``RHeel`` / ``r_calc_study``; toe ``RBigToe``,
+``RFootIndex`` or ``r_toe_study``; pelvis the mid-point of the hips (or of the
+ASIS/PSIS markers). Skeletons without feet (``COCO_17``) fall back to the
+ankles, which makes toe-off and support times approximate (reported).
+
+Two detectors, combined:
+
+- the coordinate method of Zeni, Richards & Higginson (2008, Gait & Posture
+  27:710): along the walking direction, heel strike is when the heel is
+  farthest ahead of the pelvis and toe-off when the toe is farthest behind it.
+  It finds every stride robustly, but on its own it fires a few percent of the
+  cycle before the heel reaches the floor and after the toe has left it;
+- the foot's height above the floor (the contact-height method, e.g. Hreljac &
+  Marshall 2000 used the heel's and toe's vertical motion; O'Connor et al. 2007,
+  Gait & Posture 25:469, the foot centre's vertical velocity): within a window
+  around each coordinate-method event, initial contact is the first moment the
+  lower of heel and toe comes down to its floor level, and toe-off the last
+  moment the toe (or heel, whichever leaves last) is still there. The floor
+  level of each keypoint is its own low percentile over the trial (markerless
+  keypoints sit above the sole by an unknown amount), and the crossing of
+  ``floor + CONTACT_HEIGHT`` is interpolated linearly between frames.
+
+The walking direction is the pelvis's horizontal velocity averaged over about
+a second, so curved paths work too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import Mocap3dError
+from ..markers import Markers3D
+
+SIDES = {"right": ("R", "r"), "left": ("L", "L")}     # keypoint prefix, OpenCap study-marker prefix
+MIN_SPEED = 0.15          # m/s: slower than this is not walking
+MIN_EVENT_INTERVAL = 0.4  # s between two events of the same kind and side (cadence < 150 strides/min)
+DIRECTION_WINDOW = 1.0    # s: averaging window of the walking direction
+
+
+@dataclass
+class FootMarkers:
+    """The marker names used for one side, and whether they are true heel/toe markers."""
+
+    heel: str
+    toe: str
+    approximate: bool
+
+
+def foot_markers(names: Sequence[str], side: str) -> FootMarkers:
+    """Heel and toe marker names of ``side`` ('right' or 'left') among ``names``."""
+    k, s = SIDES[side]
+    heel = next((n for n in (f"{k}Heel", f"{s}_calc_study") if n in names), None)
+    toe = next((n for n in (f"{k}BigToe", f"{k}FootIndex", f"{s}_toe_study") if n in names), None)
+    if heel and toe:
+        return FootMarkers(heel, toe, False)
+    if f"{k}Ankle" in names:
+        return FootMarkers(heel or f"{k}Ankle", toe or f"{k}Ankle", True)
+    raise Mocap3dError(f"no heel, toe or ankle marker of the {side} foot among {', '.join(list(names)[:10])}...; "
+                       "gait analysis needs foot keypoints (HALPE_26, BODY_25, BLAZEPOSE...) or *_study markers")
+
+
+def pelvis_centre(markers: Markers3D) -> np.ndarray:
+    """Pelvis centre (F, 3): mid-point of the hip keypoints, else of the four ASIS/PSIS markers."""
+    for group in (("RHip", "LHip"), ("r.ASIS_study", "L.ASIS_study", "r.PSIS_study", "L.PSIS_study")):
+        if all(n in markers.names for n in group):
+            return np.mean([markers[n] for n in group], axis=0)
+    raise Mocap3dError("no hip keypoints (RHip, LHip) or pelvis markers (ASIS/PSIS) to locate the pelvis")
+
+
+def moving_average(x: np.ndarray, n: int) -> np.ndarray:
+    """Centred moving average over ``n`` samples along axis 0, NaN-aware, same length (F, ...)."""
+    n = max(1, int(n))
+    ok = np.isfinite(x)
+    c = np.cumsum(np.concatenate([np.zeros((1,) + x.shape[1:]), np.where(ok, x, 0.0)]), axis=0)
+    k = np.cumsum(np.concatenate([np.zeros((1,) + x.shape[1:]), ok.astype(float)]), axis=0)
+    lo = np.clip(np.arange(len(x)) - n // 2, 0, len(x))
+    hi = np.clip(np.arange(len(x)) + n - n // 2, 0, len(x))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (c[hi] - c[lo]) / (k[hi] - k[lo])
+
+
+def walking_direction(pelvis: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """(unit horizontal walking direction (F, 3), horizontal pelvis speed (F,) m/s), averaged over ~1 s."""
+    v = np.gradient(pelvis, axis=0) * rate
+    v[:, 1] = 0.0
+    v = moving_average(v, round(DIRECTION_WINDOW * rate))
+    speed = np.linalg.norm(v, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return v / speed[:, None], speed
+
+
+def refine_peak(y: np.ndarray, i: int) -> float:
+    """Sub-frame position of the extremum at sample ``i`` of ``y``: vertex of the parabola through i-1, i, i+1."""
+    from ..synchronization import parabolic_peak
+    if i <= 0 or i >= len(y) - 1 or not np.all(np.isfinite(y[i - 1:i + 2])):
+        return float(i)
+    return float(i + parabolic_peak(y[i - 1], y[i], y[i + 1]))
+
+
+def find_maxima(y: np.ndarray, rate: float, min_interval: float = MIN_EVENT_INTERVAL) -> np.ndarray:
+    """Sub-frame indices of the gait-cycle maxima of ``y`` (F,): at least ``min_interval`` s apart and
+    standing out by a quarter of the signal's 5-95 % range (small wiggles are not events)."""
+    from scipy.signal import find_peaks
+    ok = np.isfinite(y)
+    if ok.sum() < 3:
+        return np.zeros(0)
+    lo, hi = np.percentile(y[ok], [5, 95])
+    filled = np.where(ok, y, lo)                 # a gap never makes a peak
+    idx, _ = find_peaks(filled, distance=max(1, round(min_interval * rate)), prominence=0.25 * (hi - lo))
+    idx = [i for i in idx if ok[max(i - 1, 0):i + 2].all()]
+    return np.array([refine_peak(y, i) for i in idx])
+
+
+def zeni_events(heel: np.ndarray, toe: np.ndarray, pelvis: np.ndarray, direction: np.ndarray,
+                rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """(heel strikes, toe-offs) of one foot as sub-frame indices (Zeni et al. 2008; arrays (F, 3) m)."""
+    ahead_heel = np.einsum("ij,ij->i", heel - pelvis, direction)
+    ahead_toe = np.einsum("ij,ij->i", toe - pelvis, direction)
+    return find_maxima(ahead_heel, rate), find_maxima(-ahead_toe, rate)
+
+
+def interp_rows(points: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Rows of ``points`` (F, D) linearly interpolated at sub-frame indices ``at`` (n,) -> (n, D)."""
+    f = np.arange(len(points))
+    if not len(at):
+        return np.zeros((0, points.shape[1]))
+    return np.column_stack([np.interp(at, f, points[:, k]) for k in range(points.shape[1])])
+
+
+CONTACT_HEIGHT = 0.005   # m above a keypoint's floor level: the foot is on the ground below it
+STILL_SPEED = 0.05       # m/s: a low foot keypoint moving up or down slower than this stands on the floor
+MIN_CONTACT = 0.08       # s: shorter contacts are noise (a stance lasts > 0.15 s even sprinting)
+MIN_AIRBORNE = 0.03      # s: shorter lifts inside a contact are noise
+LIFT_HEIGHT = 0.012      # m: lifts inside a contact that stay lower are noise about the threshold
+
+
+def floor_plane(points: Sequence[np.ndarray], rate: float,
+                groups: Sequence[int] | None = None) -> tuple[np.ndarray, list[float]]:
+    """The floor seen by the foot keypoints: plane coefficients ``(a, b, c)`` of ``y = a x + b z + c``
+    fitted to the keypoints (each (F, 3) m) at frames where they are low and do not move up or down, and each keypoint's height
+    above that plane when on the floor (its 5th percentile there: markerless keypoints sit some way above
+    the sole). A tilted or offset world frame (a calibration whose floor is not Y = 0) is handled.
+    ``groups[k]``: keypoints of one group (e.g. both heels) share one height in the slope fit, so a
+    sideways tilt is seen as a difference between left and right."""
+    groups = list(range(len(points))) if groups is None else list(groups)
+    xs, ys, zs, ids = [], [], [], []
+    for k, p in enumerate(points):
+        vy = np.abs(np.gradient(p[:, 1])) * rate
+        low = p[:, 1] < np.nanpercentile(p[:, 1], 40) if np.isfinite(p[:, 1]).any() else np.zeros(len(p), bool)
+        still = np.isfinite(vy) & (vy < STILL_SPEED) & low
+        xs.append(p[still, 0]); ys.append(p[still, 1]); zs.append(p[still, 2]); ids.append(np.full(still.sum(), k))
+    x, y, z, ids = map(np.concatenate, (xs, ys, zs, ids))
+    if len(x) < 10:
+        raise Mocap3dError("the feet never rest on the floor (no frame with a low foot keypoint moving up or down "
+                           f"slower than {STILL_SPEED} m/s): cannot find the floor")
+    # one offset per group, common slopes: least squares on [x, z, one-hot(group)]
+    gid = np.asarray(groups)[ids]
+    A = np.column_stack([x, z, np.eye(max(groups) + 1)[gid]])
+    coef = np.linalg.lstsq(A, y, rcond=None)[0]
+    if np.ptp(x) < 0.5 and np.ptp(z) < 0.5:           # feet barely travel: the slope is not measurable
+        coef[:2] = 0.0
+    plane = np.array([coef[0], coef[1], 0.0])
+    offsets = []
+    for k in range(len(points)):
+        h = y[ids == k] - plane[0] * x[ids == k] - plane[1] * z[ids == k]
+        offsets.append(float(np.percentile(h, 5)) if len(h) else np.nan)
+    return plane, offsets
+
+
+def height_above(p: np.ndarray, plane: np.ndarray, offset: float) -> np.ndarray:
+    """Height (F,) m of keypoint positions ``p`` (F, 3) above their floor level (see :func:`floor_plane`)."""
+    return p[:, 1] - plane[0] * p[:, 0] - plane[1] * p[:, 2] - offset
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) index pairs of the True runs of a boolean array."""
+    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
+
+
+def contact_events(height: np.ndarray, rate: float, level: float = CONTACT_HEIGHT,
+                   flat: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(foot strikes, toe-offs) in sub-frame indices from the foot's height above the floor (F,) m.
+
+    Contact while the height is below ``level``; crossings interpolated linearly between frames; lifts
+    shorter than :data:`MIN_AIRBORNE` or lower than :data:`LIFT_HEIGHT` are bridged, contacts shorter than :data:`MIN_CONTACT` dropped. A
+    contact that starts with the recording (or a gap) has no strike, one that ends with it no toe-off.
+    ``flat`` (F,) bool: frames where heel and toe are both near the floor; when given, a contact must
+    hold one (a swing toe skimming the floor is not a step), unless no contact of the trial does (a
+    runner who never puts the heel down)."""
+    ok = np.isfinite(height)
+    on = ok & (height < level)
+    for a, b in _runs(ok & ~on):                    # bridge short or low lifts (noise about the threshold)
+        if a > 0 and b < len(on) and on[a - 1] and on[b] and \
+                ((b - a) / rate < MIN_AIRBORNE or np.nanmax(height[a:b]) < LIFT_HEIGHT):
+            on[a:b] = True
+    strikes, offs = [], []
+    runs = [(a, b) for a, b in _runs(on) if (b - a) / rate >= MIN_CONTACT]
+    if flat is not None and any(flat[a:b].any() for a, b in runs):
+        runs = [(a, b) for a, b in runs if flat[a:b].any()]
+    for a, b in runs:
+        if a > 0 and ok[a - 1]:
+            h0, h1 = height[a - 1], height[a]
+            strikes.append(a - 1 + (h0 - level) / (h0 - h1) if h0 != h1 else float(a))
+        if b < len(on) and ok[b]:
+            h0, h1 = height[b - 1], height[b]
+            offs.append(b - 1 + (level - h0) / (h1 - h0) if h0 != h1 else float(b))
+    return np.asarray(strikes, float), np.asarray(offs, float)
+
+
+FLAT_HEIGHT = 0.015      # m: heel and toe both below this = foot flat on the floor
+
+
+def foot_height(heel: np.ndarray, toe: np.ndarray, plane: np.ndarray,
+                offsets: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """(height (F,) m of the lower of heel and toe above their floor levels, foot flat (F,) bool)."""
+    hh, ht = height_above(heel, plane, offsets[0]), height_above(toe, plane, offsets[1])
+    return np.fmin(hh, ht), (hh < FLAT_HEIGHT) & (ht < FLAT_HEIGHT)

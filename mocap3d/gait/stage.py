@@ -1,0 +1,101 @@
+"""Gait stage shell: ``pose-3d/*.trc`` (+ ``kinematics/*.mot``) -> ``gait/``.
+
+Per person (``<stem>`` = the filtered ``.trc`` stem): ``<stem>_gait.json`` (events,
+per-cycle table, summary, symmetry), ``<stem>_cycles.csv``, ``<stem>_gait.png``
+(foot trajectories and events, or a figure saying why there is no gait), the
+normalized joint-angle curves ``<stem>_curves.png`` / ``.csv`` when the
+kinematics stage wrote a ``.mot``, the workbook ``<stem>_gait.xlsx`` with the
+same tables as ``<stem>_csv/*.csv``, and the one-page ``<stem>_gait.html``;
+then ``gait_report.json``. A trial without gait, or markers without hips or
+feet, is reported as such (a line in the report and the log), not as an error.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import Mocap3dError
+from ..logs import atomic_write, get_logger, write_report
+from .analysis import MODES, analyze
+from .plots import message_figure, plot_trajectories
+
+log = get_logger("gait")
+
+
+def gait_options(config: dict[str, Any]) -> dict[str, Any]:
+    """The ``[gait]`` settings with their defaults."""
+    g = dict(config.get("gait", {}) or {})
+    mode = g.get("mode", "auto")
+    if mode not in MODES:
+        raise Mocap3dError(f"[gait] mode = {mode!r}; use one of {', '.join(MODES)}")
+    return {"mode": mode}
+
+
+def write_cycles_csv(rows: list[dict[str, Any]], path: Path) -> Path:
+    """The per-cycle table as CSV (one row per cycle, labelled columns with units)."""
+    from .cycles import LABELS
+    keys = [k for k in LABELS if any(k in r for r in rows)]
+    with atomic_write(path, encoding="utf-8", newline="") as fh:
+        fh.write(",".join(LABELS[k] for k in keys) + "\n")
+        for r in rows:
+            fh.write(",".join(_cell(r.get(k)) for k in keys) + "\n")
+    return path
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return "" if v != v else f"{v:.4f}"
+    return str(v)
+
+
+def log_summary(name: str, report: dict[str, Any]) -> None:
+    """One log line per person: the headline numbers, or why there are none; then the warnings."""
+    if report["status"] == "ok":
+        s = report["summary"]
+        extra = (f", contact {s['contact_time_s'] * 1000:.0f} ms, flight {s['flight_time_s'] * 1000:.0f} ms, "
+                 f"{s.get('foot_strike_pattern')} strike" if report["mode"] == "running" and s.get("flight_time_s")
+                 is not None else f", stance {s['stance_percent']:.1f} %")
+        log.info("%s: %s, %d+%d cycles, cadence %.1f steps/min, speed %.2f m/s, stride %.2f m%s", name,
+                 report["mode"], s["cycles"]["right"], s["cycles"]["left"], s["cadence_steps_per_min"],
+                 s["speed_m_per_s"], s["stride_length_m"], extra)
+    else:
+        log.warning("%s: no gait analysed (%s)", name, report["reason"])
+    for w in report.get("warnings", []):
+        log.warning("%s: %s", name, w)
+
+
+def run_gait(trial) -> dict[str, Any]:
+    """Stage shell: gait report of every person's filtered ``pose-3d/*.trc`` into ``gait/``."""
+    from ..stage_inputs import read_markers, select_trc_files
+    t0 = time.perf_counter()
+    opts = gait_options(trial.config)
+    files, kind = select_trc_files(trial.pose3d_dir, use_augmentation=False)
+    out = Path(trial.path) / "gait"
+    out.mkdir(parents=True, exist_ok=True)
+    persons = []
+    for f in files:
+        markers = read_markers(f)
+        try:
+            report = analyze(markers, opts["mode"]) | {"trc": str(f)}
+        except Mocap3dError as exc:     # e.g. a skeleton without hips or feet: nothing to analyse, not a failure
+            log.warning("%s: gait not analysed (%s)", f.name, exc)
+            message_figure(out / f"{f.stem}_gait.png", "No gait analysed", str(exc))
+            persons.append({"trc": str(f), "status": "not analysed", "reason": str(exc)})
+            continue
+        written = [plot_trajectories(markers, report, out / f"{f.stem}_gait.png")]
+        if report.get("cycles"):
+            written.append(write_cycles_csv(report["cycles"], out / f"{f.stem}_cycles.csv"))
+        report["files"] = [str(p) for p in written]
+        with atomic_write(out / f"{f.stem}_gait.json") as fh:
+            json.dump(report, fh, indent=2, default=float)
+        log_summary(f.name, report)
+        persons.append({k: report[k] for k in ("trc", "status", "mode", "summary", "reason", "warnings", "files")
+                        if k in report})
+    stage_report = {"stage": "gait", "input_kind": kind, "mode_setting": opts["mode"], "persons": persons,
+                    "seconds": round(time.perf_counter() - t0, 3)}
+    write_report(out, "gait", stage_report)
+    return stage_report
