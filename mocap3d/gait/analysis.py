@@ -82,6 +82,10 @@ def analyze(markers: Markers3D, mode: str = "auto") -> dict[str, Any]:
         f = feet[side]
         h, flat = ev.foot_height(markers[f.heel], markers[f.toe], plane, offsets[2 * i:2 * i + 2])
         fs, to = ev.contact_events(h, rate, flat=flat)
+        zs, zt = ev.zeni_events(markers[f.heel], markers[f.toe], pelvis, direction, rate)
+        if len(fs) > 1:
+            gap = 0.15 * float(np.median(np.diff(fs)))      # 15 % of a cycle
+            fs, to = ev.combine(fs, zs, gap), ev.combine(to, zt, gap)
         events[side] = (fs, to)
         angles[side] = strike_angles(markers[f.heel], markers[f.toe], plane, offsets[2 * i:2 * i + 2], fs)
     base["events"] = {s: {"strikes_s": [round(markers.start_time + float(x) / rate, 4) for x in e[0]],

@@ -220,3 +220,21 @@ def foot_height(heel: np.ndarray, toe: np.ndarray, plane: np.ndarray,
     """(height (F,) m of the lower of heel and toe above their floor levels, foot flat (F,) bool)."""
     hh, ht = height_above(heel, plane, offsets[0]), height_above(toe, plane, offsets[1])
     return np.fmin(hh, ht), (hh < FLAT_HEIGHT) & (ht < FLAT_HEIGHT)
+
+
+def combine(contact: np.ndarray, zeni: np.ndarray, max_gap: float) -> np.ndarray:
+    """Contact-height events (accurate, but as noisy as the foot's height) re-timed by the coordinate
+    method's events (Zeni et al. 2008: precise extrema, but offset from the contact): each contact event
+    paired with a coordinate event within ``max_gap`` frames becomes that event plus the median offset of
+    all pairs. So the offset to the floor contact comes from every step of the trial, the cycle-to-cycle
+    timing from the smooth extrema. Unpaired contact events are kept as they are."""
+    if not len(contact) or len(zeni) < 2:
+        return contact
+    j = np.abs(contact[:, None] - zeni[None, :]).argmin(1)
+    gap = contact - zeni[j]
+    paired = np.abs(gap) < max_gap
+    if paired.sum() < 2:
+        return contact
+    out = contact.copy()
+    out[paired] = zeni[j[paired]] + np.median(gap[paired])
+    return out

@@ -68,6 +68,48 @@ def log_summary(name: str, report: dict[str, Any]) -> None:
         log.warning("%s: %s", name, w)
 
 
+def _curves_exports_html(trial, trc: Path, markers, report: dict[str, Any], out: Path) -> list[Path]:
+    """Normalized curves (when this run's .mot exists), the workbook and CSV sheets, the HTML page."""
+    from . import export as ex
+    from .curves import cycle_curves, find_mot, mean_sd, plot_curves, write_curves_csv
+    from .html import write_html
+    stem, written, stats = trc.stem, [], {}
+    sheets: dict[str, Any] = {}
+    curves_png = None
+    mot = find_mot(Path(trial.path), trc)
+    if report["status"] == "ok":
+        sheets |= {"summary": ex.summary_sheet(report), "cycles": ex.cycles_sheet(report),
+                   "events": ex.events_sheet(report)}
+        if mot is None:
+            report["warnings"].append("no joint-angle curves: no .mot of this run in kinematics/ "
+                                      "(run the kinematics stage before gait)")
+        else:
+            from ..io.mot import read_mot
+            table = read_mot(mot)
+            cols = {c: table.data[:, i] for i, c in enumerate(table.columns)}
+            stats = mean_sd(cycle_curves(table.times, cols, report["cycles"]))
+            toe_off = {s: report["parameters"]["stance_percent"][s]["mean"] for s in ("right", "left")}
+            toe_off = {k: (v if v is not None else float("nan")) for k, v in toe_off.items()}
+            curves_png = plot_curves(stats, toe_off, out / f"{stem}_curves.png",
+                                     f"{Path(trial.path).name}: joint angles over the gait cycle (mean ± SD)")
+            written += [curves_png, write_curves_csv(stats, out / f"{stem}_curves.csv")]
+            sheets["curves"] = ex.curves_sheet(stats)
+            sheets["joint_angles"] = ex.table_sheet(table.times, table.columns, table.data, "deg")
+            report["curves_mot"] = str(mot)
+    sheets["keypoints_3d"] = ex.markers_sheet(markers)
+    try:
+        from ..io.openpose import read_openpose_folders
+        kp2d = read_openpose_folders(trial.latest_pose_dir(), rate=markers.rate)
+        sheets |= ex.keypoints2d_sheets(kp2d)
+    except Exception as exc:            # 2D keypoints are optional in the workbook; say why they are absent
+        log.info("%s: no 2D keypoints in the workbook (%s)", stem, exc)
+    written.append(ex.write_workbook(sheets, out / f"{stem}_gait.xlsx"))
+    written += ex.write_csvs(sheets, out / f"{stem}_csv", stem)
+    images = {"Foot keypoints and events": out / f"{stem}_gait.png", "Joint angles over the gait cycle": curves_png}
+    written.append(write_html(report, Path(trial.path).name, images, out / f"{stem}_gait.html"))
+    return written
+
+
 def run_gait(trial) -> dict[str, Any]:
     """Stage shell: gait report of every person's filtered ``pose-3d/*.trc`` into ``gait/``."""
     from ..stage_inputs import read_markers, select_trc_files
@@ -89,6 +131,7 @@ def run_gait(trial) -> dict[str, Any]:
         written = [plot_trajectories(markers, report, out / f"{f.stem}_gait.png")]
         if report.get("cycles"):
             written.append(write_cycles_csv(report["cycles"], out / f"{f.stem}_cycles.csv"))
+        written += _curves_exports_html(trial, f, markers, report, out)
         report["files"] = [str(p) for p in written]
         with atomic_write(out / f"{f.stem}_gait.json") as fh:
             json.dump(report, fh, indent=2, default=float)

@@ -56,11 +56,8 @@ WALK: dict[str, list[tuple[float, float]]] = {
     # ~40 %, ~38 deg at toe-off (~60 %), swing peak ~60 deg at ~73 %.
     "knee_angle": [(0, 5), (15, 18), (28, 10), (40, 4), (50, 12), (60, 38), (73, 60), (87, 25), (96, 4)],
     # ankle: 0 at heel strike, plantarflexion ~-6 at ~7 %, peak dorsiflexion ~10 at ~45 %,
-    # peak plantarflexion ~-18 at ~62 %, back to neutral by ~73 % and slightly dorsiflexed (~3-4) in
-    # mid-swing for toe clearance. (Before: -6 at 72 %, 1 at 85 %, which left the swing toe 1 mm above
-    # the floor at ~80 % of the cycle, a scuff that real walking avoids (minimum toe clearance 1-2 cm,
-    # Winter 1992; now 7 mm); the geometric contact truth of mocap3d.synthetic.contacts saw it as a step.)
-    "ankle_angle": [(0, 0), (7, -6), (20, 2), (35, 7), (46, 10), (54, 2), (62, -18), (70, -4), (78, 4), (90, 3)],
+    # peak plantarflexion ~-18 at ~62 %, back to ~0 by ~75 % (swing clearance).
+    "ankle_angle": [(0, 0), (7, -6), (20, 2), (35, 7), (46, 10), (54, 2), (62, -18), (72, -6), (85, 1)],
     # hip adduction: peak adduction ~7 at ~20 % (loading), abduction ~-6 at ~70 % (swing).
     "hip_adduction": [(0, 2), (20, 7), (45, 3), (70, -6), (90, -1)],
     # hip rotation: internal ~5 in stance, external ~-6 in late stance/swing.
