@@ -131,6 +131,11 @@ def plot_curves(stats: dict[str, Any], toe_off: dict[str, float], path: Path, ti
     return save(fig, path)
 
 
+def _person_key(stem: str) -> str:
+    """The raw ``.trc`` stem a processed file derives from (``walk_filt_butterworth_LSTM`` -> ``walk``)."""
+    return stem.removesuffix("_LSTM").split("_filt")[0]
+
+
 def find_mot(trial_path: Path, trc: Path) -> Path | None:
     """The kinematics stage's ``.mot`` of the person of ``trc`` from this run, or None.
 
@@ -138,7 +143,6 @@ def find_mot(trial_path: Path, trc: Path) -> Path | None:
     from; its unfiltered IK ``.mot`` of the same person (same raw ``.trc`` stem) is taken. Without a
     report, the newest ``kinematics/<person>*.mot``; a ``.mot`` older than ``trc`` is from an earlier
     run and is not used (logged)."""
-    from ..kinematics.stage import _person_key
     kin = Path(trial_path) / "kinematics"
     key = _person_key(trc.stem)
     candidates: list[Path] = []
