@@ -138,6 +138,39 @@ def test_nan_markers_and_frames_are_excluded_and_reported():
     assert np.degrees(np.abs(res.values[[6, 12], k] - traj["knee_angle_r"][[6, 12]])).max() < 1.0
 
 
+def test_lm_warm_start_and_range_limits():
+    """Frames started from an earlier solution converge at once; a coordinate that its range limit holds
+    is left out of the step (active set) and ends exactly at the limit."""
+    from mocap3d.kinematics.lm_solver import LMSolver
+    model = build_model("full")
+    names = attach_markers(model, "HALPE_26")
+    traj = gait(12)
+    pts = marker_positions(model, np.column_stack(list(traj.values())), list(traj), names)
+    times = np.arange(12) / RATE
+    first = solve_ik(model, pts, names, times, show_progress=False)
+    again = solve_ik(model, pts, names, times, show_progress=False, initial=first.values)
+    assert np.abs(again.values - first.values).max() < 1e-6
+    assert again.model_points.shape == pts.shape and np.abs(again.model_points - pts).max() < 1e-4
+    solver = LMSolver(model, names, np.ones(len(names)))
+    state = solver.state
+    from mocap3d.kinematics.forward import q_indices
+    q_all = q_indices(model, state, first.coordinates)
+    q0 = np.zeros(state.getNQ())
+    q0[q_all] = first.values[5]
+    solver.solve(q0, pts[5])
+    assert solver.iterations[-1] <= 1
+    ankle = q_all[first.coordinates.index("ankle_angle_r")]
+    hi = model.getCoordinateSet().get("ankle_angle_r").getRangeMax()
+    pulled = pts[5].copy()
+    for n in ("RBigToe", "RSmallToe"):                              # toes 10 cm up: beyond full dorsiflexion
+        pulled[names.index(n), 1] += 0.10
+    q, _ = solver.solve(q0, pulled)
+    assert q[ankle] == pytest.approx(hi) and solver.iterations[-1] <= 12
+    g = np.zeros(len(q))
+    g[ankle] = -1.0                                                 # descent direction: further up
+    assert not solver._free(q, g)[ankle] and solver._free(q, -g)[ankle] and solver._free(q, g).sum() == len(q) - 1
+
+
 def test_posture_ratios_and_robust_distance():
     d = np.array([1.0, 1.0, 1.0, 5.0, np.nan, -3.0])
     assert scaling.robust_distance(d, 50.0) == pytest.approx(1.0)
@@ -147,6 +180,12 @@ def test_posture_ratios_and_robust_distance():
     mod = obs.copy()
     mod[:, 1, 1] = -0.4
     assert scaling.posture_ratios(obs, mod, names)["thigh_r"] == pytest.approx(1.25)
+    rng = np.random.default_rng(0)
+    obs = np.repeat(obs[:1], 400, axis=0)
+    obs[:, 1, 1] += rng.normal(0, 0.01, 400)                      # 10 mm noise on a 0.5 m segment
+    se: dict[str, float] = {}
+    scaling.posture_ratios(obs, np.repeat(mod[:1], 400, axis=0), names, 50.0, se)
+    assert se["thigh_r"] == pytest.approx(0.01 / 0.4 / np.sqrt(400), rel=0.15)   # standard error of the ratio
 
 
 def test_stage_outputs_mot_loads_on_scaled_osim(tmp_path: Path):

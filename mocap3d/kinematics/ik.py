@@ -42,6 +42,8 @@ class IKResult:
         ignored_markers: trial markers that the model does not have.
         weights: weight of each marker in ``marker_names``.
         weighting: how the caller chose weights that were measured (e.g. the noise behind the ASIS/PSIS weight).
+        model_points: (F, M, 3) the model's markers of ``marker_names`` at the
+            solution (m; NaN for frames not solved); fast solver only, else None.
     """
 
     times: np.ndarray
@@ -55,6 +57,7 @@ class IKResult:
     ignored_markers: list[str] = field(default_factory=list)
     weights: dict[str, float] = field(default_factory=dict)
     weighting: dict[str, Any] = field(default_factory=dict)
+    model_points: np.ndarray | None = None
 
     @property
     def rms_error(self) -> np.ndarray:
@@ -126,7 +129,8 @@ def initial_pose(model: osim.Model, state: osim.State, names: Sequence[str], obs
 def solve_ik(model: osim.Model, data: np.ndarray, names: Sequence[str], times: np.ndarray,
              weights: dict[str, float] | None = None, accuracy: float = 1e-6, constraint_weight: float = np.inf,
              min_markers: int = 6, solver: str = "auto", show_progress: bool = True,
-             coordinate_tasks: dict[str, float] | None = None) -> IKResult:
+             coordinate_tasks: dict[str, float] | None = None, initial: np.ndarray | None = None,
+             rel_cost_tol: float | None = None) -> IKResult:
     """Solve IK frame by frame.
 
     Args:
@@ -144,6 +148,12 @@ def solve_ik(model: osim.Model, data: np.ndarray, names: Sequence[str], times: n
         coordinate_tasks: coordinate name -> weight of OpenSim-style coordinate
             tasks pulling it toward its default value (cost ``w * (q - q0)**2``,
             rad or m, next to marker costs in m**2).
+        initial: optional (F, N) coordinate values (model order, as in
+            :attr:`IKResult.values`) each frame starts from (e.g. the solution of
+            an earlier solve of the same frames); default: the previous frame's
+            solution (linearly extrapolated), the first frame from the default pose.
+        rel_cost_tol: fast solver only: stop a frame when an iteration lowers the
+            cost by less than this fraction (default :data:`lm_solver.REL_COST_TOL`).
 
     Returns:
         :class:`IKResult`.
@@ -190,8 +200,21 @@ def solve_ik(model: osim.Model, data: np.ndarray, names: Sequence[str], times: n
     if unknown:
         raise Mocap3dError(f"kinematics.coordinate_weights names unknown coordinate(s) {', '.join(unknown)} "
                            f"of model {model.getName()!r}")
+    guesses = None
+    if initial is not None:
+        initial = np.asarray(initial, float)
+        if initial.shape != (len(times), len(coords)):
+            raise Mocap3dError(f"IK initial values {initial.shape} do not match {len(times)} frames and "
+                               f"{len(coords)} coordinates")
+        guesses = np.repeat(q0[None], len(times), axis=0)
+        guesses[:, qidx] = initial
+        ok = np.all(np.isfinite(guesses), axis=1)
+        guesses[~ok] = np.nan
+        if ok[frames[0]]:
+            q0 = guesses[frames[0]]
+    points = None
     if solver == "fast":
-        q, errors = _solve_fast(model, used_names, w, sub, frames, q0, it, tasks)
+        q, errors, points = _solve_fast(model, used_names, w, sub, frames, q0, it, tasks, guesses, rel_cost_tol, state)
     else:
         q, errors = _solve_opensim(model, used_names, w, sub, times, frames, q0, it, accuracy, constraint_weight,
                                    tasks)
@@ -206,12 +229,13 @@ def solve_ik(model: osim.Model, data: np.ndarray, names: Sequence[str], times: n
     for n, c in missing.items():
         log.info("marker %s missing in %d frame(s), left out of IK there", n, c)
     return IKResult(times, coords, values, rotational, used_names, errors, solvable, missing, ignored,
-                    dict(zip(used_names, w.tolist())))
+                    dict(zip(used_names, w.tolist())), model_points=points)
 
 
-def _solve_fast(model, names, w, sub, frames, q0, frame_iter, tasks):
-    from .lm_solver import LMSolver
-    solver = LMSolver(model, names, w)
+def _solve_fast(model, names, w, sub, frames, q0, frame_iter, tasks, guesses=None, rel_cost_tol=None, state=None):
+    from .lm_solver import REL_COST_TOL, LMSolver
+    solver = LMSolver(model, names, w, rel_cost_tol=REL_COST_TOL if rel_cost_tol is None else rel_cost_tol,
+                      state=state)
     if tasks:
         cs = model.getCoordinateSet()
         idx = q_indices(model, solver.state, list(tasks))
@@ -219,13 +243,16 @@ def _solve_fast(model, names, w, sub, frames, q0, frame_iter, tasks):
                                     np.array([cs.get(k).getDefaultValue() for k in tasks]))
     q = np.full((sub.shape[0], len(q0)), np.nan)
     errors = np.full(sub.shape[:2], np.nan)
+    points = np.full(sub.shape, np.nan)
     prev, prev2, last = q0, None, None
     for f in frame_iter:
-        guess = prev if prev2 is None or last != f - 1 else 2 * prev - prev2
-        q[f], errors[f] = solver.solve(guess, sub[f], None if last is not None else 500)
+        given = guesses is not None and np.isfinite(guesses[f, 0])
+        guess = guesses[f] if given else prev if prev2 is None or last != f - 1 else 2 * prev - prev2
+        q[f], errors[f] = solver.solve(guess, sub[f], None if last is not None or given else 500)
+        points[f] = solver.points
         prev2, prev, last = (prev if last == f - 1 else None), q[f], f
     log.debug("fast IK: %.2f iterations per frame", np.mean(solver.iterations))
-    return q, errors
+    return q, errors, points
 
 
 def _solve_opensim(model, names, w, sub, times, frames, q0, frame_iter, accuracy, constraint_weight, tasks):

@@ -35,6 +35,11 @@ def supports(model: osim.Model) -> str | None:
     return None
 
 
+#: Default relative cost decrease below which a frame is converged: on noisy markers the last
+#: iterations only move coordinates that the markers barely determine (less than their uncertainty).
+REL_COST_TOL = 1e-4
+
+
 class LMSolver:
     """Frame-by-frame Levenberg-Marquardt IK for one model and marker list.
 
@@ -53,13 +58,16 @@ class LMSolver:
         normalize: divide the marker cost by the sum of the weights in use
             (OpenSim's IK); False keeps ``weight * distance**2`` as is (for
             costs mixed with pixel residuals).
+        state: the state of a ``model.initSystem()`` just made by the caller
+            (saves initializing the system again); default: initialized here.
     """
 
     def __init__(self, model: osim.Model, marker_names: Sequence[str], weights: np.ndarray,
                  tol: float = 1e-10, max_iter: int = 60, clamp: bool = True, rel_cost_tol: float = 1e-6,
-                 normalize: bool = True) -> None:
+                 normalize: bool = True, state: osim.State | None = None) -> None:
         self.model = model
-        self.state = model.initSystem()
+        self.state = state if state is not None else model.initSystem()
+        model.realizePosition(self.state)
         self.matter = model.getMatterSubsystem()
         ms = model.getMarkerSet()
         self.markers = [ms.get(n) for n in marker_names]
@@ -89,6 +97,8 @@ class LMSolver:
         self.iterations: list[int] = []
         self.normalize = normalize
         self.camera: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.damping = 1e-6                     # Levenberg-Marquardt damping (relative to diag(J'J))
+        self.points = np.full((len(self.markers), 3), np.nan)   # model markers at the last solution (m)
         self.set_coordinate_tasks(np.zeros(0), np.zeros(0), np.zeros(0))
 
     def set_camera(self, K: np.ndarray, R: np.ndarray, t: np.ndarray) -> None:
@@ -160,6 +170,19 @@ class LMSolver:
         self.matter.calcStationJacobian(self.state, self.mobods, self.stations, self.J)
         return self.J.to_numpy()
 
+    def _free(self, q: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """(NU,) mask of the coordinates a step may move: not held at a range limit by the gradient ``g``.
+
+        A coordinate at its limit whose descent direction points outside is left
+        out of the step (active set); clipping it afterwards would distort the
+        Gauss-Newton step of the others and cost the solver rejected steps.
+        """
+        if not self.n_identity:
+            return np.ones(self.nu, dtype=bool)
+        span = 1e-9 * np.maximum(1.0, np.abs(q))
+        held = ((q <= self.lower + span) & (g > 0)) | ((q >= self.upper - span) & (g < 0))
+        return ~held
+
     def _dq(self, du: np.ndarray) -> np.ndarray:
         if self.n_identity:
             return du
@@ -202,7 +225,7 @@ class LMSolver:
         p = self.positions(q).ravel()
         r = self._residual(w3, p, obs, q, px)
         cost = r @ r
-        lam = 1e-6
+        lam, nu = self.damping, 2.0             # damping carried over from the previous frame
         it = 0
         for it in range(1, (max_iter or self.max_iter) + 1):
             J3 = self._jacobian()
@@ -217,10 +240,12 @@ class LMSolver:
             g = J.T @ r
             diag = np.diag(H).copy()
             reg = 1e-9 * (diag.max() if diag.size else 1.0)
+            free = self._free(q, g)
+            Hf, gf = H[np.ix_(free, free)], g[free]
             improved = dirty = False
             for _ in range(12):
-                A = H + np.diag(lam * diag + reg)
-                du = -np.linalg.solve(A, g)
+                du = np.zeros_like(g)
+                du[free] = -np.linalg.solve(Hf + np.diag(lam * diag[free] + reg), gf)
                 predicted = -(2 * g @ du + du @ H @ du)          # linearized cost decrease
                 if predicted <= self.rel_cost_tol * cost or np.abs(du).max() < self.tol:
                     break                                       # nothing left worth a step
@@ -232,7 +257,7 @@ class LMSolver:
                     improved = True
                     break
                 dirty = True
-                lam *= 10.0
+                lam, nu = lam * nu, nu * 2.0
             if not improved:
                 if dirty:
                     self.positions(q)         # leave the state at the best point
@@ -240,10 +265,13 @@ class LMSolver:
             step = np.abs(q_new - q).max()
             decrease = cost - cost_new
             q, p, r, cost = q_new, p_new, r_new, cost_new
-            lam = max(lam / 10.0, 1e-9)
+            gain = decrease / predicted                     # Nielsen's damping update
+            lam, nu = max(lam * max(1.0 / 3.0, 1.0 - (2.0 * gain - 1.0) ** 3), 1e-9), 2.0
             if step < self.tol or cost < 1e-24 or decrease <= self.rel_cost_tol * cost:
                 break
         self.iterations.append(it)
+        self.damping = min(lam, 1.0)
+        self.points = p.reshape(-1, 3)
         err = np.sqrt(np.sum(np.where(comp, (p - obs).reshape(-1, 3), 0.0) ** 2, axis=1))
         err[~valid] = np.nan
         return q, err

@@ -49,6 +49,8 @@ class KinematicsOptions:
     min_markers: int = 6
     scaling_iterations: int = 6               # posture-corrected refinements of the scale factors
     scaling_frames_max: int = 40              # frames used by each refinement IK
+    scaling_tolerance: float = 1e-4           # refinements stop when no factor changes more (relative)
+    scaling_rel_cost_tol: float = 1e-4        # LM convergence of the refinement IK (relative cost decrease)
     coordinate_weights: dict[str, float] = field(default_factory=dict)   # IK coordinate tasks (OpenSim units)
     keypoint_lumbar_weight: float = 1e-5      # lumbar_extension task with detector keypoints alone (0 = off)
     lstm_pelvis_weight: float | None = None   # ASIS/PSIS *_study weight with detector keypoints; None = from the noise
@@ -182,13 +184,15 @@ def scale_from_markers(model: osim.Model, markers: Markers3D, opts: KinematicsOp
     h_model = model_height()
     fallback = (opts.height / h_model) if opts.height else None
     factors, how = scaling.scale_factors(measured, generic, measure, opts.symmetry, fallback)
+    posture = None
     if not any(v == "measured" for v in how.values()):
         f = (opts.height or opts.default_height) / h_model
         factors = {b: f for b in factors}
         log.warning("no segment could be measured from the markers; model scaled uniformly to %.2f m",
                     opts.height or opts.default_height)
     else:
-        factors = _refine(generic_model, factors, how, data, names, frames, markers.rate, opts, label, measure)
+        factors, posture = _refine(generic_model, factors, how, data, names, frames, markers.rate, opts, label,
+                                   measure)
     est = scaling.estimate_height(factors, h_model)
     if opts.height and abs(est - opts.height) > 0.1 * opts.height:
         log.warning("height from the markers (%.2f m) differs from participant_height (%.2f m) by more than 10%%",
@@ -197,7 +201,7 @@ def scale_from_markers(model: osim.Model, markers: Markers3D, opts: KinematicsOp
     moved = {}
     movable = [n for n in names if n.endswith("_study") and trusted.get(n, 0.0) == 0.0]
     if opts.place_markers and movable and sum(w > 0 for w in trusted.values()) >= 6:
-        moved = place_markers(model, data, names, frames, markers.rate, trusted, movable, opts)
+        moved = place_markers(model, data, names, frames, markers.rate, trusted, movable, opts, posture)
     return Scaled(model, factors, how, measured, generic, est, used, label, moved)
 
 
@@ -214,23 +218,25 @@ def _trusted_weights(label: str, names: Sequence[str], opts: KinematicsOptions) 
 
 
 def place_markers(model: osim.Model, data: np.ndarray, names: list[str], frames: np.ndarray, rate: float,
-                  trusted: dict[str, float], movable: list[str], opts: KinematicsOptions) -> dict[str, float]:
+                  trusted: dict[str, float], movable: list[str], opts: KinematicsOptions,
+                  initial: np.ndarray | None = None) -> dict[str, float]:
     """Move ``movable`` markers (in place) to their median observed position in their body frame.
 
     The body poses come from IK on the ``trusted`` markers (detector keypoints
     at joint centres) over the scaling frames, so markers whose placement on
     our model is uncertain (e.g. the augmenter's ``*_study`` markers, trained
     on another model) become consistent with this model and this person.
+    ``initial``: (frames, coordinates) starting values of that IK (the last
+    scaling refinement's solution on the same frames).
 
     Returns ``{marker: displacement (m)}``.
     """
     from .forward import default_q, q_indices
-    idx = np.flatnonzero(frames)
-    if len(idx) > opts.scaling_frames_max:
-        idx = idx[np.linspace(0, len(idx) - 1, opts.scaling_frames_max).round().astype(int)]
+    idx = _scaling_subset(frames, opts)
     res = solve_ik(model, data[idx], names, np.arange(len(idx)) / rate, trusted, opts.accuracy,
                    opts.constraint_weight, min(opts.min_markers, 3), opts.solver, show_progress=False,
-                   coordinate_tasks=resolve_coordinate_weights(opts, [n for n in names if trusted.get(n, 0) > 0]))
+                   coordinate_tasks=resolve_coordinate_weights(opts, [n for n in names if trusted.get(n, 0) > 0]),
+                   initial=initial if initial is not None and len(initial) == len(idx) else None)
     state = model.initSystem()
     qi = q_indices(model, state, res.coordinates)
     q0 = default_q(model, state)
@@ -266,28 +272,66 @@ def place_markers(model: osim.Model, data: np.ndarray, names: list[str], frames:
     return moved
 
 
-def _refine(generic: osim.Model, factors: dict[str, float], how: dict[str, str], data: np.ndarray,
-            names: list[str], frames: np.ndarray, rate: float, opts: KinematicsOptions, label: str,
-            measure: list[str]) -> dict[str, float]:
-    """Correct the factors for posture: IK on the scaling frames, then compare each marker pair with the
-    model's in the same posture (knee translation, trunk lean, acromion vs shoulder centre...)."""
+def _scaling_subset(frames: np.ndarray, opts: KinematicsOptions) -> np.ndarray:
+    """Indices of the scaling frames used by IK: at most ``opts.scaling_frames_max``, evenly spread."""
     idx = np.flatnonzero(frames)
     if len(idx) > opts.scaling_frames_max:
         idx = idx[np.linspace(0, len(idx) - 1, opts.scaling_frames_max).round().astype(int)]
+    return idx
+
+
+def _refine(generic: osim.Model, factors: dict[str, float], how: dict[str, str], data: np.ndarray,
+            names: list[str], frames: np.ndarray, rate: float, opts: KinematicsOptions, label: str,
+            measure: list[str]) -> tuple[dict[str, float], np.ndarray | None]:
+    """Correct the factors for posture: IK on the scaling frames, then compare each marker pair with the
+    model's in the same posture (knee translation, trunk lean, acromion vs shoulder centre...).
+
+    Each round's IK starts every frame from the previous round's solution, and
+    the rounds stop once no factor moves by more than ``opts.scaling_tolerance``
+    (relative) or a tenth of the standard error of its posture ratio over the
+    frames. Returns the factors and the last IK's coordinates (frames of
+    :func:`_scaling_subset`, model order) or None when no round ran.
+    """
+    idx = _scaling_subset(frames, opts)
     weights = _trusted_weights(label, names, opts)
     times = np.arange(len(idx)) / rate
-    for _ in range(opts.scaling_iterations):
+    cols = [names.index(n) for n in measure]
+    values, previous = None, None
+    groups = scaling.segment_pairs(measure)
+    for k in range(opts.scaling_iterations):
         trial_model = osim.Model(generic)
         scaling.scale_model(trial_model, factors, None, scaling.pelvis_axes(factors, how))
         res = solve_ik(trial_model, data[idx], names, times, weights, opts.accuracy, opts.constraint_weight,
                        min(opts.min_markers, 3), opts.solver, show_progress=False,
-                       coordinate_tasks=opts.coordinate_weights)
-        pts = marker_positions(trial_model, res.values, res.coordinates, names)
-        pts[~np.isfinite(data[idx])] = np.nan
-        cols = [names.index(n) for n in measure]
-        ratios = scaling.posture_ratios(data[idx][:, cols], pts[:, cols], measure, opts.trimmed_extrema_percent)
-        factors = scaling.apply_ratios(factors, ratios, how, measure, opts.symmetry)
-    return factors
+                       coordinate_tasks=opts.coordinate_weights, initial=values,
+                       rel_cost_tol=opts.scaling_rel_cost_tol)
+        values = res.values
+        if res.model_points is not None and all(n in res.marker_names for n in measure):
+            pts = res.model_points[:, [res.marker_names.index(n) for n in measure]]
+        else:
+            pts = marker_positions(trial_model, res.values, res.coordinates, measure)
+        se: dict[str, float] = {}
+        ratios = scaling.posture_ratios(data[idx][:, cols], pts, measure, opts.trimmed_extrema_percent, se)
+        new = scaling.apply_ratios(factors, ratios, how, measure, opts.symmetry)
+        # a change far below what the frames can measure (noisy markers) is not worth another round
+        tol = {b: max(opts.scaling_tolerance, 0.1 * se.get(sp.name, 0.0)) for sp in groups for b in sp.bodies}
+        step = {b: float(np.log(new[b] / factors[b])) for b in factors if factors[b] > 0 and new[b] > 0}
+        if previous is not None:
+            # the rounds converge geometrically (each correction ~0.6 of the one before): jump to the limit
+            for b, v in step.items():
+                rho = v / previous[b] if previous.get(b) else 0.0
+                if 0.0 < rho < 0.9:
+                    new[b] *= float(np.exp(v * rho / (1.0 - rho)))
+            previous = None
+        else:
+            previous = step
+        change = max((abs(new[b] / factors[b] - 1) / tol.get(b, opts.scaling_tolerance) for b in step),
+                     default=0.0)
+        factors = new
+        if change < 1.0:
+            log.debug("scale factors converged after %d refinement(s)", k + 1)
+            break
+    return factors, values
 
 
 def kinematics_from_markers(markers: Markers3D, opts: KinematicsOptions | None = None,

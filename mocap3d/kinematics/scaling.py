@@ -284,28 +284,36 @@ def uniform_model(variant: str = "full", height: float | None = None, mass: floa
 
 
 def posture_ratios(observed: np.ndarray, model_pts: np.ndarray, names: Sequence[str],
-                   trimmed_percent: float = 50.0) -> dict[str, float]:
+                   trimmed_percent: float = 50.0, errors: dict[str, float] | None = None) -> dict[str, float]:
     """Per body group: trimmed mean over frames of observed / model pair distance, model in the IK posture.
 
     Args:
         observed, model_pts: (F, M, 3) observed markers and the scaled model's
             markers at the IK solution of the same frames.
+        errors: if given, filled with each group's standard error of its ratio
+            (robust spread over frames / sqrt(frames), averaged over the group's pairs).
 
     Returns:
         ``{group: ratio}`` for the groups with at least one finite pair.
     """
     out = {}
     for sp in segment_pairs(names):
-        rs = []
+        rs, ses = [], []
         for a, b in sp.pairs:
             d_obs = np.linalg.norm(_point(observed, names, a) - _point(observed, names, b), axis=1)
             d_mod = np.linalg.norm(_point(model_pts, names, a) - _point(model_pts, names, b), axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
-                r = robust_distance(d_obs / d_mod, trimmed_percent)
+                ratio = d_obs / d_mod
+                r = robust_distance(ratio, trimmed_percent)
             if np.isfinite(r):
                 rs.append(r)
+                fin = ratio[np.isfinite(ratio)]
+                q25, q75 = np.percentile(fin, [25, 75])
+                ses.append((q75 - q25) / 1.349 / np.sqrt(len(fin)))
         if rs:
             out[sp.name] = float(np.mean(rs))
+            if errors is not None:
+                errors[sp.name] = float(np.mean(ses) / np.sqrt(len(ses)))
     return out
 
 
