@@ -165,7 +165,7 @@ def test_lm_warm_start_and_range_limits():
     for n in ("RBigToe", "RSmallToe"):                              # toes 10 cm up: beyond full dorsiflexion
         pulled[names.index(n), 1] += 0.10
     q, _ = solver.solve(q0, pulled)
-    assert q[ankle] == pytest.approx(hi) and solver.iterations[-1] <= 12
+    assert q[ankle] == pytest.approx(hi) and solver.iterations[-1] <= 20
     g = np.zeros(len(q))
     g[ankle] = -1.0                                                 # descent direction: further up
     assert not solver._free(q, g)[ankle] and solver._free(q, -g)[ankle] and solver._free(q, g).sum() == len(q) - 1
