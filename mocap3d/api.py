@@ -38,9 +38,20 @@ ConfigArg = Mapping[str, Any] | str | os.PathLike | None
 
 
 def run(project: Project = ".", config: ConfigArg = None, stages: Sequence[str] | None = None,
-        verbose: bool = False, quiet: bool = False, **overrides: Any) -> list[StageResult]:
-    """Run the enabled stages (``[project] stages``, or ``stages``) in order on every trial."""
-    return execute(project, list(stages) if stages else None, config, overrides, verbose, quiet)
+        verbose: bool = False, quiet: bool = False, *, workers: int | None = None, scheduler: str | None = None,
+        client: Any = None, retries: int | None = None, force: bool = False, **overrides: Any) -> list[StageResult]:
+    """Run the enabled stages (``[project] stages``, or ``stages``) in order on every trial.
+
+    Batches (README "Batches and clusters"): ``workers`` local Dask worker
+    processes, or ``scheduler`` (address of a running Dask scheduler; default
+    ``$MOCAP3D_SCHEDULER`` or ``[batch] scheduler``), or ``client`` (a connected
+    ``distributed.Client``) run the trials in parallel; ``retries`` resubmits a
+    trial whose worker was lost; trials whose outputs are up to date are skipped
+    unless ``force``. Without any of these the trials run one after another here.
+    """
+    batch = {"workers": workers, "scheduler": scheduler, "client": client, "retries": retries, "force": force,
+             "verbose": verbose}
+    return execute(project, list(stages) if stages else None, config, overrides, verbose, quiet, batch=batch)
 
 
 def _stage(name: str, project: Project, config: ConfigArg, verbose: bool, quiet: bool,

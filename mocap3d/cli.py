@@ -54,6 +54,22 @@ def _project(parser: argparse.ArgumentParser) -> None:
                         help="an extra Config.toml applied over the folder's Config.toml files (before --set)")
 
 
+def _batch_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("batches on a Dask cluster (README: Batches and clusters)")
+    where = g.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="run the trials in parallel on a local Dask cluster of N processes (1 thread each)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="send the trials to a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: "
+                       "$MOCAP3D_SCHEDULER, else [batch] scheduler)")
+    g.add_argument("--retries", type=int, metavar="N",
+                   help="resubmit a trial whose worker was lost (killed, out of memory) up to N times "
+                   "(default [batch] retries = 1)")
+    g.add_argument("--force", action="store_true",
+                   help="with Dask, rerun every trial; by default trials whose outputs are complete and newer than "
+                   "their inputs are skipped")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     from . import __version__
@@ -78,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "--set project.stages=['triangulation','filtering']. With [project] continue_on_error "
                         "a failed trial does not stop the batch (the exit code is still 2).")
     _project(sp)
+    _batch_options(sp)
     _common(sp)
     sp = sub.add_parser("demo", help="copy the bundled Demo capture to DIR and run every stage on it",
                         description="Copy the Demo capture (synthetic, with ground truth) into DIR, run the "
@@ -113,7 +130,9 @@ def _dispatch(args: argparse.Namespace) -> object:
     if args.command in STAGE_COMMANDS:
         return execute(args.project, [STAGE_COMMANDS[args.command][0]], args.config, sets, args.verbose, args.quiet)
     if args.command == "run":
-        return execute(args.project, None, args.config, sets, args.verbose, args.quiet)
+        batch = {"workers": args.workers, "scheduler": args.scheduler, "retries": args.retries,
+                 "force": args.force, "verbose": args.verbose}
+        return execute(args.project, None, args.config, sets, args.verbose, args.quiet, batch=batch)
     configure_logging(None, "INFO", args.verbose, args.quiet)
     if args.command == "demo":
         return api.demo(args.directory, regenerate=args.regenerate, overrides=sets)

@@ -222,6 +222,11 @@ SCHEMA: dict[str, Spec] = {
     "project.exclude_from_batch": list_of(text()),
     "project.stages": where(list_of(_stage), lambda v: len({STAGE_ALIASES.get(s, s) for s in v}) == len(v),
                             f"a list of distinct stage names among {', '.join(STAGES)}"),
+    # [batch]
+    "batch.scheduler": text(),
+    "batch.threads_per_worker": any_of(keyword("auto"), integer(ge=1)),
+    "batch.retries": integer(ge=0),
+    "batch.connect_timeout": number(gt=0),
     # [logging]
     "logging.level": choice("DEBUG", "INFO", "WARNING", "ERROR"),
     "logging.log_file": text(),

@@ -203,7 +203,7 @@ def _run_one(fn: Callable[[Trial], dict], trial: Trial, stage: str) -> StageResu
 
 
 def run_stages(trials: Sequence[Trial], stages: Sequence[str] | None = None,
-               report_dir: Path | None = None) -> list[StageResult]:
+               report_dir: Path | None = None, batch: Any = None) -> list[StageResult]:
     """Run ``stages`` (default: each trial's ``[project] stages``) in order on every trial.
 
     Calibration runs once per calibration folder (trials sharing the session's
@@ -212,6 +212,7 @@ def run_stages(trials: Sequence[Trial], stages: Sequence[str] | None = None,
     remaining stages are skipped; with ``[project] continue_on_error`` (and more
     than one trial) the next trial goes on and a summary error is raised at the end.
     With ``report_dir``, ``run_report.json`` is written there, also after a failure.
+    With ``batch`` (:class:`mocap3d.batch.BatchOptions`) the trials run on a Dask cluster.
     """
     plans = [stage_plan(t, [canonical_stage(s) for s in (stages or t.config["project"]["stages"])]) for t in trials]
     needed = sorted({s for plan in plans for s in plan}, key=lambda s: STAGES.index(s) if s in STAGES else 99)
@@ -230,10 +231,13 @@ def run_stages(trials: Sequence[Trial], stages: Sequence[str] | None = None,
             "remove the others from [project] stages (e.g. --set project.stages=[...]) to run the built ones")
     results: list[StageResult] = []
     try:
-        _run_plans(trials, plans, funcs, results)
+        if batch is None:
+            _run_plans(trials, plans, funcs, results)
+        else:
+            batch.run(trials, plans, results)
     finally:
         if report_dir is not None and results:
-            write_run_report(report_dir, results)
+            write_run_report(report_dir, results, batch.record if batch is not None else None)
     return results
 
 
@@ -294,11 +298,13 @@ _CAMERA_STAGES = {"calibration", "synchronization", "association", "triangulatio
 
 def execute(project: str | os.PathLike | Mapping[str, Any] = ".", stages: Sequence[str] | None = None,
             config: Mapping[str, Any] | str | os.PathLike | None = None, overrides: Overrides = None,
-            verbose: bool = False, quiet: bool = False) -> list[StageResult]:
+            verbose: bool = False, quiet: bool = False, batch: Any = None) -> list[StageResult]:
     """Discover the trials of ``project`` and run ``stages`` (None: the configured pipeline) on them.
 
     ``project`` may be a folder or a config dict whose ``[project] project_dir``
-    names the folder (relative to the current directory).
+    names the folder (relative to the current directory). ``batch``: options of
+    :class:`mocap3d.batch.BatchOptions` (a dict or the object); the run goes to
+    Dask when they, ``$MOCAP3D_SCHEDULER`` or ``[batch] scheduler`` ask for it.
     """
     if isinstance(project, Mapping):
         folder = str(project.get("project", {}).get("project_dir", "."))
@@ -318,18 +324,22 @@ def execute(project: str | os.PathLike | Mapping[str, Any] = ".", stages: Sequen
     log.info("mocap3d: %s on %d trial(s) of %s%s", ", ".join(stages) if stages else "run", len(trials),
              trials[0].session, f" (log: {log_file})" if log_file else "")
     try:
-        return run_stages(trials, stages, report_dir=trials[0].session if stages is None else None)
+        if batch is not None:
+            from .batch import resolve_batch
+            batch = resolve_batch(batch, trials)
+        return run_stages(trials, stages, report_dir=trials[0].session if stages is None else None, batch=batch)
     except Exception as exc:
         record_error(exc)
         raise
 
 
-def write_run_report(session: Path, results: Sequence[StageResult]) -> Path:
-    """``<session>/run_report.json``: status, time and error of every trial and stage of a run."""
+def write_run_report(session: Path, results: Sequence[StageResult], extra: Mapping[str, Any] | None = None) -> Path:
+    """``<session>/run_report.json``: status, time and error of every trial and stage of a run (+ ``extra``)."""
     from .logs import write_report
-    return write_report(session, "run", {
+    return write_report(session, "run", {**(extra or {}),
         "trials": sorted({r.trial for r in results}),
-        "counts": {st: sum(r.status == st for r in results) for st in ("ok", "failed", "skipped", "shared")},
+        "counts": {st: sum(r.status == st for r in results) for st in ("ok", "failed", "skipped", "shared")
+                   + (("current",) if any(r.status == "current" for r in results) else ())},
         "results": [{"trial": r.trial, "stage": r.stage, "status": r.status, "seconds": round(r.seconds, 3),
                      "error": r.error} for r in results]})
 
