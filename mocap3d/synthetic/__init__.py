@@ -10,8 +10,10 @@ from .capture import Capture, make_capture
 from .demo import make_demo, run_demo
 from .motion import COORDINATES, Motion, make_motion
 from .rig import PRESETS, look_at, make_rig, sees_volume, single_camera_rig, walkway_volume
+from .session import make_session
 from .writer import GROUND_TRUTH, perturb_rig, read_truth, write_capture
 
 __all__ = ["COORDINATES", "Capture", "GROUND_TRUTH", "Motion", "PRESETS", "look_at", "make_capture",
-           "make_demo", "make_motion", "make_rig", "perturb_rig", "read_truth", "run_demo", "sees_volume", "single_camera_rig",
+           "make_demo", "make_motion", "make_rig", "make_session", "perturb_rig", "read_truth", "run_demo", "sees_volume",
+           "single_camera_rig",
            "walkway_volume", "write_capture"]
