@@ -154,6 +154,23 @@ def convert(input_path: str | os.PathLike, output_path: str | os.PathLike, from_
     return _convert(input_path, output_path, from_format, to_format)
 
 
+def blender(project: Project = ".", out_dir: str | os.PathLike | None = None, camera: str | None = None,
+            percent: int = 25, movie: bool = True, formats: Sequence[str] = ("glb",)) -> list[dict[str, Any]]:
+    """Each trial's ``blender/<trial>.blend``, animated model (glTF) and preview render, headless.
+
+    ``camera``: capture camera of the preview (default the first, ``"free"`` for a free camera);
+    ``percent``: render size in percent of that camera's image. See :mod:`mocap3d.blender_scene`.
+    """
+    from .blender_scene import export_trial
+    from .project import find_trial_dirs
+    if isinstance(project, Mapping):
+        raise Mocap3dError("blender takes a trial or session folder, not a config dict")
+    _, trials, _ = find_trial_dirs(project)
+    if out_dir is not None and len(trials) > 1:
+        raise Mocap3dError(f"{project} holds {len(trials)} trials; --out works for one trial only")
+    return [export_trial(t, out_dir, camera, percent, movie, tuple(formats)) for t in trials]
+
+
 VERBS = ("run", "calibration", "pose", "synchronization", "association", "triangulation", "monocular", "filtering",
          "augmentation", "kinematics", "gait", "sync", "associate", "triangulate", "augment", "filter",
-         "demo", "evaluate", "convert")
+         "demo", "evaluate", "convert", "blender")

@@ -120,6 +120,21 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--from", dest="from_format", metavar="FORMAT", help="format of INPUT (see the list below)")
     sp.add_argument("--to", dest="to_format", metavar="FORMAT", help="format of OUTPUT (see the list below)")
     _common(sp, with_set=False)
+    sp = sub.add_parser("blender", help="write a trial's .blend, glTF model and preview render (headless Blender)",
+                        description="Import each trial (markers, scaled model, cameras, videos) into Blender and "
+                        "write blender/<trial>.blend, <trial>.glb, preview.png and preview.mp4. Uses the bpy module "
+                        "(pip install \"mocap3d[blender]\") or a 'blender' executable on PATH.")
+    sp.add_argument("project", nargs="?", default=".", help="trial or session folder (default: the current one)")
+    sp.add_argument("--out", metavar="DIR", default=None, help="output folder (default: TRIAL/blender)")
+    sp.add_argument("--camera", default=None, help="capture camera of the preview (default: the first one; "
+                    "'free' for a camera framing the whole motion)")
+    sp.add_argument("--percent", type=int, default=25, help="render size, percent of the camera image (default 25)")
+    sp.add_argument("--no-movie", dest="movie", action="store_false", help="render the still PNG only")
+    sp.add_argument("--format", dest="formats", action="append", choices=["glb", "gltf", "fbx"], default=None,
+                    help="model export format (default glb; repeatable)")
+    sp.add_argument("--addon-zip", metavar="FILE", default=None,
+                    help="only write the add-on as a zip to install in Blender (Edit > Preferences > Add-ons)")
+    _common(sp, with_set=False)
     return p
 
 
@@ -142,6 +157,16 @@ def _dispatch(args: argparse.Namespace) -> object:
         out = api.convert(args.input, args.output, args.from_format, args.to_format)
         print(f"wrote {out}")
         return out
+    if args.command == "blender" and args.addon_zip:
+        from .blender_scene import addon_zip
+        print(f"wrote {addon_zip(args.addon_zip)}")
+        return args.addon_zip
+    if args.command == "blender":
+        reports = api.blender(args.project, args.out, args.camera, args.percent, args.movie,
+                              tuple(args.formats or ("glb",)))
+        for rep in reports:
+            print("wrote " + ", ".join(rep["files"].values()))
+        return reports
     raise Mocap3dError(f"unknown command {args.command!r}")  # pragma: no cover - argparse rejects it
 
 

@@ -122,7 +122,10 @@ def process_trc(trc: str | Path, out_dir: str | Path, config: dict[str, Any], pe
     osim_path = write_model(scaled.model, out / f"{stem}_scaled.osim")
     mot = write_ik_mot(result, out / f"{stem}.mot")
     errors_csv = write_marker_errors(result, out / f"{stem}_marker_errors.csv")
-    written = [osim_path, mot, errors_csv]
+    from .body_transforms import write_body_transforms
+    bodies = write_body_transforms(scaled.model, result.times, result.values, result.coordinates,
+                                   out / f"{stem}_bodies.npz", mot.name)
+    written = [osim_path, mot, errors_csv, bodies]
     if kin.get("filter_ik", False):
         from ..filtering import filter_mot_file
         written.append(filter_mot_file(mot, config, filter_type=kin.get("ik_filter_type", "butterworth")))
@@ -167,7 +170,8 @@ def run_kinematics(trial) -> dict[str, Any]:
     """Stage shell: scale and IK every person's ``.trc`` of ``trial.pose3d_dir`` into ``trial.kinematics_dir``.
 
     Writes per person ``<trc stem>_scaled.osim``, ``<stem>.mot`` (degrees),
-    ``<stem>_marker_errors.csv`` (mm), and ``kinematics_report.json``.
+    ``<stem>_marker_errors.csv`` (mm), ``<stem>_bodies.npz`` (body transforms per
+    frame, see :mod:`.body_transforms`), and ``kinematics_report.json``.
     """
     import opensim as osim
     osim.Logger.setLevelString("warn")
