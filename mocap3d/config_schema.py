@@ -286,6 +286,7 @@ SCHEMA: dict[str, Spec] = {
     "triangulation.acceleration_prior": number(ge=0),
     "triangulation.max_uncertainty_mm_per_px": number(ge=0),
     "triangulation.world_up_axis": choice("auto", "Y", "Z"),
+    "triangulation.check_body_proportions": boolean(),
     # [filtering]
     "filtering.type": choice(*FILTER_TYPES),
     "filtering.outlier_window": _odd(3),

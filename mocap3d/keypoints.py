@@ -85,3 +85,20 @@ class Keypoints2D:
         return Keypoints2D(self.data[idx], [self.cameras[i] for i in idx], list(self.keypoints),
                            self.frames.copy(), self.rate, self.offsets[idx].copy(),
                            None if self.data3d is None else self.data3d[idx])
+
+
+def require_detections(kp: Keypoints2D, where: object) -> None:
+    """Stop with one line when no camera, or only one, has any detection (nothing to sync, associate or triangulate)."""
+    from .errors import Mocap3dError
+    seen = np.isfinite(kp.data[..., 2]).any(axis=(1, 2, 3))
+    if seen.sum() >= 2:
+        return
+    if not seen.any():
+        raise Mocap3dError(f"{where}: no keypoint detected in any camera ({kp.n_frames} frames of "
+                           f"{', '.join(kp.cameras)}). Run pose estimation again and check that the videos show the "
+                           "person (and [pose] pose_model)")
+    only = kp.cameras[int(np.flatnonzero(seen)[0])]
+    none = ", ".join(c for c, s in zip(kp.cameras, seen) if not s)
+    raise Mocap3dError(f"{where}: only {only} has detections ({none}: none in {kp.n_frames} frames); at least two "
+                       "cameras must see the person. Check the pose estimation of those cameras (their videos, "
+                       "[pose] pose_model)")

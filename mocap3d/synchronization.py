@@ -50,7 +50,7 @@ from scipy.signal import butter, filtfilt
 from .camera import CameraRig
 from .config import options_from_section
 from .errors import ConfigError, Mocap3dError
-from .keypoints import Keypoints2D
+from .keypoints import Keypoints2D, require_detections
 from .logs import get_logger, write_report
 from .triangulation.swaps import essential_matrices, sampson_px
 
@@ -609,6 +609,7 @@ def run_synchronization(trial) -> dict[str, Any]:
         rig = rig_for_pose(rig, trial.pose_dir)
     cams = rig.names if rig is not None else None
     kp = read_openpose_folders(trial.pose_dir, cameras=cams, skeleton=skeleton, rate=rate)
+    require_detections(kp, trial.pose_dir)
     res = synchronize(kp, rig, opts)
     check, fell_back = None, False
     if rig is not None and opts.fallback_if_worse and np.ptp(res.offsets) > 0:

@@ -258,3 +258,107 @@ def test_pose_folder_without_calibrated_camera_is_named(base_trial, tmp_path, ca
     code, err = run_cli("triangulate", str(trial), capsys=capsys)
     assert code == 0
     assert "cam04" in err and "not in the calibration" in err
+
+
+# ------------------------------------------------------------------ case 8 and one-frame trials
+REPO = Path(__file__).resolve().parents[1]
+
+
+def one_frame_demo(dest: Path) -> Path:
+    """The bundled Demo's first JSON file of each camera (its cameras start at frames 0 and 3), true calibration."""
+    (dest / "calibration").mkdir(parents=True)
+    shutil.copy(REPO / "Demo" / "ground_truth" / "Calib_true.toml", dest / "calibration" / "Calib.toml")
+    shutil.copy(REPO / "Demo" / "Config.toml", dest / "Config.toml")
+    for cam in sorted((REPO / "Demo" / "pose").iterdir()):
+        (dest / "pose" / cam.name).mkdir(parents=True)
+        first = sorted(cam.glob("*.json"))[0]
+        shutil.copy(first, dest / "pose" / cam.name / first.name)
+    return dest
+
+
+def test_case8_one_frame_trial_with_cameras_starting_apart(tmp_path, capsys):
+    trial = one_frame_demo(tmp_path / "one")
+    starts = sorted({int(next((trial / "pose" / c).glob("*.json")).stem[-6:]) for c in os.listdir(trial / "pose")})
+    assert len(starts) > 1
+    stages = "project.stages=['association','triangulation']"
+    code, err = run_cli("run", str(trial), "-q", "--set", stages, capsys=capsys)
+    line = err.strip().splitlines()[-1]
+    assert code == 2 and "internal error" not in err, err
+    assert "min_chunk_size=10" in line and "max_uncertainty" not in line
+    assert "--set triangulation.min_chunk_size=2" in line.split("Fix")[-1]        # its two frames, together
+    code, err = run_cli("run", str(trial), "-q", "--set", stages, "--set", "triangulation.min_chunk_size=1",
+                        capsys=capsys)
+    assert code == 0, err
+    assert list((trial / "pose-3d").glob("*.trc"))
+
+
+def test_swap_ties_on_fewer_frames_than_the_window():
+    """resolve_ties on 2 frames (a window of 31) kept the window's length and indexed past the frames."""
+    from mocap3d.triangulation.swaps import TIE_WINDOW, _near
+    tie = np.array([True, False])
+    assert TIE_WINDOW > 2 and _near(tie).tolist() == [True, True]
+    tie = np.zeros(100, bool)
+    tie[50] = True
+    assert np.flatnonzero(_near(tie)).tolist() == list(range(50 - TIE_WINDOW, 51 + TIE_WINDOW))
+
+
+@pytest.mark.parametrize("keep, expected", [((), "no keypoint detected in any camera"),
+                                            (("cam01",), "only cam01 has detections")])
+@pytest.mark.parametrize("stage", ["synchronization", "association", "triangulation"])
+def test_no_detection_or_one_camera_only_says_so(base_trial, tmp_path, capsys, keep, expected, stage):
+    trial = tmp_path / "T"
+    for sub in ("calibration", "pose"):
+        shutil.copytree(base_trial / sub, trial / sub)
+    shutil.copy(base_trial / "Config.toml", trial / "Config.toml")
+    for f in (trial / "pose").glob("*/*.json"):
+        if f.parent.name[:-5] not in keep:
+            f.write_text(json.dumps({"version": 1.3, "people": []}))
+    code, err = run_cli("run", str(trial), "-q", "--set", f"project.stages=['{stage}']", capsys=capsys)
+    line = err.strip().splitlines()[-1]
+    assert code == 2 and expected in line and "check the calibration" not in line, line
+
+
+# ------------------------------------------------------------------ case 5: data of another skeleton
+def test_case5_body25_declared_as_body25b_stops_naming_the_likely_skeleton(tmp_path, capsys):
+    from mocap3d.synthetic.capture import make_capture
+    from mocap3d.synthetic.writer import write_capture
+    trial = write_capture(make_capture(4, "walking", n_frames=30, rate=30, skeleton="BODY_25", noise_px=1.0,
+                                       seed=4), tmp_path / "T")
+    code, err = run_cli("triangulate", str(trial), "-q", "--set", "pose.pose_model='BODY_25B'", capsys=capsys)
+    line = err.strip().splitlines()[-1]
+    assert code == 2 and "BODY_25B" in line and "pose_model = 'BODY_25'" in line, err
+    assert not (trial / "pose-3d").exists() or not list((trial / "pose-3d").glob("*.trc"))
+    # declared right, the same data passes; the check can be turned off
+    assert run_cli("triangulate", str(trial), "-q", "--set", "pose.pose_model='BODY_25'", capsys=capsys)[0] == 0
+    assert run_cli("triangulate", str(trial), "-q", "--set", "pose.pose_model='BODY_25B'", "--set",
+                   "triangulation.check_body_proportions=false", capsys=capsys)[0] == 0
+
+
+def test_body_proportions_of_every_skeleton_pass_on_true_data():
+    from mocap3d.body_checks import body_problems
+    from mocap3d.skeletons import SKELETONS
+    from mocap3d.synthetic.capture import make_capture
+    for name in SKELETONS:
+        cap = make_capture(2, "walking", n_frames=20, rate=30, skeleton=name, seed=0)
+        kp = cap.keypoints3d
+        assert body_problems(kp.data, kp.names) == [], name
+
+
+# ------------------------------------------------------------------ a corrupt video
+def test_corrupt_video_is_reported_before_any_camera_is_processed(tmp_path, capfd):
+    cv2 = pytest.importorskip("cv2")
+    trial = tmp_path / "T"
+    (trial / "videos").mkdir(parents=True)
+    (trial / "calibration").mkdir()
+    writer = cv2.VideoWriter(str(trial / "videos" / "cam01.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 30, (64, 64))
+    for i in range(5):
+        writer.write(np.full((64, 64, 3), 40 * i, np.uint8))
+    writer.release()
+    rng = np.random.default_rng(0)
+    (trial / "videos" / "cam02.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + rng.bytes(4000))
+    code = main(["pose", str(trial), "-q"])
+    err = capfd.readouterr().err
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert code == 2 and len(lines) == 1, err
+    assert "cam02.mp4" in lines[0] and "nothing was processed" in lines[0]
+    assert not (trial / "pose" / "cam01_json").exists()

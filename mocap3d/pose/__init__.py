@@ -41,7 +41,7 @@ from ..keypoints import Keypoints2D
 from ..logs import atomic_path, get_logger, progress, write_report
 from ..skeletons import BLAZEPOSE, Skeleton, get_skeleton
 from .tracking import Tracker, order_by_id
-from .video import FrameSource, camera_name, check_rotate, list_inputs, prefetch
+from .video import FrameSource, camera_name, check_inputs, check_rotate, list_inputs, prefetch
 
 log = get_logger("pose")
 Estimator = Callable[[np.ndarray], np.ndarray]
@@ -375,6 +375,7 @@ def run_pose(trial: Any) -> dict:
             todo.append((str(src), str(out_dir), pose_cfg, trial.frame_range, default_fps))
     if skipped:
         log.info("pose: %s already done, skipped (set overwrite_pose = true to redo)", ", ".join(skipped))
+    check_inputs(job[0] for job in todo)
     workers = n_workers(pose_cfg.get("parallel_workers_pose", "auto"), len(todo))
     t0 = time.perf_counter()
     if workers > 1:

@@ -9,6 +9,7 @@ Frame numbers are positions in the file (0-based), so a ``frame_range``
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,6 +166,42 @@ class FrameSource:
                 i += 1
         finally:
             cap.release()
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Silence what native libraries (FFmpeg through OpenCV) print on file descriptor 2."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def check_inputs(paths: Iterable[str | os.PathLike]) -> None:
+    """Open every video (or image folder) and decode its first frame before any camera is processed.
+
+    Raises one FileFormatError naming every input that cannot be read (FFmpeg's
+    own messages are silenced), so that a bad file is found at once, not after
+    the other cameras.
+    """
+    from ..errors import FileFormatError, Mocap3dError
+    bad = []
+    for path in paths:
+        try:
+            with _native_stderr_silenced():
+                FrameSource(Path(path))
+        except Mocap3dError as exc:
+            bad.append(str(exc))
+    if bad:
+        raise FileFormatError(" | ".join(bad) + f" ({len(bad)} input(s) unreadable; nothing was processed)")
 
 
 def camera_name(path: str | os.PathLike) -> str:

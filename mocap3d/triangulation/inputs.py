@@ -9,7 +9,7 @@ import numpy as np
 
 from ..camera import CameraRig
 from ..errors import ConfigError, Mocap3dError
-from ..keypoints import Keypoints2D
+from ..keypoints import Keypoints2D, require_detections
 from ..logs import get_logger
 from ..skeletons import Skeleton, get_skeleton
 
@@ -92,6 +92,7 @@ def load_keypoints(pose_dir: Path, rig: CameraRig, skeleton: Skeleton, rate: flo
     kp = read_openpose_folders(pose_dir, cameras=rig.names, skeleton=skeleton, rate=rate)
     if kp.n_frames == 0:
         raise Mocap3dError(f"{pose_dir}: no frame found in the JSON folders")
+    require_detections(kp, pose_dir)
     return kp
 
 

@@ -137,15 +137,26 @@ def _report(res: TriangulationResult, cams: list[str], names: list[str], frames:
 
 
 def explain_failure(res: TriangulationResult, cams: list[str], names: list[str], frames: np.ndarray,
-                    opts: TriangulationOptions, person: str = "the person") -> str:
-    """A one-line message saying which cameras, keypoints, frames and thresholds dropped everything."""
+                    opts: TriangulationOptions, person: str = "the person", valid: np.ndarray | None = None) -> str:
+    """A one-line message saying which cameras, keypoints, frames and thresholds dropped everything.
+
+    ``valid`` (F,): frames with triangulated points; when some are, the cause is
+    that no run of them is ``min_chunk_size`` long.
+    """
+    rng = f"{frames[0]}-{frames[-1]}" if len(frames) else "none"
+    if valid is not None and valid.any():
+        edges = np.diff(np.r_[0, valid.astype(int), 0])
+        longest = int((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max())
+        return (f"Cannot triangulate {person} in frames {rng}: {int(valid.sum())} of {len(valid)} frame(s) are "
+                f"triangulated but the longest run has {longest} frame(s), fewer than min_chunk_size="
+                f"{opts.min_chunk_size}. Fix: give more frames, or lower triangulation.min_chunk_size (e.g. "
+                f"--set triangulation.min_chunk_size={max(1, longest)})")
     obs = res.observed.mean((1, 2))
     worst_cams = ", ".join(f"{c} ({100 * o:.0f}% detected)" for c, o in sorted(zip(cams, obs), key=lambda x: x[1]))
     codes, counts = np.unique(res.reason, return_counts=True)
     main = int(codes[np.argmax(counts)]) if codes.size else REASON_FEW_CAMERAS
     kp_fail = (res.reason != REASON_OK).mean(0)
     worst_kp = ", ".join(names[k] for k in np.argsort(-kp_fail)[:5])
-    rng = f"{frames[0]}-{frames[-1]}" if len(frames) else "none"
     if main == REASON_FEW_CAMERAS:
         why = (f"too few cameras see it with likelihood >= likelihood_threshold_triangulation="
                f"{opts.likelihood_threshold_triangulation} (min_cameras_for_triangulation="
@@ -196,7 +207,7 @@ def triangulate_person(rig: CameraRig, data: np.ndarray, names: list[str], frame
     valid = ok.all(1) if opts.remove_incomplete_frames else ok.any(1)
     keep = section_to_keep(valid, opts.sections_to_keep, opts.min_chunk_size)
     if keep[1] - keep[0] <= 0:
-        raise Mocap3dError(explain_failure(res, rig.names, names, frames, opts, person))
+        raise Mocap3dError(explain_failure(res, rig.names, names, frames, opts, person, valid))
     a, b = keep
     sub = pts[a:b]
     sub, interp = interpolate_gaps(sub, int(opts.interp_if_gap_smaller_than), opts.interpolation)

@@ -59,6 +59,15 @@ def run_triangulation(trial) -> dict[str, Any]:
             errors.append(str(err))
             log.warning("%s", err)
             continue
+        if opts.extra.get("check_body_proportions", True):
+            from ..body_checks import skeleton_message
+            msg = skeleton_message(res.points, res.names, skeleton, f"{pose_dir}, {label}")
+            if msg and not multi:
+                raise Mocap3dError(msg)
+            if msg:
+                errors.append(msg)
+                log.warning("%s", msg)
+                continue
         pts = zup_to_yup(res.points) if up == "Z" else res.points
         f0, f1 = int(res.frames[0]), int(res.frames[-1])
         stem = f"{trial.name}_P{p}_{f0}-{f1}" if multi else f"{trial.name}_{f0}-{f1}"

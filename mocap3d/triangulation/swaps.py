@@ -219,6 +219,12 @@ def _interp_reference(X: np.ndarray, good: np.ndarray, t: np.ndarray) -> np.ndar
     return ref
 
 
+def _near(tie: np.ndarray) -> np.ndarray:
+    """(F,) frames within TIE_WINDOW of a tied frame (also when F is shorter than the window)."""
+    full = np.convolve(tie.astype(float), np.ones(2 * TIE_WINDOW + 1), mode="full")
+    return full[TIE_WINDOW:TIE_WINDOW + len(tie)] > 0
+
+
 def resolve_ties(xy: np.ndarray, w: np.ndarray, extrinsics: np.ndarray, focal: np.ndarray,
                  swapped: np.ndarray, tie: np.ndarray, pairs: list[tuple[int, int]],
                  threshold_px: float, min_cameras: int) -> np.ndarray:
@@ -234,8 +240,7 @@ def resolve_ties(xy: np.ndarray, w: np.ndarray, extrinsics: np.ndarray, focal: n
     if not (~tie).any():
         return swapped
     # only frames within a window of a tie are needed (the reference comes from their untied neighbours)
-    near = np.convolve(tie.astype(float), np.ones(2 * TIE_WINDOW + 1), mode="same") > 0
-    fr = np.flatnonzero(near)
+    fr = np.flatnonzero(_near(tie))
     xs, ws = apply_group_swaps(xy[:, fr], w[:, fr], swapped[:, fr], pairs)
     idx = L + R
     n = len(L)
