@@ -96,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     _project(sp)
     _batch_options(sp)
     _common(sp)
+    sp = sub.add_parser("check", help="validate a trial's inputs and print what each stage would read; writes nothing",
+                        description="Read and validate the inputs of every stage of [project] stages (calibration, "
+                        "videos, 2D keypoints, .trc files) with the stages' own readers and print, per trial and "
+                        "stage, what it would read or why it cannot. Writes no file (no log either); exit 2 when a "
+                        "stage cannot run.")
+    _project(sp)
+    _common(sp)
     sp = sub.add_parser("demo", help="copy the bundled Demo capture to DIR and run every stage on it",
                         description="Copy the Demo capture (synthetic, with ground truth) into DIR, run the "
                         "pipeline on it and report the errors against the truth.")
@@ -148,6 +155,9 @@ def _dispatch(args: argparse.Namespace) -> object:
         batch = {"workers": args.workers, "scheduler": args.scheduler, "retries": args.retries,
                  "force": args.force, "verbose": args.verbose}
         return execute(args.project, None, args.config, sets, args.verbose, args.quiet, batch=batch)
+    if args.command == "check":
+        from .check import run_check
+        return run_check(args.project, args.config, sets, args.verbose, args.quiet)
     configure_logging(None, "INFO", args.verbose, args.quiet)
     if args.command == "demo":
         return api.demo(args.directory, regenerate=args.regenerate, overrides=sets)

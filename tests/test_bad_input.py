@@ -362,3 +362,38 @@ def test_corrupt_video_is_reported_before_any_camera_is_processed(tmp_path, capf
     assert code == 2 and len(lines) == 1, err
     assert "cam02.mp4" in lines[0] and "nothing was processed" in lines[0]
     assert not (trial / "pose" / "cam01_json").exists()
+
+
+# ------------------------------------------------------------------ mocap3d check
+def tree_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_check_validates_inputs_and_writes_nothing(base_trial, tmp_path, capsys):
+    trial = copy_trial(base_trial, tmp_path / "T")
+    before = tree_bytes(trial)
+    code = main(["check", str(trial), "--set", "project.stages=['synchronization','triangulation','filtering','gait']"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    lines = out.strip().splitlines()
+    assert [l.split()[1] for l in lines] == ["synchronization", "triangulation", "filtering", "gait"]
+    assert "4 cameras (cam01, cam02, cam03, cam04), 60 frames 0-59" in lines[0]
+    assert "the 2D keypoints that synchronization writes" in lines[1]
+    assert "the .trc files that triangulation writes" in lines[2] and "filtering writes" in lines[3]
+    code = main(["check", str(trial), "--set", "project.stages=['filtering']"])
+    out = capsys.readouterr().out
+    assert code == 0 and "T_0-59.trc (60 frames, 26 markers)" in out
+    code = main(["check", str(trial), "--set", "project.stages=['gait']"])
+    out = capsys.readouterr().out
+    assert code == 0 and "T_0-59_filt_butterworth.trc (60 frames, 26 markers)" in out
+    assert tree_bytes(trial) == before
+    # a damaged calibration: the stage that reads it says why, exit 2, still nothing written
+    calib = trial / "calibration" / "Calib.toml"
+    calib.write_text(calib.read_text().replace("matrix = ", "matrx = ", 1))
+    before = tree_bytes(trial)
+    code = main(["check", str(trial), "--set", "project.stages=['triangulation','filtering']"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "PROBLEM" in captured.out and "[cam01] has no key 'matrix'" in captured.out
+    assert "triangulation" in captured.err.strip().splitlines()[-1]
+    assert tree_bytes(trial) == before
