@@ -49,7 +49,7 @@ from scipy.signal import butter, filtfilt
 
 from .camera import CameraRig
 from .config import options_from_section
-from .errors import ConfigError, Mocap3dError
+from .errors import ConfigError, FileFormatError, Mocap3dError
 from .keypoints import Keypoints2D, require_detections
 from .logs import get_logger, write_report
 from .triangulation.swaps import essential_matrices, sampson_px
@@ -604,7 +604,9 @@ def run_synchronization(trial) -> dict[str, Any]:
             if opts.synchronization_method == "calibration":
                 raise
             rig, calib = None, None
-            log.info("no usable calibration (%s): synchronizing by motion", err)
+            # a damaged calibration file deserves a warning; no calibration (yet) is an ordinary case
+            (log.warning if isinstance(err, FileFormatError) else log.info)(
+                "no usable calibration (%s): synchronizing by motion", err)
     if rig is not None:
         rig = rig_for_pose(rig, trial.pose_dir)
     cams = rig.names if rig is not None else None

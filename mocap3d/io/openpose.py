@@ -28,6 +28,7 @@ from ..skeletons import Skeleton
 log = get_logger("io")
 # The last number of a name; "_-12" (written for frames before a synced clock's zero) is negative.
 _LAST_NUMBER = re.compile(r"((?<=_)-)?(\d+)(?!.*\d)")
+_PEOPLE_RE = re.compile(rb'"people"\s*:\s*\[')
 _POSE_RE = re.compile(rb'"pose_keypoints_2d"\s*:\s*\[([^\]]*)\]')
 _POSE3D_RE = re.compile(rb'"pose_keypoints_3d"\s*:\s*\[([^\]]*)\]')
 _KEY3D = b'"pose_keypoints_3d"'
@@ -144,7 +145,7 @@ def _fast_people(raw: bytes) -> list[bytes] | None:
     has a non-empty list; anything unusual falls back to full JSON parsing.
     """
     body = raw.rstrip()
-    if not body.endswith(b"}") or b'"people"' not in body:
+    if not body.endswith(b"}") or not _PEOPLE_RE.search(body):
         return None
     found = _POSE_RE.findall(body)
     if len(found) != body.count(b'"pose_keypoints_2d"') or not all(f.strip() for f in found):

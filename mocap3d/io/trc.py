@@ -30,6 +30,7 @@ from ..markers import Markers3D
 
 log = get_logger("io")
 _UNITS = {"m": 1.0, "mm": 1e-3, "cm": 1e-2}
+MAX_VALUE = 1e6     # no marker is a million units (m, mm or cm) away: such values are corrupt
 _HEADER_KEYS = ["DataRate", "CameraRate", "NumFrames", "NumMarkers", "Units", "OrigDataRate",
                 "OrigDataStartFrame", "OrigNumFrames"]
 
@@ -81,6 +82,10 @@ def _parse_header(path: Path, lines: list[str]) -> dict:
 def _data_markers(path: Path, head: dict, body: list[str]) -> int:
     """Markers per row as the data holds them; the header's NumMarkers only warns when it disagrees."""
     names, declared = head["names"], head.get("NumMarkers")
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise file_error(path, f"marker name(s) {', '.join(dup)} appear more than once", "Give each marker its "
+                         "own name", line=4)
     first = next((l.rstrip("\r\n") for l in body if l.strip()), None)
     n_cols = len(first.split("\t")) if first is not None else 2 + 3 * len(names)
     if first is not None and first.split("\t")[-1] == "" and (n_cols - 2) % 3 == 1:
@@ -121,11 +126,14 @@ def read_trc(path: str | os.PathLike) -> Markers3D:
     if n is not None and len(arr) != n:      # Pose2Sim's filtering drops the last row and keeps NumFrames
         log.warning("%s: header says NumFrames = %d, the file holds %d rows; read %d frames", path, n, len(arr),
                     len(arr))
-    bad = ~np.isfinite(arr[:, 2:]) & ~np.isnan(arr[:, 2:])
+    if not len(arr):
+        raise file_error(path, "no data row after the 5 header lines", "Re-export the file", line=6)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isnan(arr[:, 2:]) & ~(np.abs(arr[:, 2:]) < MAX_VALUE)
     if bad.any():
         rows = np.flatnonzero(bad.any(axis=1))
-        log.warning("%s: %d values are infinite (first at line %d); read as missing", path, int(bad.sum()),
-                    first_line + int(rows[0]))
+        log.warning("%s: %d values are infinite or beyond %g %s (first at line %d); read as missing", path,
+                    int(bad.sum()), MAX_VALUE, head["Units"], first_line + int(rows[0]))
         arr[:, 2:][bad] = np.nan
     if len(arr) and np.isnan(arr[:, :2]).any():
         bad = int(np.nonzero(np.isnan(arr[:, :2]).any(axis=1))[0][0])
@@ -159,7 +167,7 @@ def _fast_rows(lines: list[str], width: int) -> np.ndarray | None:
 
 def _parse_rows(path: Path, lines: list[str], width: int, M: int) -> np.ndarray:
     """Rows (F, width) parsed line by line; empty fields -> NaN; errors name the line."""
-    rows = []
+    rows, short = [], []
     first_line = 6
     for i, line in enumerate(lines[5:], start=first_line):
         stripped = line.rstrip("\r\n")
@@ -173,12 +181,16 @@ def _parse_rows(path: Path, lines: list[str], width: int, M: int) -> np.ndarray:
             if not line.endswith("\n") and i == len(lines):
                 raise file_error(path, f"truncated row ({len(fields)} of {width} columns)",
                                  "The file was cut short: re-export it", line=i)
+            short.append(i)
             fields = fields + [""] * (width - len(fields))
         try:
             rows.append([float(f) if f.strip() else np.nan for f in fields[:width]])
         except ValueError:
             bad = next(f for f in fields[:width] if f.strip() and not _is_float(f))
             raise file_error(path, f"non-numeric value {bad!r}", "Fix or re-export the .trc", line=i) from None
+    if short:
+        log.warning("%s: %d rows have fewer than %d columns (first at line %d); their last values are read as "
+                    "missing", path, len(short), width, short[0])
     return np.array(rows, dtype=float).reshape(len(rows), width)
 
 
