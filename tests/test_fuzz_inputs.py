@@ -291,7 +291,7 @@ def test_fuzzed_input_never_gives_a_traceback_or_damages_outputs(base_trial, tmp
     mutate, commands = CASES[case]
     trial = copy_trial(base_trial, tmp_path / "T")
     mutate(trial, _rng(case))
-    warned, unchanged = False, True
+    warned, unchanged, failed = False, True, False
     for cmd in commands:
         before = _protected(trial)
         code = main(_args(cmd, trial, tmp_path))
@@ -305,11 +305,12 @@ def test_fuzzed_input_never_gives_a_traceback_or_damages_outputs(base_trial, tmp
             assert lines and lines[-1].startswith("mocap3d: error: "), f"{case} {cmd}:\n{err}"
             assert sum(l.startswith("mocap3d: error") for l in lines) == 1
             assert not changed, f"{case} {cmd}: failed run changed {changed}"
-            return
+            failed = True
+            continue
         warned |= any(l.startswith("WARNING: ") for l in lines)
         if cmd == CONVERT:
             intact = _converted(_c3d(base_trial), tmp_path / "intact.trc")
             unchanged &= np.array_equal(_converted(_c3d(trial), tmp_path / "again.trc"), intact, equal_nan=True)
         else:
             unchanged &= not changed
-    assert warned or unchanged, f"{case}: exit 0, results changed, and no warning"
+    assert failed or warned or unchanged, f"{case}: exit 0, results changed, and no warning"
