@@ -144,8 +144,23 @@ class CameraSpec:
                 "shift_x": (w / 2 - cx - 0.5) / big, "shift_y": (cy + 0.5 - h / 2) / big}
 
 
-def read_calibration(path: str | Path) -> list[CameraSpec]:
-    """Cameras of a Pose2Sim/AniPose calibration TOML (tables with ``matrix``; ``[metadata]`` ignored)."""
+ZUP_TO_YUP = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])  # (X, Y, Z) -> (Y, Z, X), as the .trc
+
+
+def up_axis(cams: list[CameraSpec], recorded: str | None = None) -> str:
+    """'Y' or 'Z': the calibration world's vertical axis, as mocap3d's triangulation decides it: the
+    recorded one (triangulation report, or the TOML's ``[metadata] up_axis``), else the cameras' mean image-up."""
+    if str(recorded).upper() in ("Y", "Z"):
+        return str(recorded).upper()
+    up = -np.mean([c.R[1] for c in cams], axis=0)
+    return "Y" if abs(up[1]) >= abs(up[2]) else "Z"
+
+
+def read_calibration(path: str | Path, up: str | None = None) -> list[CameraSpec]:
+    """Cameras of a Pose2Sim/AniPose calibration TOML, in the ``.trc``'s world (Y up).
+
+    A Z-up calibration world (``up`` = 'Z', default the TOML's ``[metadata] up_axis``, else guessed from
+    the cameras) is turned like the triangulation turns its points: (X, Y, Z) -> (Y, Z, X)."""
     path = Path(path)
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -170,6 +185,10 @@ def read_calibration(path: str | Path) -> list[CameraSpec]:
                                bool(tab.get("fisheye", False))))
     if not cams:
         raise AddonError(f"{path}: no camera table (with a 'matrix') in this file")
+    meta = doc.get("metadata", {}) if isinstance(doc.get("metadata"), dict) else {}
+    if up_axis(cams, up or meta.get("up_axis")) == "Z":
+        for c in cams:
+            c.R = c.R @ ZUP_TO_YUP.T   # x_cam = R X = R P^T (P X)
     return cams
 
 
@@ -214,6 +233,7 @@ class TrialFiles:
     videos: list[Path]
     messages: list[str] = field(default_factory=list)
     offsets: dict[str, float] = field(default_factory=dict)   # camera -> frames to add to reach the .trc clock
+    up_axis: str | None = None                                # calibration world's up axis used for the .trc
 
 
 def find_trial_files(folder: str | Path) -> TrialFiles:
@@ -237,7 +257,8 @@ def find_trial_files(folder: str | Path) -> TrialFiles:
             calib = found[0]
             break
     videos = sorted(p for p in (folder / "videos").glob("*") if p.suffix.lower() in VIDEO_EXTENSIONS)
-    files = TrialFiles(folder, trc, bodies, calib, videos, offsets=read_sync_offsets(folder))
+    files = TrialFiles(folder, trc, bodies, calib, videos, offsets=read_sync_offsets(folder),
+                       up_axis=_report(folder / "pose-3d" / "triangulation_report.json").get("world_up_axis"))
     if not trc and not bodies:
         raise AddonError(f"{folder}: no pose-3d/*.trc and no kinematics/*_bodies.npz; run the pipeline first "
                          "(mocap3d run), or import single files")
@@ -249,15 +270,22 @@ def find_trial_files(folder: str | Path) -> TrialFiles:
     return files
 
 
+def _report(path: Path) -> dict:
+    import json
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return d if isinstance(d, dict) else {}
+
+
 def read_sync_offsets(folder: str | Path) -> dict[str, float]:
     """Per-camera offsets (frames) of ``pose-sync/synchronization_report.json``: camera frame ``n`` is at the
     time ``(n + offset) / rate`` of the synchronized data (the ``.trc``). Empty when not synchronized."""
-    import json
-    path = Path(folder) / "pose-sync" / "synchronization_report.json"
     try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-        return {str(k): float(v) for k, v in (d.get("offsets_frames") or {}).items()}
-    except (OSError, ValueError, AttributeError, TypeError):
+        offsets = _report(Path(folder) / "pose-sync" / "synchronization_report.json").get("offsets_frames") or {}
+        return {str(k): float(v) for k, v in offsets.items()}
+    except (AttributeError, TypeError, ValueError):
         return {}
 
 

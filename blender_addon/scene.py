@@ -342,7 +342,7 @@ def import_trial(folder: str | Path, markers: bool = True, model: bool = True, a
     bodies = [(p, readers.read_bodies(p)) for p in files.bodies] if model else []
     cams, matched = [], {}
     if cameras and files.calibration is not None:
-        cams = readers.read_calibration(files.calibration)
+        cams = readers.read_calibration(files.calibration, files.up_axis)
         matched = readers.match_videos(cams, files.videos) if videos else {}
         if videos and not files.videos:
             imported.messages.append(f"{Path(folder).name}: no videos/ found; cameras without background")

@@ -170,19 +170,30 @@ def test_bodies_follow_forward_kinematics(trial, bl):
 
 
 @needs_bpy
-def test_cameras_project_like_the_project(bl):
-    """A 3D point seen through each imported Demo camera lands on the project's projection (no distortion)."""
+@pytest.mark.parametrize("up", ["Y", "Z"])
+def test_cameras_project_like_the_project(bl, up, tmp_path):
+    """A 3D point seen through each imported Demo camera lands on the project's projection (no distortion).
+
+    With a Z-up calibration world (Pose2Sim, Qualisys) the cameras are turned like the triangulation turns
+    its points into the .trc: (X, Y, Z) -> (Y, Z, X).
+    """
     from bpy_extras.object_utils import world_to_camera_view
     from mathutils import Vector
 
-    from mocap3d.io.calibration_toml import read_calibration
+    from mocap3d.camera import CameraRig, matrix_to_rodrigues
+    from mocap3d.io.calibration_toml import read_calibration, write_calibration
     from mocap3d.io.trc import read_trc
     calib = demo_dir() / "ground_truth" / "Calib_true.toml"
+    rig = read_calibration(calib)
+    if up == "Z":   # the same cameras in a world whose Z is the .trc's Y: X_z = P^T X_trc
+        P = readers.ZUP_TO_YUP
+        zrig = CameraRig([c.copy(rotation=matrix_to_rodrigues(c.R @ P)) for c in rig])
+        calib = write_calibration(zrig, tmp_path / "Calib_zup.toml", metadata={"up_axis": "Z"})
     assert bl.ops.mocap3d.import_calibration(filepath=str(calib)) == {"FINISHED"}
     pts = read_trc(demo_dir() / "ground_truth" / "keypoints.trc").data[::5].reshape(-1, 3)
     pts = np.concatenate([pts, pts + [0.0, 0.8, 0.0], pts + [0.3, -0.5, 0.6]])  # spread over the image
     worst = {}
-    for cam in read_calibration(calib):
+    for cam in rig:
         cam = cam.copy(distortions=np.zeros(5))
         assert bl.ops.mocap3d.use_camera(name=cam.name) == {"FINISHED"}
         w, h = cam.size
@@ -194,7 +205,7 @@ def test_cameras_project_like_the_project(bl):
                         for p in pts[ok]])
         uv_bl = np.column_stack([got[:, 0] * w - 0.5, (1 - got[:, 1]) * h - 0.5])
         worst[cam.name] = float(np.linalg.norm(uv_bl - uv[ok], axis=1).max())
-    print("cameras: max pixel difference " + ", ".join(f"{k} {v:.4f} px" for k, v in worst.items()))
+    print(f"cameras ({up} up): max pixel difference " + ", ".join(f"{k} {v:.4f} px" for k, v in worst.items()))
     assert max(worst.values()) < 0.5
 
 
