@@ -53,6 +53,7 @@ class KinematicsOptions:
     scaling_rel_cost_tol: float = 1e-4        # LM convergence of the refinement IK (relative cost decrease)
     coordinate_weights: dict[str, float] = field(default_factory=dict)   # IK coordinate tasks (OpenSim units)
     keypoint_lumbar_weight: float = 1e-5      # lumbar_extension task with detector keypoints alone (0 = off)
+    keypoint_mtp_weight: float = 5e-6         # mtp_angle tasks with detector keypoints (0 = off)
     lstm_pelvis_weight: float | None = None   # ASIS/PSIS *_study weight with detector keypoints; None = from the noise
     place_markers: bool = True                # move *_study markers onto the data (when keypoints come along)
     setup_dir: Path | None = None
@@ -407,13 +408,20 @@ def _coordinate_weights(value: Any) -> dict[str, float]:
 
 
 def resolve_coordinate_weights(opts: KinematicsOptions, names: Sequence[str]) -> dict[str, float]:
-    """Coordinate tasks for a marker list: ``opts.coordinate_weights`` when given; else, with detector
-    keypoints alone on our model, ``{lumbar_extension: opts.keypoint_lumbar_weight}``; else none."""
+    """Coordinate tasks for a marker list: ``opts.coordinate_weights`` when given; else, on our model,
+    ``{lumbar_extension: opts.keypoint_lumbar_weight}`` with detector keypoints alone and
+    ``{mtp_angle_r/l: opts.keypoint_mtp_weight}`` whenever detector keypoints are used."""
     if opts.coordinate_weights:
         return dict(opts.coordinate_weights)
-    if opts.osim_model or any(n.endswith("_study") for n in names) or opts.keypoint_lumbar_weight <= 0:
+    if opts.osim_model:
         return {}
-    return {"lumbar_extension": float(opts.keypoint_lumbar_weight)}
+    study = [n for n in names if n.endswith("_study")]
+    tasks = {}
+    if not study and opts.keypoint_lumbar_weight > 0:
+        tasks["lumbar_extension"] = float(opts.keypoint_lumbar_weight)
+    if len(names) - len(study) >= 6 and opts.keypoint_mtp_weight > 0:
+        tasks |= {"mtp_angle_r": float(opts.keypoint_mtp_weight), "mtp_angle_l": float(opts.keypoint_mtp_weight)}
+    return tasks
 
 
 def options_from_config(config: dict[str, Any], person: int = 0, base_dir: Path | None = None) -> KinematicsOptions:
@@ -454,4 +462,5 @@ def options_from_config(config: dict[str, Any], person: int = 0, base_dir: Path 
         place_markers=bool(kin.get("marker_placement", True)),
         coordinate_weights=_coordinate_weights(kin.get("coordinate_weights", {}) or {}),
         keypoint_lumbar_weight=float(kin.get("keypoint_lumbar_weight", 1e-5)),
+        keypoint_mtp_weight=float(kin.get("keypoint_mtp_weight", 5e-6)),
         lstm_pelvis_weight=_auto_or_float(kin.get("lstm_pelvis_weight", "auto")))
