@@ -81,7 +81,10 @@ def test_round_trip_trc_scale_ik(tmp_path: Path, variant: str):
     markers, traj, truth = truth_markers(variant, "HALPE_26")
     path = write_trc(markers, tmp_path / "walk.trc")
     loaded = read_trc(path)                                        # from the .trc alone
-    scaled, result = kinematics_from_markers(loaded, KinematicsOptions(variant=variant, setup_dir=tmp_path))
+    # noise-free round trip: no mtp prior (kinematics.keypoint_mtp_weight pulls the toes toward 0, a bias of
+    # ~1.5 deg on this gait's 0-20 deg mtp motion, which pays off only on noisy keypoints)
+    opts = KinematicsOptions(variant=variant, setup_dir=tmp_path, keypoint_mtp_weight=0.0)
+    scaled, result = kinematics_from_markers(loaded, opts)
     for body, f in truth.items():
         assert scaled.factors[body] == pytest.approx(f, rel=0.01), body
     rmse = _rmse_deg(result, traj)
@@ -169,6 +172,24 @@ def test_lm_warm_start_and_range_limits():
     g = np.zeros(len(q))
     g[ankle] = -1.0                                                 # descent direction: further up
     assert not solver._free(q, g)[ankle] and solver._free(q, -g)[ankle] and solver._free(q, g).sum() == len(q) - 1
+
+
+def test_face_keypoints_far_from_the_model_are_placed():
+    """A detector whose face keypoints sit 40 mm above the model's (real BlazePose on Pose2Sim's demo: 40-70 mm):
+    they are placed from the data, the fit is back near the noise-free level and the trunk and leg angles that the
+    misplaced face had pulled improve (the neck angle takes the face's offset: it is relative to the placement)."""
+    from mocap3d.kinematics.markersets import LOOSE_KEYPOINTS, _base
+    markers, traj, _ = truth_markers("simple", "BLAZEPOSE", 40)
+    face = [n for n in markers.names if _base(n) in LOOSE_KEYPOINTS and _base(n) not in ("Pinky", "Index", "Thumb")]
+    markers.data[:, [markers.names.index(n) for n in face], 1] += 0.04
+    off = KinematicsOptions(variant="simple", keypoint_placement_mm=0.0, keypoint_mtp_weight=0.0)
+    on = KinematicsOptions(variant="simple", keypoint_mtp_weight=0.0)
+    (s_off, r_off), (s_on, r_on) = kinematics_from_markers(markers, off), kinematics_from_markers(markers, on)
+    assert not s_off.moved_markers and set(s_on.moved_markers) == set(face)
+    assert np.nanmean(r_off.rms_error) > 0.01 and np.nanmean(r_on.rms_error) < 0.002
+    for k in ("hip_flexion_r", "hip_flexion_l", "lumbar_extension", "arm_flex_l", "mtp_angle_r"):
+        on_k, off_k = _rmse_deg(r_on, {k: traj[k]})[k], _rmse_deg(r_off, {k: traj[k]})[k]
+        assert on_k < 0.6 * off_k, (k, on_k, off_k)          # measured: hip 1.05 vs 2.3-2.7, lumbar 1.4 vs 2.5
 
 
 def test_posture_ratios_and_robust_distance():

@@ -233,6 +233,13 @@ _KEYPOINT_WEIGHTS = {"Hip": 1.0, "Knee": 1.0, "Ankle": 1.0, "Shoulder": 1.0, "El
                      "Mouth": 0.1, "Pinky": 0.5, "Index": 0.5, "Thumb": 0.5}
 
 
+#: Keypoints of the face and hand knuckles (names without side prefix): where a detector puts them relative to
+#: the joint centres differs between detectors and people (head posture, hand shape), so when a trial's
+#: keypoints sit far from the model's place (``kinematics.keypoint_placement_mm``) they are placed from the data.
+LOOSE_KEYPOINTS = frozenset({"Nose", "Eye", "EyeInner", "EyeOuter", "Ear", "Mouth", "Head", "Pinky", "Index",
+                             "Thumb"})
+
+
 def _base(name: str) -> str:
     return name[1:] if name[:1] in "LR" and name[1:2].isupper() else name
 

@@ -19,7 +19,8 @@ from ..skeletons import SKELETONS, get_skeleton
 from . import scaling
 from .forward import marker_positions
 from .ik import IKResult, solve_ik
-from .markersets import DEFAULT_PELVIS_WEIGHT, attach_markers, auto_pelvis_weight, default_weights, marker_definitions
+from .markersets import (DEFAULT_PELVIS_WEIGHT, LOOSE_KEYPOINTS, _base, attach_markers, auto_pelvis_weight,
+                         default_weights, marker_definitions)
 from .model_builder import build_model, model_height
 
 log = get_logger("kinematics")
@@ -54,6 +55,7 @@ class KinematicsOptions:
     coordinate_weights: dict[str, float] = field(default_factory=dict)   # IK coordinate tasks (OpenSim units)
     keypoint_lumbar_weight: float = 1e-5      # lumbar_extension task with detector keypoints alone (0 = off)
     keypoint_mtp_weight: float = 5e-6         # mtp_angle tasks with detector keypoints (0 = off)
+    keypoint_placement_mm: float = 20.0       # face/hand keypoints farther from the model's place are placed (0 = off)
     lstm_pelvis_weight: float | None = None   # ASIS/PSIS *_study weight with detector keypoints; None = from the noise
     place_markers: bool = True                # move *_study markers onto the data (when keypoints come along)
     setup_dir: Path | None = None
@@ -203,6 +205,19 @@ def scale_from_markers(model: osim.Model, markers: Markers3D, opts: KinematicsOp
     movable = [n for n in names if n.endswith("_study") and trusted.get(n, 0.0) == 0.0]
     if opts.place_markers and movable and sum(w > 0 for w in trusted.values()) >= 6:
         moved = place_markers(model, data, names, frames, markers.rate, trusted, movable, opts, posture)
+    loose = [n for n in names if not n.endswith("_study") and _base(n) in LOOSE_KEYPOINTS]
+    if opts.keypoint_placement_mm > 0 and loose and not opts.osim_model:
+        weights = _weights_for(label, names, opts.setup_dir, opts.skeleton)
+        if sum(weights.get(n, 1.0) > 0 for n in names if n not in loose) >= 6:
+            placed: dict[str, float] = {}
+            for _ in range(3):                      # each pass refits the posture with the markers moved so far
+                step = place_markers(model, data, names, frames, markers.rate, weights, loose, opts, posture,
+                                     opts.keypoint_placement_mm / 1000.0 if not placed else 0.005)
+                for n, d in step.items():
+                    placed[n] = placed.get(n, 0.0) + d
+                if not step:
+                    break
+            moved |= placed
     return Scaled(model, factors, how, measured, generic, est, used, label, moved)
 
 
@@ -220,7 +235,7 @@ def _trusted_weights(label: str, names: Sequence[str], opts: KinematicsOptions) 
 
 def place_markers(model: osim.Model, data: np.ndarray, names: list[str], frames: np.ndarray, rate: float,
                   trusted: dict[str, float], movable: list[str], opts: KinematicsOptions,
-                  initial: np.ndarray | None = None) -> dict[str, float]:
+                  initial: np.ndarray | None = None, min_move: float = 0.0) -> dict[str, float]:
     """Move ``movable`` markers (in place) to their median observed position in their body frame.
 
     The body poses come from IK on the ``trusted`` markers (detector keypoints
@@ -228,7 +243,8 @@ def place_markers(model: osim.Model, data: np.ndarray, names: list[str], frames:
     our model is uncertain (e.g. the augmenter's ``*_study`` markers, trained
     on another model) become consistent with this model and this person.
     ``initial``: (frames, coordinates) starting values of that IK (the last
-    scaling refinement's solution on the same frames).
+    scaling refinement's solution on the same frames). Only markers whose
+    median position lies more than ``min_move`` (m) from their current one move.
 
     Returns ``{marker: displacement (m)}``.
     """
@@ -262,6 +278,8 @@ def place_markers(model: osim.Model, data: np.ndarray, names: list[str], frames:
         new = np.nanmedian(local[:, j], axis=0)
         mk = ms.get(n)
         old = mk.get_location().to_numpy()
+        if np.linalg.norm(new - old) <= min_move:
+            continue
         mk.set_location(osim.Vec3(*map(float, new)))
         moved[n] = float(np.linalg.norm(new - old))
     model.finalizeConnections()
@@ -463,4 +481,5 @@ def options_from_config(config: dict[str, Any], person: int = 0, base_dir: Path 
         coordinate_weights=_coordinate_weights(kin.get("coordinate_weights", {}) or {}),
         keypoint_lumbar_weight=float(kin.get("keypoint_lumbar_weight", 1e-5)),
         keypoint_mtp_weight=float(kin.get("keypoint_mtp_weight", 5e-6)),
+        keypoint_placement_mm=float(kin.get("keypoint_placement_mm", 20.0)),
         lstm_pelvis_weight=_auto_or_float(kin.get("lstm_pelvis_weight", "auto")))
