@@ -31,6 +31,20 @@ def addon_dir() -> Path:
     return _find("blender_addon")
 
 
+def load_addon(name: str = "mocap3d_blender"):
+    """The add-on as a Python package named ``name`` (for bpy in this process: tests, benchmarks).
+
+    Importing it loads nothing from ``bpy``; call its ``register()`` to add the operators."""
+    if name in sys.modules:
+        return sys.modules[name]
+    d = addon_dir()
+    spec = importlib.util.spec_from_file_location(name, d / "__init__.py", submodule_search_locations=[str(d)])
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def addon_zip(path: str | os.PathLike) -> Path:
     """Zip the add-on as ``mocap3d_blender/...``: installable as an extension (Blender 4.2+) or a legacy add-on."""
     import zipfile

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import mocap3d
-from mocap3d.blender_scene import addon_dir
+from mocap3d.blender_scene import addon_dir, load_addon
 from mocap3d.errors import Mocap3dError
 from mocap3d.resources import demo_dir
 
@@ -26,19 +26,7 @@ needs_bpy = pytest.mark.skipif(not HAS_BPY, reason="bpy is not installed (pip in
 REPO = Path(mocap3d.__file__).resolve().parent.parent
 
 
-def _load_addon():
-    if "mocap3d_blender" in sys.modules:
-        return sys.modules["mocap3d_blender"]
-    d = addon_dir()
-    spec = importlib.util.spec_from_file_location("mocap3d_blender", d / "__init__.py",
-                                                  submodule_search_locations=[str(d)])
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["mocap3d_blender"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-readers = importlib.import_module(_load_addon().__name__ + ".readers")
+readers = importlib.import_module(load_addon().__name__ + ".readers")
 AXES, AXES4 = readers.AXES, readers.AXES4
 
 
@@ -69,7 +57,7 @@ def addon():
     if not HAS_BPY:
         pytest.skip("bpy is not installed (pip install '.[blender]', Python 3.11)")
     import bpy
-    mod = _load_addon()
+    mod = load_addon()
     mod.register()
     yield mod
     mod.unregister()
