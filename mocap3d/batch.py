@@ -35,9 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Mocap3dError
-from .logs import get_logger, progress
+from .logs import get_logger
 from .project import Trial
-from .runner import _HANDLER_TAG, StageResult, _run_trial, configure_logging, format_summary, stage_function
+from .runner import (_HANDLER_TAG, StageResult, _batch_progress, _run_trial, configure_logging, format_summary,
+                     stage_function)
 
 log = get_logger("batch")
 
@@ -423,13 +424,13 @@ def _submit_and_collect(client: Any, trials: Sequence[Trial], plans: list[list[s
             if fut.status != "finished":
                 exc = fut.exception() if fut.status == "error" else None
                 if fut.status == "error" and job.attempts <= (opts.retries or 0):
-                    log.warning("[%s] worker lost (%s: %s); resubmitted (attempt %d)", t.id, type(exc).__name__,
-                                exc, job.attempts + 1)
+                    log.warning("[%s] worker lost (%s); resubmitted (attempt %d)", t.id, type(exc).__name__,
+                                job.attempts + 1)
                     job.attempts += 1
                     submit(job)
                     continue
-                why = f"worker lost after {job.attempts} attempt(s) ({type(exc).__name__}: {exc})" if exc \
-                    else f"task {fut.status}"
+                why = (f"its worker was lost {job.attempts} time(s) while running it (killed, out of memory or "
+                       f"crashed: {type(exc).__name__}); --retries resubmits it" if exc else f"task {fut.status}")
                 got = [StageResult(t.id, job.plan[0], "failed", error=why)]
                 got += [StageResult(t.id, s, "skipped", error=f"after {job.plan[0]} failed") for s in job.plan[1:]]
             else:
@@ -467,8 +468,7 @@ def _submit_and_collect(client: Any, trials: Sequence[Trial], plans: list[list[s
                 _after_failure(t)
             yield job.index
 
-    from tqdm.contrib.logging import logging_redirect_tqdm
-    with logging_redirect_tqdm(loggers=[get_logger()]):
-        for _ in progress(finished(), desc="trials", total=len(todo), unit="trial"):
+    with _batch_progress(finished(), total=len(todo)) as bar:
+        for _ in bar:
             pass
     return stop

@@ -255,14 +255,20 @@ def _run_plans(trials: Sequence[Trial], plans: list[list[str]], funcs: dict[str,
 
 
 @contextlib.contextmanager
-def _batch_progress(trials: Sequence[Trial]) -> Iterator[Iterable[Trial]]:
-    """A progress bar over the trials of a batch, with log lines printed above it."""
-    if len(trials) < 2:
+def _batch_progress(trials: Iterable[Any], total: int | None = None) -> Iterator[Iterable[Any]]:
+    """A progress bar over the trials of a batch (``total`` of them), with log lines printed above it."""
+    total = len(trials) if total is None else total  # type: ignore[arg-type]
+    if total < 2:
         yield trials
         return
     from tqdm.contrib.logging import logging_redirect_tqdm
-    with logging_redirect_tqdm(loggers=[get_logger()]):
-        yield progress(trials, desc="trials", total=len(trials), unit="trial")
+    logger = get_logger()
+    console = [h.level for h in logger.handlers if type(h) is logging.StreamHandler]
+    with logging_redirect_tqdm(loggers=[logger]):
+        for h in logger.handlers:   # tqdm's replacement handler does not keep the console's level (--quiet)
+            if console and type(h) is not logging.FileHandler and h.level == logging.NOTSET:
+                h.setLevel(console[0])
+        yield progress(trials, desc="trials", total=total, unit="trial")
 
 
 def _run_trial(trial: Trial, plan: list[str], funcs: dict[str, Callable[[Trial], dict]],

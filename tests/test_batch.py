@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,9 +35,12 @@ def session(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def client():
+    """2 worker processes; a task whose worker dies fails at once (the batch's --retries resubmits it)."""
+    import dask
     from distributed import Client, LocalCluster
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as c:
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    with cluster, Client(cluster) as c:
         yield c
 
 
@@ -158,3 +162,29 @@ def test_batch_options_resolve(session, monkeypatch):
     assert resolve_batch(BatchOptions(scheduler="tcp://other:1"), trials).scheduler == "tcp://other:1"
     with pytest.raises(Mocap3dError, match="either --workers"):
         resolve_batch({"workers": 2, "scheduler": "tcp://x:1"}, trials)
+
+
+def _killer(trial, plan, calibrated, verbose=False):
+    """A trial task whose worker process dies on P01/T01 (like an out-of-memory kill); else the real task."""
+    import os as _os
+
+    from mocap3d.batch import trial_task
+    if trial.id == "P01/T01":
+        _os._exit(9)
+    return trial_task(trial, plan, calibrated, verbose)
+
+
+def test_lost_worker_is_retried_then_reported_alone(client, tmp_path, monkeypatch):
+    """retries 1: the trial whose worker dies twice fails with one line, the other one finishes."""
+    import cloudpickle
+
+    import mocap3d.batch as batch
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])     # the workers cannot import this test module
+    s = make_session(tmp_path / "small", participants=1, trials=2, n_frames=30,
+                     stages=("triangulation", "filtering"))
+    monkeypatch.setattr(batch, "trial_task", _killer)
+    with pytest.raises(Mocap3dError, match=r"1 of 2 trial\(s\) failed, first P01/T01 at triangulation: its worker "
+                                           r"was lost 2 time\(s\) while running it \(killed, out of memory"):
+        api.run(s, client=client, retries=1, quiet=True)
+    st = _statuses(s)
+    assert st[("P01/T02", "filtering")] == "ok" and st[("P01/T01", "filtering")] == "skipped"
