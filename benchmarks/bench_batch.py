@@ -10,7 +10,7 @@ run minus the serial run, per trial; a no-op Dask round trip is timed too.
 CPU seconds per trial (this process, or the workers) are printed because the
 wall times depend on what else runs on the machine (the load is printed).
 
-Usage: python benchmarks/bench_batch.py [--trials 16] [--frames 180] [--dir DIR]
+Usage: python benchmarks/bench_batch.py [--trials 12] [--frames 600] [--dir DIR]
 """
 from __future__ import annotations
 
@@ -71,8 +71,8 @@ def run_mode(session: Path, work: Path, workers: int) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--trials", type=int, default=16, help="trials in the session (even; 2 participants)")
-    ap.add_argument("--frames", type=int, default=180, help="frames per trial at 60 Hz")
+    ap.add_argument("--trials", type=int, default=12, help="trials in the session (even; 2 participants)")
+    ap.add_argument("--frames", type=int, default=600, help="frames per trial at 60 Hz (600: ~3 s of CPU per trial)")
     ap.add_argument("--dir", type=Path, default=None, help="work folder (default: a temporary one, removed)")
     args = ap.parse_args()
     work = args.dir or Path(tempfile.mkdtemp(prefix="bench_batch_"))

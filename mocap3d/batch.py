@@ -309,6 +309,10 @@ def check_workers(client: Any, session: Path, trials: Sequence[Trial], threads_s
         if not p["writable"]:
             raise Mocap3dError(f"Dask worker {addr} on {p['host']} cannot write into {session}; give the worker's "
                                "user write access to the session folder")
+    threaded = [a for a, w in client.scheduler_info().get("workers", {}).items() if w.get("nthreads", 1) > 1]
+    if threaded:
+        log.warning("Dask worker(s) %s run several threads: trials in one process share its log setup and the GIL; "
+                    "start workers with --nthreads 1", ", ".join(sorted(threaded)))
     per_host: dict[str, int] = {}
     for p in probes.values():
         per_host[p["host"]] = per_host.get(p["host"], 0) + 1
