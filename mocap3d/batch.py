@@ -448,6 +448,10 @@ def _submit_and_collect(client: Any, trials: Sequence[Trial], plans: list[list[s
                     submit(_Job(job.index, rest, {}))
                     for j in waiting.pop(job.index, []):
                         submit(_Job(j, plans[j], {calib: t.id}))
+                elif ok:                    # the batch stopped meanwhile: the group is not run
+                    per_trial[job.index] = partial.pop(job.index) + [StageResult(t.id, s, "skipped", error=stop)
+                                                                     for s in rest]
+                    waiting.pop(job.index, None)
                 else:
                     err = got[0].error if got else "no result"
                     partial[job.index] += [StageResult(t.id, s, "skipped", error="after calibration failed")
