@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, IntProperty, StringProperty
 
 from . import export, scene
 from .readers import AddonError
@@ -139,12 +139,6 @@ class MOCAP3D_OT_save_blend(bpy.types.Operator):
 
     def execute(self, context):
         return _run(self, context, lambda: (export.save_blend(self.filepath), {"FINISHED"})[1])
-
-
-def _camera_items(self, context):
-    items = [("", "free camera", "a camera framing the whole motion")]
-    items += [(o.name, o.name, "capture camera") for o in bpy.data.objects if "mocap3d_camera" in o]
-    return items
 
 
 class MOCAP3D_OT_render_preview(bpy.types.Operator):

@@ -281,6 +281,15 @@ def test_markers_only_trial_and_millimetres(trial, bl, tmp_path):
     bl.context.scene.frame_set(11)
     nose = np.array(bl.data.objects["Nose"].matrix_world.translation)
     assert np.abs(nose - AXES @ (m.data[10, 0] / 1000)).max() < 1e-6
+    # single files: the model added to the markers-only scene, and a .trc in unknown units refused whole
+    assert bl.ops.mocap3d.import_bodies(filepath=str(trial / "kinematics" / "demo_bodies.npz")) == {"FINISHED"}
+    assert len(_objects(bl, "mocap3d_body")) == 21
+    (folder / "pose-3d" / "demo.trc").write_text("\n".join(lines[:2] + [lines[2].replace("\tmm\t", "\tkm\t")]
+                                                           + lines[3:]) + "\n")
+    n = len(bl.data.objects)
+    with pytest.raises(RuntimeError, match="Units = 'km'"):
+        bl.ops.mocap3d.import_trc(filepath=str(folder / "pose-3d" / "demo.trc"))
+    assert len(bl.data.objects) == n
 
 
 def _video(path: Path, n: int = 3) -> None:

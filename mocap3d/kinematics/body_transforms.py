@@ -111,7 +111,7 @@ def _markers(model: osim.Model, names: list[str]) -> tuple[list[str], np.ndarray
     return mk_names, np.array(mk_body, dtype=int), np.reshape(mk_loc, (-1, 3))
 
 
-def bone_geometry(model: osim.Model, names: list[str], parents: list[str], rest: np.ndarray,
+def bone_geometry(names: list[str], parents: list[str], rest: np.ndarray,
                   marker_bodies: np.ndarray, marker_locations: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bone segments sized from the model in its default pose ``rest`` (B, 4, 4).
@@ -155,7 +155,7 @@ def write_body_transforms(model: str | Path | osim.Model, times: np.ndarray, coo
     defaults = np.array([[cs.get(n).getDefaultValue() for n in all_names]])
     _, rest = body_transforms(model, defaults, all_names)
     mk_names, mk_body, mk_loc = _markers(model, names)
-    bone_body, bone_end, radius = bone_geometry(model, names, parents, rest[0], mk_body, mk_loc)
+    bone_body, bone_end, radius = bone_geometry(names, parents, rest[0], mk_body, mk_loc)
     dt = np.diff(times)
     rate = float(1.0 / np.median(dt)) if len(dt) and np.median(dt) > 0 else 0.0
     with atomic_write(path, "wb") as fh:
