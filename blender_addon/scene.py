@@ -174,7 +174,6 @@ def add_bodies(d: dict[str, np.ndarray], stem: str, parent, created: _Created, a
     T = np.einsum("ij,fbjk->fbik", AXES4, d["transforms"])
     rate = float(d["rate"]) or 1.0
     frames = readers.frames_of(d["times"], rate)
-    objs = []
     for b, name in enumerate(names):
         ends = d["bone_end"][d["bone_body"] == b]
         obj = created.add(bpy.data.objects.new(name, _body_mesh(name, ends, float(d["body_radius"][b]), created)))
@@ -187,46 +186,57 @@ def add_bodies(d: dict[str, np.ndarray], stem: str, parent, created: _Created, a
         q = np.full((len(rot), 4), np.nan)
         q[ok] = readers.continuous(readers.quaternions(rot[ok]))
         _animate(obj, frames, {"location": T[:, b, :3, 3], "rotation_quaternion": q}, created)
-        objs.append(obj)
     if armature:
-        add_armature(d, stem, coll, objs, created)
+        add_armature(d, stem, coll, created)
     return coll
 
 
-def add_armature(d: dict[str, np.ndarray], stem: str, coll, bodies: list, created: _Created) -> bpy.types.Object:
-    """An armature with one bone per body (head at the joint, tail at the child joint in the default pose), each
-    bone following its body object (Child Of constraint), for retargeting."""
+def add_armature(d: dict[str, np.ndarray], stem: str, coll, created: _Created) -> bpy.types.Object:
+    """An armature with one bone per body (head at the joint, tail toward the child joints in the default pose),
+    keyed so that each bone moves rigidly with its body (a plain action on the pose bones: retargeting and
+    FBX/glTF exporters read it as is)."""
     names = [str(n) for n in d["body_names"]]
     parents = [str(n) for n in d["parent_names"]]
-    rest = np.einsum("ij,bjk->bik", AXES4, d["rest_transforms"]) if "rest_transforms" in d else None
-    if rest is None:
-        rest = np.einsum("ij,bjk->bik", AXES4, d["transforms"][np.flatnonzero(np.isfinite(d["transforms"][:, 0, 0, 0]))[0]])
+    rest = np.einsum("ij,bjk->bik", AXES4, d["rest_transforms"])
     arm = created.add(bpy.data.armatures.new(f"{stem}_armature"))
     obj = created.add(bpy.data.objects.new(f"{stem}_armature", arm))
     coll.objects.link(obj)
-    view_layer = bpy.context.view_layer
-    view_layer.objects.active = obj
+    bpy.context.view_layer.objects.active = obj
     bpy.ops.object.mode_set(mode="EDIT")
     try:
         bones = {}
         for b, name in enumerate(names):
-            head = rest[b, :3, 3]
             ends = d["bone_end"][d["bone_body"] == b]
-            ends = ends[np.linalg.norm(ends, axis=1) > 1e-6] if len(ends) else ends
+            ends = ends[np.linalg.norm(ends, axis=1) > 1e-6]
             local = ends.mean(axis=0) if len(ends) else np.array([0.0, 0.1, 0.0])
-            tail = (rest[b] @ np.append(local, 1.0))[:3]
             eb = arm.edit_bones.new(name)
-            eb.head, eb.tail = Vector(head.tolist()), Vector(tail.tolist())
+            eb.head = Vector(rest[b, :3, 3].tolist())
+            eb.tail = Vector((rest[b] @ np.append(local, 1.0))[:3].tolist())
             bones[name] = eb
         for name, p in zip(names, parents):
             if p in bones:
                 bones[name].parent = bones[p]
     finally:
         bpy.ops.object.mode_set(mode="OBJECT")
-    for b, (name, body) in enumerate(zip(names, bodies)):
-        con = obj.pose.bones[name].constraints.new("CHILD_OF")
-        con.target = body
-        con.inverse_matrix = Matrix(np.linalg.inv(rest[b]).tolist())
+    # bone b's pose in armature space is D_b B_b, D_b = W_b(t) inv(W_b(rest)) its body's motion, B_b its rest
+    # matrix; Blender composes M_b = M_p inv(B_p) B_b basis_b, hence basis_b = inv(B_b) inv(D_p) D_b B_b.
+    W = np.einsum("ij,fbjk->fbik", AXES4, d["transforms"])
+    D = W @ np.linalg.inv(rest)[None]
+    index = {n: i for i, n in enumerate(names)}
+    frames = readers.frames_of(d["times"], float(d["rate"]) or 1.0)
+    channels = {}
+    for b, (name, p) in enumerate(zip(names, parents)):
+        B = np.array(arm.bones[name].matrix_local)
+        rel = D[:, b] if p not in index else np.linalg.inv(D[:, index[p]]) @ D[:, b]
+        basis = np.linalg.inv(B)[None] @ rel @ B[None]
+        ok = np.all(np.isfinite(basis[:, :3, :3]), axis=(1, 2))
+        q = np.full((len(basis), 4), np.nan)
+        q[ok] = readers.continuous(readers.quaternions(basis[ok, :3, :3]))
+        pb = obj.pose.bones[name]
+        pb.rotation_mode = "QUATERNION"
+        channels[pb.path_from_id("location")] = basis[:, :3, 3]
+        channels[pb.path_from_id("rotation_quaternion")] = q
+    _animate(obj, frames, channels, created)
     return obj
 
 

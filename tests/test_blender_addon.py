@@ -246,9 +246,15 @@ def test_exports(trial, bl, tmp_path):
     assert bl.ops.mocap3d.import_trial(directory=str(trial), armature=True) == {"FINISHED"}
     arm = [o for o in bl.data.objects if o.type == "ARMATURE"][0]
     scene = bl.context.scene
-    scene.frame_set(40)
-    pelvis = bl.data.objects["pelvis"].matrix_world.translation
-    assert (arm.matrix_world @ arm.pose.bones["pelvis"].head - pelvis).length < 1e-5   # the bone follows its body
+    assert arm.animation_data.action is not None and not any(pb.constraints for pb in arm.pose.bones)
+    d = readers.read_bodies(trial / "kinematics" / "demo_bodies.npz")
+    for frame in (1, 40, 77):   # each bone moves rigidly with its body: bone pose = motion of the body x rest
+        scene.frame_set(frame)
+        for name in ("pelvis", "femur_r", "tibia_l", "toes_r", "hand_l", "head"):
+            b = list(d["body_names"]).index(name)
+            motion = np.array(bl.data.objects[name].matrix_world) @ np.linalg.inv(AXES4 @ d["rest_transforms"][b])
+            want = motion @ np.array(arm.data.bones[name].matrix_local)
+            assert np.abs(np.array(arm.pose.bones[name].matrix) - want).max() < 1e-5, (frame, name)
     assert bl.ops.mocap3d.save_blend(filepath=str(tmp_path / "t.blend")) == {"FINISHED"}
     assert bl.ops.mocap3d.export_model(filepath=str(tmp_path / "t.glb")) == {"FINISHED"}
     assert bl.ops.mocap3d.export_model(filepath=str(tmp_path / "t.fbx")) == {"FINISHED"}
