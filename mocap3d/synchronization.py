@@ -585,9 +585,9 @@ def has_extrinsics(rig: CameraRig, min_spread_m: float = 1e-3) -> bool:
     return bool(np.ptp(centres, axis=0).max() > min_spread_m)
 
 
-def run_synchronization(trial) -> dict[str, Any]:
-    """Stage shell: pose/ -> pose-sync/ (OpenPose JSON on the common clock) + synchronization_report.json."""
-    from .io.openpose import read_openpose_folders, write_openpose_folders
+def load_inputs(trial) -> tuple[Keypoints2D, CameraRig | None, Path | None, SyncOptions]:
+    """A trial's 2D keypoints (``pose/``), its calibration (None when not used) and its [synchronization] options."""
+    from .io.openpose import read_openpose_folders
     from .triangulation.inputs import frame_rate, load_rig, load_skeleton, rig_for_pose
     config = trial.config
     opts = SyncOptions.from_config(config)
@@ -612,8 +612,16 @@ def run_synchronization(trial) -> dict[str, Any]:
     cams = rig.names if rig is not None else None
     kp = read_openpose_folders(trial.pose_dir, cameras=cams, skeleton=skeleton, rate=rate)
     require_detections(kp, trial.pose_dir)
+    return kp, rig, calib, opts
+
+
+def run_synchronization(trial) -> dict[str, Any]:
+    """Stage shell: pose/ -> pose-sync/ (OpenPose JSON on the common clock) + synchronization_report.json."""
+    from .io.openpose import write_openpose_folders
+    kp, rig, calib, opts = load_inputs(trial)
+    rate = kp.rate
     res = synchronize(kp, rig, opts)
-    check, fell_back = None, False
+    check, fell_back, found_offsets = None, False, None
     if rig is not None and opts.fallback_if_worse and np.ptp(res.offsets) > 0:
         check = {"with_offsets": triangulation_check(rig, kp, res.offsets, opts),
                  "without_offsets": triangulation_check(rig, kp, np.zeros(kp.n_cameras), opts)}
@@ -623,6 +631,7 @@ def run_synchronization(trial) -> dict[str, Any]:
                         "(mean reprojection error %.2f px against %.2f px): no offsets applied (set "
                         "fallback_if_worse = false to force them)", ", ".join(f"{o:+.2f}" for o in res.offsets),
                         check["with_offsets"]["mean_px"], check["without_offsets"]["mean_px"])
+            found_offsets = res.offsets.tolist()
             res.offsets = np.zeros(kp.n_cameras)
     synced = apply_offsets(kp, res.offsets, bool(opts.subframe_interpolation))
     out_dir = Path(trial.pose_sync_dir)
@@ -636,6 +645,7 @@ def run_synchronization(trial) -> dict[str, Any]:
               "low_confidence_cameras": low,
               "at_search_limit": [kp.cameras[c] for c in res.costs.get("at_limit", [])],
               "triangulation_check": check, "fell_back_to_no_offsets": fell_back,
+              "offsets_found_frames": dict(zip(kp.cameras, found_offsets)) if found_offsets else None,
               "convention": "camera frame n happens at common frame n + offset; pose-sync frame g of a camera "
                             "is its frame g - offset, linearly interpolated when fractional (nearer frame if a neighbour is missing)",
               "frames_out": [int(synced.frames[0]), int(synced.frames[-1])],
