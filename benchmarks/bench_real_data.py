@@ -12,8 +12,9 @@ process so that its CPU time is measured.
 
 Printed per trial: each stage's wall time, the 2D -> .mot total (wall and CPU),
 the reprojection error (px, mm), IK marker RMS (mm), frames kept, persons found,
-and the synchronization offsets with the person's mean reprojection error at
-offsets around them (a real capture has no truth: the offsets applied should
+and the synchronization offsets with the mean reprojection error of the
+person's observations (every camera's, capped at 50 px:
+``synchronization.triangulation_check``) at offsets around them (a real capture has no truth: the offsets applied should
 sit at the minimum; a ``*`` marks it).
 
 With ``--pose2sim PYTHON`` (the interpreter of an environment where
@@ -95,8 +96,13 @@ def run_process(cmd: list[str], cwd: Path | None = None, env: dict | None = None
 
 
 # ----------------------------------------------------------------------------- mocap3d
-def run_ours(session: Path, stages: list[str]) -> tuple[float, float, dict[tuple[str, str], float]]:
-    """Run ``mocap3d run`` on ``stages``; (wall, CPU, {(trial, stage): seconds})."""
+def run_ours(session: Path, stages: list[str], label: str, reuse: bool = False
+             ) -> tuple[float, float, dict[tuple[str, str], float]]:
+    """Run ``mocap3d run`` on ``stages``; (wall, CPU, {(trial, stage): seconds}), kept in bench_<label>.json."""
+    saved = session / f"bench_{label}.json"
+    if reuse and saved.is_file():
+        d = json.loads(saved.read_text())
+        return d["wall"], d["cpu"], {tuple(k.split("|")): v for k, v in d["stages"].items()}
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     lst = "[" + ",".join(f"'{s}'" for s in stages) + "]"
     wall, cpu, _ = run_process([sys.executable, "-m", "mocap3d", "run", str(session), "-q",
@@ -105,7 +111,9 @@ def run_ours(session: Path, stages: list[str]) -> tuple[float, float, dict[tuple
     failed = [r for r in rep["results"] if r["status"] == "failed"]
     if failed:
         raise RuntimeError(f"mocap3d failed: {failed}")
-    return wall, cpu, {(r["trial"], r["stage"]): r["seconds"] for r in rep["results"]}
+    times = {(r["trial"], r["stage"]): r["seconds"] for r in rep["results"]}
+    saved.write_text(json.dumps({"wall": wall, "cpu": cpu, "stages": {"|".join(k): v for k, v in times.items()}}))
+    return wall, cpu, times
 
 
 def read_json(path: Path) -> dict:
@@ -121,15 +129,17 @@ def our_results(trial: Path) -> dict:
     return {"persons": len(persons),
             "frames_kept": [p["n_frames_kept"] for p in persons],
             "reproj_px": [p["reprojection_error_px"]["mean"] for p in persons],
-            "reproj_mm": [p["reprojection_error_mm"] for p in persons],
+            "reproj_mm": [p["reprojection_error_mm"]["mean"] for p in persons],
             "ik_rms_mm": rms}
 
 
 def offset_profile(trial_dir: Path) -> dict:
     """Offsets applied, those found (if not applied), and the mean reprojection error (px) of the
     person triangulated with each camera's offset moved by DELTAS frames."""
+    import logging
     from mocap3d.project import discover
     from mocap3d.synchronization import load_inputs, triangulation_check
+    logging.getLogger("mocap3d").setLevel(logging.ERROR)
     rep = read_json(trial_dir / "pose-sync" / "synchronization_report.json")
     trial = discover(trial_dir, overrides={"pose.pose_model": "BLAZEPOSE"})[0]
     kp, rig, _, opts = load_inputs(trial)
@@ -146,15 +156,19 @@ def offset_profile(trial_dir: Path) -> dict:
         for d in DELTAS:
             o = applied.copy()
             o[c] += d
-            errs.append(triangulation_check(rig, kp, o, opts)["mean_px"])
+            errs.append(triangulation_check(rig, kp, o, opts)["observed_px"])
         out["profile"][cam] = errs
     return out
 
 
 # ----------------------------------------------------------------------------- Pose2Sim
-def run_pose2sim(python: str, session: Path, trials: list[str]) -> dict[str, dict]:
-    """Pose2Sim's stages on each trial (already holding mocap3d's pose/): times and results."""
+def run_pose2sim(python: str, session: Path, trials: list[str], reuse: bool = False) -> dict[str, dict]:
+    """Pose2Sim's stages on each trial (already holding mocap3d's pose/): times and results (kept in
+    bench_pose2sim.json)."""
     driver = ROOT / "benchmarks" / "pose2sim_driver.py"
+    saved = session / "bench_pose2sim.json"
+    if reuse and saved.is_file():
+        return json.loads(saved.read_text())
     out = {}
     for t in trials:
         folder = (session / t).resolve()
@@ -177,6 +191,7 @@ def run_pose2sim(python: str, session: Path, trials: list[str]) -> dict[str, dic
                   "reproj_px": [float(a) for a, _ in tri], "reproj_mm": [float(b) for _, b in tri],
                   "frames_kept": [int(b) - int(a) for a, b in frames[-len(tri):]] if tri else [],
                   "ik_rms_mm": rms, "mot": [p.name for p in (folder / "kinematics").glob("*.mot")]}
+    saved.write_text(json.dumps(out))
     return out
 
 
@@ -230,6 +245,7 @@ def main() -> None:
                                                                       Path.home() / ".cache" / "mocap3d" / "pose2sim")))
     ap.add_argument("--work", type=Path, default=None, help="work folder (default: a temporary one, removed)")
     ap.add_argument("--no-profile", action="store_true", help="skip the reprojection error around the offsets")
+    ap.add_argument("--reuse", action="store_true", help="with --work: print the results of an earlier run again")
     a = ap.parse_args()
     a.cache.mkdir(parents=True, exist_ok=True)
     demos_root = fetch_demos(a.cache)
@@ -239,19 +255,22 @@ def main() -> None:
     for key in a.demos.split(","):
         demo, trials = DEMOS[key]
         ours_dir = work / "mocap3d" / demo
-        shutil.rmtree(ours_dir, ignore_errors=True)
-        shutil.copytree(demos_root / demo, ours_dir)
-        _, _, pose_s = run_ours(ours_dir, POSE)
-        wall, cpu, mot_s = run_ours(ours_dir, TO_MOT)
+        reuse = a.reuse and (ours_dir / "bench_to_mot.json").is_file()
+        if not reuse:
+            shutil.rmtree(ours_dir, ignore_errors=True)
+            shutil.copytree(demos_root / demo, ours_dir)
+        _, _, pose_s = run_ours(ours_dir, POSE, "pose", reuse)
+        wall, cpu, mot_s = run_ours(ours_dir, TO_MOT, "to_mot", reuse)
         p2s_all = None
         if a.pose2sim:
             p2s_dir = work / "pose2sim" / demo
-            shutil.rmtree(p2s_dir, ignore_errors=True)
-            shutil.copytree(demos_root / demo, p2s_dir)
-            for t in trials:
-                shutil.copytree(ours_dir / t / "pose", p2s_dir / t / "pose",
-                                ignore=shutil.ignore_patterns("*.mp4", "*.json.tmp"))
-            p2s_all = run_pose2sim(a.pose2sim, p2s_dir, trials)
+            if not (reuse and (p2s_dir / "bench_pose2sim.json").is_file()):
+                shutil.rmtree(p2s_dir, ignore_errors=True)
+                shutil.copytree(demos_root / demo, p2s_dir)
+                for t in trials:
+                    shutil.copytree(ours_dir / t / "pose", p2s_dir / t / "pose",
+                                    ignore=shutil.ignore_patterns("*.mp4", "*.json.tmp"))
+            p2s_all = run_pose2sim(a.pose2sim, p2s_dir, trials, reuse)
         for t in trials:
             tname = demo if t == "." else t
             stage_s = {st: s for (tr, st), s in {**pose_s, **mot_s}.items() if tr == tname}

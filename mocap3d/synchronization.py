@@ -523,19 +523,29 @@ def triangulation_check(rig: CameraRig, kp: Keypoints2D, offsets: np.ndarray, op
                         cap_px: float = 50.0) -> dict[str, Any]:
     """How well the cameras triangulate the person of interest once shifted by ``offsets`` (frames, (C,)).
 
-    The keypoints are put on the common clock (:func:`apply_offsets`), the person
-    of interest is associated across views (single person) and triangulated
-    robustly as the triangulation stage does. Returns ``mean_px``: mean
-    reprojection error (px) of the triangulated points (cameras used),
-    ``points``: how many (frame, keypoint) points were triangulated, and
-    ``per_camera_px``: each camera's mean error against those points (capped
-    at ``cap_px``, excluded observations included; NaN when it observes none).
+    The keypoints are put on the common clock (:func:`apply_offsets`), kept on
+    the frames every camera recorded, the person of interest is associated
+    across views (single person) and triangulated
+    robustly as the triangulation stage does. Returns ``observed_px``: the
+    mean reprojection error (px) of every observation against the triangulated
+    points, used or excluded by the triangulation's outlier rejection, each
+    capped at ``cap_px`` (the criterion: a camera put out of time has its
+    observations excluded, which lowers the error of the cameras used but not
+    this one); ``per_camera_px``: the same per camera (NaN when it observes
+    none); ``mean_px``: the triangulation's own mean error (cameras used);
+    ``points``: how many (frame, keypoint) points were triangulated.
     """
     from .association import AssociationOptions, associate_arrays
     from .triangulation.core import triangulate_points
     from .triangulation.swaps import swap_groups
     offsets = np.asarray(offsets, float)
-    synced = apply_offsets(kp, offsets - offsets.min(), bool(opts.subframe_interpolation))
+    shift = offsets - offsets.min()
+    synced = apply_offsets(kp, shift, bool(opts.subframe_interpolation))
+    # only the frames every camera recorded: offsets that shift a camera's wrong detections out of the
+    # others' time range must not look better for it
+    both = (synced.frames >= kp.frames[0] + np.ceil(shift.max())) & (synced.frames <= kp.frames[-1])
+    synced = Keypoints2D(synced.data[:, both], synced.cameras, synced.keypoints, synced.frames[both], synced.rate,
+                         np.zeros(kp.n_cameras))
     assoc, rep = associate_arrays(rig, synced.data, list(kp.keypoints), kp.rate, AssociationOptions(
         multi_person=False, likelihood_threshold_association=opts.likelihood_threshold_synchronization))
     nan = float("nan")
@@ -549,16 +559,18 @@ def triangulation_check(rig: CameraRig, kp: Keypoints2D, offsets: np.ndarray, op
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         per_cam = np.nanmean(err.reshape(len(rig), -1), axis=1)
+    seen = np.isfinite(err)
     return {"mean_px": float(res.error_px[ok].mean()) if ok.any() else nan, "points": int(ok.sum()),
+            "observed_px": float(err[seen].mean()) if seen.any() else nan,
             "per_camera_px": [float(v) for v in per_cam]}
 
 
 def offsets_are_worse(found: Mapping[str, Any], none: Mapping[str, Any]) -> bool:
-    """True when the offsets triangulate worse than no offsets: a higher mean reprojection error
-    (or no point at all where the unshifted data gives some)."""
+    """True when the offsets triangulate worse than no offsets (:func:`triangulation_check`): a higher
+    mean reprojection error of the observations (or no point at all where the unshifted data gives some)."""
     if not found["points"]:
         return bool(none["points"])
-    return bool(none["points"]) and found["mean_px"] > none["mean_px"]
+    return bool(none["points"]) and found["observed_px"] > none["observed_px"]
 
 
 # --------------------------------------------------------------------------- shell
@@ -628,9 +640,9 @@ def run_synchronization(trial) -> dict[str, Any]:
         fell_back = offsets_are_worse(check["with_offsets"], check["without_offsets"])
         if fell_back:
             log.warning("synchronization: the offsets found (%s frames) triangulate worse than no offsets "
-                        "(mean reprojection error %.2f px against %.2f px): no offsets applied (set "
-                        "fallback_if_worse = false to force them)", ", ".join(f"{o:+.2f}" for o in res.offsets),
-                        check["with_offsets"]["mean_px"], check["without_offsets"]["mean_px"])
+                        "(mean reprojection error of the observations %.2f px against %.2f px): no offsets applied "
+                        "(set fallback_if_worse = false to force them)", ", ".join(f"{o:+.2f}" for o in res.offsets),
+                        check["with_offsets"]["observed_px"], check["without_offsets"]["observed_px"])
             found_offsets = res.offsets.tolist()
             res.offsets = np.zeros(kp.n_cameras)
     synced = apply_offsets(kp, res.offsets, bool(opts.subframe_interpolation))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mocap3d import api
-from mocap3d.calibration.from_keypoints import (FOOT_KEYPOINTS, LEG_FRACTION, calibrate_from_keypoints, leg_length,
+from mocap3d.calibration.from_keypoints import (FOOT_KEYPOINTS, LEG_FRACTION, calibrate_from_keypoints,
                                                 world_frame)
 from mocap3d.camera import CameraRig
 from mocap3d.errors import Mocap3dError
@@ -37,9 +37,12 @@ def _align(est: CameraRig, true: CameraRig):
 
 
 def _true_scale_ratio(cap) -> float:
-    """True leg length over LEG_FRACTION x height: the scale error the de Leva proportions must give."""
-    X = cap.keypoints3d.data
-    return leg_length(X, cap.keypoints3d.names) / (LEG_FRACTION * cap.height[0])
+    """The stature estimated from the true keypoints' segment lengths over the height: the scale error
+    the method must give (body_frame.metric_scale)."""
+    from mocap3d.augmentation import estimate_height
+    from mocap3d.markers import Markers3D
+    k3 = cap.keypoints3d
+    return estimate_height(Markers3D(k3.data, list(k3.names), 60.0, 0.0, 1)) / cap.height[0]
 
 
 def _truth_at_our_origin(cap) -> np.ndarray:
@@ -54,7 +57,7 @@ def _check_rig(est: CameraRig, cap, pos_mm: float = 3.0, ori_deg: float = 0.1) -
     for e, c in zip(est, cap.rig):
         assert np.linalg.norm(s * R @ e.position + t - c.position) * 1000 < pos_mm, e.name
         assert rotation_angle_deg(e.R @ R.T, c.R) < ori_deg, e.name
-    # the metric scale: within 2 % of the truth, and exactly the body's deviation from de Leva's proportions
+    # the metric scale: within 2 % of the truth, and exactly the body's deviation from the proportions assumed
     assert abs(s - 1) < 0.02
     assert abs(1 / s - 1 / _true_scale_ratio(cap)) < 0.003
     # world frame: Y up, X along the walk, floor at the true floor
@@ -67,15 +70,15 @@ def _check_rig(est: CameraRig, cap, pos_mm: float = 3.0, ori_deg: float = 0.1) -
 
 
 def test_core_recovers_cameras_scale_and_world(cap, result):
-    # measured: positions 0.6-1.0 mm, orientations 0.005-0.02 deg, scale 1.3 % (the synthetic
-    # body's leg is 0.485 x height vs de Leva's 0.492), up 0.4 deg, floor 6-11 mm
+    # measured: positions 0.6-1.0 mm, orientations 0.005-0.02 deg, scale -0.5 % (the stature from the
+    # synthetic body's segment lengths is 0.5 % above its height), up 0.4 deg, floor 6-11 mm
     _check_rig(result.rig, cap)
     assert result.rig.names == cap.rig.names
     # the reprojection error is the pixel noise (1 px per axis)
     assert np.all((result.rms_px > 0.5) & (result.rms_px < 1.6))
     assert result.n_outliers == 0
     assert np.all(result.n_observations > 0.9 * N_FRAMES * len(cap.keypoints2d.keypoints))
-    assert abs(result.leg_length_m - LEG_FRACTION * cap.height[0]) < 1e-3
+    assert result.scale_from == "stature"   # HALPE_26 has shoulders and a head: the whole body sets the scale
     assert set(result.init_pair) <= set(cap.rig.names)
 
 

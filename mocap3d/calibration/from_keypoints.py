@@ -23,10 +23,14 @@ Cameras with known intrinsics are posed from one person's keypoints alone
    equals ``LEG_FRACTION`` x the person's height, with the de Leva (1996) male
    thigh (422.2 mm) and shank (434.0 mm) lengths for a 1.741 m stature, the
    source of our own model (``mocap3d.kinematics.anthropometry``):
-   ``LEG_FRACTION`` = 856.2 / 1741 = 0.4918. The scale error is the person's
-   own deviation from these proportions (plus the offset between the
-   detector's keypoints and the joint centres), typically a few percent;
-   a wrong height gives the same relative error.
+   ``LEG_FRACTION`` = 856.2 / 1741 = 0.4918; then, when the skeleton has
+   shoulders and a head keypoint, so that the stature estimated from the
+   whole body's median segment lengths equals the height
+   (:func:`.body_frame.metric_scale`): a detector's hip keypoints alone can sit
+   far from these proportions (BlazePose on Pose2Sim's demo: 7.5 %). The scale
+   error is the person's own deviation from the proportions assumed (plus the
+   offset between the detector's keypoints and the joint centres), typically
+   a few percent; a wrong height gives the same relative error.
 5. World frame (metres): up = median direction from the mid-ankles to the
    mid-shoulders (the person stands or walks upright), made orthogonal to the
    median left-right axis (hips + shoulders) and, when the pelvis travels along
@@ -56,7 +60,7 @@ from scipy.sparse import coo_matrix
 from ..camera import Camera, CameraRig, matrix_to_rodrigues, rodrigues_to_matrix, triangulate_normalized
 from ..errors import Mocap3dError
 from ..logs import get_logger
-from .body_frame import ANKLE_FRACTION, FOOT_KEYPOINTS, LEG_FRACTION, leg_length, world_frame
+from .body_frame import ANKLE_FRACTION, FOOT_KEYPOINTS, LEG_FRACTION, leg_length, metric_scale, world_frame
 from .bundle_adjustment import distort_vectorized
 
 log = get_logger("calibration")
@@ -77,10 +81,12 @@ class KeypointCalibration:
         n_points: 3D points (frame, keypoint) adjusted.
         n_outliers: observations with a residual above ``outlier_px`` after the adjustment.
         scale: metres per unit of the unscaled reconstruction (baseline of the initial pair = 1).
-        leg_length_m: median hip-knee-ankle length after scaling (= LEG_FRACTION x height).
+        leg_length_m: median hip-knee-ankle length after scaling (LEG_FRACTION x height when
+            ``scale_from`` is 'leg').
         init_pair: names of the two cameras that initialized the reconstruction.
         points: (F, K, 3) triangulated keypoints of every frame in the world frame (m); NaN = not seen.
         up_axis: 'Y' or 'Z'.
+        scale_from: 'stature' (whole-body segment lengths) or 'leg' (step 4 of the module docstring).
     """
 
     rig: CameraRig
@@ -93,6 +99,7 @@ class KeypointCalibration:
     init_pair: tuple[str, str]
     points: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0, 3)))
     up_axis: str = "Y"
+    scale_from: str = "leg"
 
     def summary(self) -> dict:
         """JSON-able diagnostics."""
@@ -100,7 +107,7 @@ class KeypointCalibration:
                 "n_observations": dict(zip(self.rig.names, self.n_observations.tolist())),
                 "n_points": self.n_points, "n_outliers": self.n_outliers, "scale": self.scale,
                 "leg_length_m": self.leg_length_m, "leg_fraction_of_height": LEG_FRACTION,
-                "init_pair": list(self.init_pair), "up_axis": self.up_axis}
+                "init_pair": list(self.init_pair), "up_axis": self.up_axis, "scale_from": self.scale_from}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -405,7 +412,7 @@ def calibrate_from_keypoints(cameras: Sequence[Camera], keypoints: np.ndarray, n
     Xall, _ = _triangulate(xy_all, valid.reshape(C, -1), np.stack([c.R for c in cams]),
                            np.stack([c.translation for c in cams]), np.ones(C, bool), max_err)
     Xall = Xall.reshape(F, K, 3)
-    scale = LEG_FRACTION * height_m / leg_length(Xall, names)
+    scale, scale_from = metric_scale(Xall, names, height_m)
     Xall *= scale
     cams = [c.copy(translation=c.translation * scale) for c in cams]
     A, bvec = world_frame(Xall, names, cams[0].position, up, ankle_height_m=ANKLE_FRACTION * height_m)
@@ -416,9 +423,11 @@ def calibrate_from_keypoints(cameras: Sequence[Camera], keypoints: np.ndarray, n
     Xw = Xall @ A.T + bvec
     result = KeypointCalibration(CameraRig(out), rms, n_obs, int(np.isfinite(X).all(1).sum()),
                                  int(np.sum(used & ~inl)), float(scale), leg_length(Xw, names),
-                                 (cams[a].name, cams[b].name), Xw, up)
-    log.info("keypoint calibration: %d points, RMS %s px, scale %.4f m/unit (leg %.3f m = %.4f x %.2f m)",
-             result.n_points, ", ".join(f"{r:.2f}" for r in rms), scale, result.leg_length_m, LEG_FRACTION, height_m)
+                                 (cams[a].name, cams[b].name), Xw, up, scale_from)
+    log.info("keypoint calibration: %d points, RMS %s px, scale %.4f m/unit from the %s (%.2f m tall; leg %.3f m "
+             "= %.4f x height)", result.n_points, ", ".join(f"{r:.2f}" for r in rms), scale,
+             "stature estimated from the segment lengths" if scale_from == "stature" else "leg length", height_m,
+             result.leg_length_m, result.leg_length_m / height_m)
     return result
 
 
