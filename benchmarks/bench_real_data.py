@@ -8,7 +8,9 @@ demo is copied to a work folder and run as a user would:
 ``python -m mocap3d run <demo> --set pose.pose_model=BLAZEPOSE`` (the demos name an
 RTMPose model that is not shipped offline), first the pose stage, then the stages
 from 2D keypoints to the ``.mot`` (synchronization ... kinematics), each in its own
-process so that its CPU time is measured.
+process so that its CPU time is measured. The 2D JSON -> .mot totals are whole
+processes (start-up and imports included) for both tools; per-stage figures
+are each tool's own stage timings.
 
 Printed per trial: each stage's wall time, the 2D -> .mot total (wall and CPU),
 the reprojection error (px, mm), IK marker RMS (mm), frames kept, persons found,
@@ -173,7 +175,7 @@ def run_pose2sim(python: str, session: Path, trials: list[str], reuse: bool = Fa
     for t in trials:
         folder = (session / t).resolve()
         _, _, log = run_process([python, str(driver), str(folder), "calibration"])
-        _, _, log_sync = run_process([python, str(driver), str(folder), "synchronization"])
+        ws, cs, log_sync = run_process([python, str(driver), str(folder), "synchronization"])
         sync_text = "\n".join(l.strip() for l in log_sync.splitlines() if "frames offset" in l)
         shutil.rmtree(folder / "pose-sync", ignore_errors=True)   # see the module docstring
         wall, cpu, log = run_process([python, str(driver), str(folder), ",".join(P2S_TO_MOT[1:])])
@@ -186,8 +188,7 @@ def run_pose2sim(python: str, session: Path, trials: list[str], reuse: bool = Fa
         for f in sorted((folder / "kinematics").glob("opensim_logs.txt")):
             vals = [float(v) for v in re.findall(r"marker error: RMS = ([\d.eE+-]+)", f.read_text())]
             rms.append(1000 * float(np.mean(vals)) if vals else float("nan"))
-        out[t] = {"times": times, "wall": wall + times.get("synchronization", (0, 0))[0],
-                  "cpu": cpu + times.get("synchronization", (0, 0))[1], "sync": sync_text,
+        out[t] = {"times": times, "wall": ws + wall, "cpu": cs + cpu, "sync": sync_text,
                   "reproj_px": [float(a) for a, _ in tri], "reproj_mm": [float(b) for _, b in tri],
                   "frames_kept": [int(b) - int(a) for a, b in frames[-len(tri):]] if tri else [],
                   "ik_rms_mm": rms, "mot": [p.name for p in (folder / "kinematics").glob("*.mot")]}
@@ -274,12 +275,13 @@ def main() -> None:
         for t in trials:
             tname = demo if t == "." else t
             stage_s = {st: s for (tr, st), s in {**pose_s, **mot_s}.items() if tr == tname}
-            # Several trials share one process: each trial's 2D -> .mot time is its stages' sum, CPU split pro rata.
+            # Whole processes as a user runs them (start-up and imports included) for both tools; several
+            # trials share one process: each gets its share of the stages' time.
             own = sum(stage_s.get(st, 0.0) for st in TO_MOT)
-            total = sum(s for (_, st), s in mot_s.items() if st in TO_MOT) or 1.0
+            share = own / (sum(s for (_, st), s in mot_s.items() if st in TO_MOT) or 1.0)
             prof = None if a.no_profile else offset_profile(ours_dir / t)
             print_trial(f"{demo}/{t}" if t != "." else demo, our_results(ours_dir / t), stage_s,
-                        (own, cpu * own / total), prof, p2s_all[t] if p2s_all else None)
+                        (wall * share, cpu * share), prof, p2s_all[t] if p2s_all else None)
         sys.stdout.flush()
     if a.work is None:
         shutil.rmtree(work, ignore_errors=True)

@@ -53,7 +53,10 @@ def main() -> None:
     from Pose2Sim import Pose2Sim
     for stage in a.stages.split(","):
         t, c = time.perf_counter(), cpu()
-        getattr(Pose2Sim, stage)(cfg)
+        # Given a dictionary, Pose2Sim's calibration looks for calibration/ in project_dir itself
+        run_cfg = merged(cfg, {"project": {"project_dir": cfg["project"]["session_dir"]}}) \
+            if stage == "calibration" else cfg
+        getattr(Pose2Sim, stage)(run_cfg)
         print(f"P2S_TIME {stage} {time.perf_counter() - t:.3f} {cpu() - c:.3f}", flush=True)
 
 
