@@ -305,6 +305,7 @@ SCHEMA: dict[str, Spec] = {
     # [kinematics]
     "kinematics.ik_filter_type": choice(*FILTER_TYPES),
     "gait.mode": choice("auto", "walking", "running"),
+    "gait.event_cut_off_frequency": number(ge=0),
     "kinematics.ik_solver": choice("auto", "fast", "opensim"),
     "kinematics.ik_accuracy": number(gt=0),
     "kinematics.constraint_weight": any_of(keyword("inf"), number(ge=0)),

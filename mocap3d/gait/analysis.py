@@ -40,10 +40,14 @@ def _turn_deg(direction: np.ndarray, a: float, b: float) -> float:
     return float(np.ptp(np.unwrap(np.radians(ang)) * 180 / np.pi))
 
 
-def analyze(markers: Markers3D, mode: str = "auto") -> dict[str, Any]:
+def analyze(markers: Markers3D, mode: str = "auto", events_from: Markers3D | None = None) -> dict[str, Any]:
     """Gait events and parameters of one person's markers (metres, Y up).
 
     ``mode``: ``'auto'`` (running when the strides have flight phases), ``'walking'`` or ``'running'``.
+    ``events_from``: the same person's markers, same frames, filtered less (the stage passes the raw
+    ``.trc`` low-passed at ``[gait] event_cut_off_frequency``): events are timed on them, distances are
+    measured on ``markers``. A low-pass that suits positions (6 Hz) rounds the foot's landing and lift-off
+    and moves the contact events by about a frame.
     Returns ``{"status": "ok" | "no gait", "reason", "mode", "warnings", "events": {side: {"strikes_s",
     "toe_offs_s"}}, "cycles": [row...], "summary": {...}, "parameters": {key: {right, left, both,
     symmetry_index_percent}}, "sides": {side: {"heel_strikes_s", "toe_offs_s", key: stats}}, "floor"}``.
@@ -65,7 +69,8 @@ def analyze(markers: Markers3D, mode: str = "auto") -> dict[str, Any]:
     if mean_speed < ev.MIN_SPEED:
         return base | {"status": "no gait", "mode": mode,
                        "reason": f"standing still: median pelvis speed {mean_speed:.2f} m/s < {ev.MIN_SPEED} m/s"}
-    pts = [markers[n] for s in ev.SIDES for n in (feet[s].heel, feet[s].toe)]
+    em = events_from if events_from is not None and events_from.n_frames == markers.n_frames else markers
+    pts = [em[n] for s in ev.SIDES for n in (feet[s].heel, feet[s].toe)]
     missing = {f"{s} {k}": float(np.mean(~np.isfinite(markers[getattr(feet[s], k)]).any(1)))
                for s in ev.SIDES for k in ("heel", "toe")}
     for name, frac in missing.items():
@@ -80,14 +85,14 @@ def analyze(markers: Markers3D, mode: str = "auto") -> dict[str, Any]:
     events, angles = {}, {}
     for i, side in enumerate(ev.SIDES):
         f = feet[side]
-        h, flat = ev.foot_height(markers[f.heel], markers[f.toe], plane, offsets[2 * i:2 * i + 2])
+        h, flat = ev.foot_height(em[f.heel], em[f.toe], plane, offsets[2 * i:2 * i + 2])
         fs, to = ev.contact_events(h, rate, flat=flat)
-        zs, zt = ev.zeni_events(markers[f.heel], markers[f.toe], pelvis, direction, rate)
+        zs, zt = ev.zeni_events(em[f.heel], em[f.toe], pelvis, direction, rate)
         if len(fs) > 1:
             gap = 0.15 * float(np.median(np.diff(fs)))      # 15 % of a cycle
             fs, to = ev.combine(fs, zs, gap), ev.combine(to, zt, gap)
         events[side] = (fs, to)
-        angles[side] = strike_angles(markers[f.heel], markers[f.toe], plane, offsets[2 * i:2 * i + 2], fs)
+        angles[side] = strike_angles(em[f.heel], em[f.toe], plane, offsets[2 * i:2 * i + 2], fs)
     base["events"] = {s: {"strikes_s": [round(markers.start_time + float(x) / rate, 4) for x in e[0]],
                           "toe_offs_s": [round(markers.start_time + float(x) / rate, 4) for x in e[1]]}
                       for s, e in events.items()}

@@ -142,10 +142,11 @@ def floor_plane(points: Sequence[np.ndarray], rate: float,
                 groups: Sequence[int] | None = None) -> tuple[np.ndarray, list[float]]:
     """The floor seen by the foot keypoints: plane coefficients ``(a, b, c)`` of ``y = a x + b z + c``
     fitted to the keypoints (each (F, 3) m) at frames where they are low and do not move up or down, and each keypoint's height
-    above that plane when on the floor (its 5th percentile there: markerless keypoints sit some way above
+    above that plane when on the floor (:func:`resting_level`: markerless keypoints sit some way above
     the sole). A tilted or offset world frame (a calibration whose floor is not Y = 0) is handled.
-    ``groups[k]``: keypoints of one group (e.g. both heels) share one height in the slope fit, so a
-    sideways tilt is seen as a difference between left and right."""
+    ``groups[k]``: keypoints of one group (e.g. both heels) share one height in the slope fit. The slope
+    is fitted along the direction the feet travel only (across it, a straight walk spans too little to
+    measure one) and only when they travel 0.5 m or more."""
     groups = list(range(len(points))) if groups is None else list(groups)
     xs, ys, zs, ids = [], [], [], []
     for k, p in enumerate(points):
@@ -159,16 +160,37 @@ def floor_plane(points: Sequence[np.ndarray], rate: float,
                            f"slower than {STILL_SPEED} m/s): cannot find the floor")
     # one offset per group, common slopes: least squares on [x, z, one-hot(group)]
     gid = np.asarray(groups)[ids]
-    A = np.column_stack([x, z, np.eye(max(groups) + 1)[gid]])
-    coef = np.linalg.lstsq(A, y, rcond=None)[0]
-    if np.ptp(x) < 0.5 and np.ptp(z) < 0.5:           # feet barely travel: the slope is not measurable
-        coef[:2] = 0.0
-    plane = np.array([coef[0], coef[1], 0.0])
+    # the slope is measurable only along the direction the feet travel (a straight walk is ~0.2 m wide)
+    xz = np.column_stack([x, z]) - [x.mean(), z.mean()]
+    axis = np.linalg.svd(xz, full_matrices=False)[2][0]
+    u = xz @ axis
+    plane = np.zeros(3)
+    if np.ptp(u) >= 0.5:
+        A = np.column_stack([u, np.eye(max(groups) + 1)[gid]])
+        slope = float(np.linalg.lstsq(A, y, rcond=None)[0][0])
+        plane[:2] = slope * axis                        # y = slope * (axis . (x, z)) + const
     offsets = []
     for k in range(len(points)):
         h = y[ids == k] - plane[0] * x[ids == k] - plane[1] * z[ids == k]
-        offsets.append(float(np.percentile(h, 5)) if len(h) else np.nan)
+        offsets.append(resting_level(h) if len(h) else np.nan)
     return plane, offsets
+
+
+REST_BAND = 0.002         # m: half-width of the band in which the resting heights of a keypoint gather
+
+
+def resting_level(h: np.ndarray, band: float = REST_BAND) -> float:
+    """The height (m) at which a keypoint rests on the floor: the centre of the densest ``±band`` cluster of
+    its lowest heights ``h`` (n,) at still frames (the foot flat), refined as the median of that cluster. Unlike a low
+    percentile, it does not sink with the keypoint noise (a percentile would lower the contact threshold
+    and make strikes late and toe-offs early)."""
+    h = np.sort(h[np.isfinite(h)])
+    if not len(h):
+        return np.nan
+    h = h[h <= np.percentile(h, 5) + 3 * band]     # the lowest cluster (a heel also rests raised in mid-stance)
+    count = np.searchsorted(h, h + band, side="right") - np.searchsorted(h, h - band, side="left")
+    centre = h[int(np.argmax(count))]
+    return float(np.median(h[np.abs(h - centre) <= band]))
 
 
 def height_above(p: np.ndarray, plane: np.ndarray, offset: float) -> np.ndarray:

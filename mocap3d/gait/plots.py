@@ -38,14 +38,15 @@ def message_figure(path: Path, title: str, message: str) -> Path:
 
 
 def plot_trajectories(markers: Markers3D, report: dict[str, Any], path: Path) -> Path:
-    """Heel, toe and ankle height above the floor (mm) of each foot against time, foot strikes and toe-offs
-    marked; when ``report`` has no gait, a figure saying why (never empty axes)."""
+    """Heel, toe and ankle height (mm) of each foot above the height where each rests on the floor (the
+    ankle: its 5th percentile), against time, with the foot strikes and toe-offs; when ``report`` has no
+    gait, a figure saying why (never empty axes)."""
     if "floor" not in report:
         return message_figure(path, "No gait analysed", report.get("reason", "no gait found"))
     plt = _plt()
     fl = report["floor"]
     plane = np.array([fl["slope_x"], fl["slope_z"], 0.0])
-    base = min(fl["keypoint_heights_m"].values())
+    rest = fl["keypoint_heights_m"]
     t = markers.times
     fig, axes = plt.subplots(2, 1, figsize=(10, 5.5), sharex=True)
     for ax, side in zip(axes, SIDES):
@@ -55,12 +56,14 @@ def plot_trajectories(markers: Markers3D, report: dict[str, Any], path: Path) ->
         if ankle in markers.names and ankle not in (m["heel"], m["toe"]):
             names.append(("ankle", ankle))
         for label, name in names:
-            ax.plot(t, 1000 * height_above(markers[name], plane, base), lw=1.2, label=f"{label} ({name})")
+            h = height_above(markers[name], plane, 0.0)
+            level = rest.get(f"{side} {label}", np.nanpercentile(h, 5) if np.isfinite(h).any() else 0.0)
+            ax.plot(t, 1000 * (h - level), lw=1.2, label=f"{label} ({name})")
         e = report.get("events", {}).get(side, {})
         for key, style, lab in (("strikes_s", "tab:green", "foot strike"), ("toe_offs_s", "tab:red", "toe-off")):
             for k, x in enumerate(e.get(key, [])):
                 ax.axvline(x, color=style, lw=0.9, ls="--", label=lab if k == 0 else None)
-        ax.set_ylabel(f"{side}: height above floor (mm)")
+        ax.set_ylabel(f"{side}: height above rest (mm)")
         ax.legend(loc="upper right", fontsize=7, ncol=5)
         ax.grid(alpha=0.3)
     axes[0].set_title(f"Foot keypoints and gait events ({report.get('mode', '')}; filtered 3D keypoints)")

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import Mocap3dError
 from ..logs import atomic_write, get_logger, write_report
 from .analysis import MODES, analyze
@@ -24,13 +26,62 @@ from .plots import message_figure, plot_trajectories
 log = get_logger("gait")
 
 
+EVENT_CUT_OFF = 15.0      # Hz, default low-pass of the raw .trc on which events are timed
+MAX_EVENT_DEVIATION = 0.03  # m: raw keypoints farther than this from the filtered ones are outliers
+
+
 def gait_options(config: dict[str, Any]) -> dict[str, Any]:
     """The ``[gait]`` settings with their defaults."""
     g = dict(config.get("gait", {}) or {})
     mode = g.get("mode", "auto")
     if mode not in MODES:
         raise Mocap3dError(f"[gait] mode = {mode!r}; use one of {', '.join(MODES)}")
-    return {"mode": mode}
+    cut = g.get("event_cut_off_frequency", EVENT_CUT_OFF)
+    if isinstance(cut, bool) or not isinstance(cut, (int, float)) or cut < 0:
+        raise Mocap3dError(f"[gait] event_cut_off_frequency = {cut!r}; use a number of Hz >= 0 (0: the filtered .trc)")
+    return {"mode": mode, "event_cut_off_frequency": float(cut)}
+
+
+def event_markers(trc: Path, markers, cut_off: float):
+    """The raw ``.trc`` of the current run that ``trc`` was filtered from, Hampel-cleaned (3 sigma) and
+    low-passed at ``cut_off`` Hz (Butterworth, zero phase), for timing the events, with the samples farther
+    than :data:`MAX_EVENT_DEVIATION` from the filtered ``markers`` left out; None when there is none
+    (``trc`` is raw, the raw file is missing or has other frames) or ``cut_off`` is 0."""
+    from ..filtering.stage import FilterSettings, filter_markers
+    from ..stage_inputs import current_raw_trc, read_markers
+    if cut_off <= 0 or "_filt" not in trc.stem:
+        return None
+    raws = [p for p in current_raw_trc(trc.parent) if trc.stem.startswith(p.stem + "_filt")]
+    if not raws:
+        return None
+    raw = read_markers(raws[0])
+    if raw.n_frames != markers.n_frames or raw.names != markers.names:
+        return None
+    settings = FilterSettings("butterworth", {"cut_off_frequency": min(cut_off, 0.45 * raw.rate), "order": 4},
+                              reject_outliers=True, outlier_n_sigma=3.0)
+    em = filter_markers(raw, settings)[0]
+    far = np.linalg.norm(em.data - markers.data, axis=-1) > MAX_EVENT_DEVIATION
+    em.data[far] = np.nan          # outliers of the raw file that the filtering stage removed
+    return em, raws[0]
+
+
+def analyze_trial_file(trc: Path, markers, opts: dict[str, Any]) -> dict[str, Any]:
+    """:func:`analyze` with the events timed on the lightly filtered raw file when there is one; the filtered
+    file alone when that finds fewer complete cycles (noise breaking the contacts, said in the warnings)."""
+    found = event_markers(trc, markers, opts["event_cut_off_frequency"])
+    plain = None
+    if found is not None:
+        em, raw = found
+        report = analyze(markers, opts["mode"], events_from=em)
+        report["events_from"] = f"{raw.name} low-passed at {opts['event_cut_off_frequency']:g} Hz"
+        plain = analyze(markers, opts["mode"])
+        n = lambda r: len(r.get("cycles", [])) if r["status"] == "ok" else -1
+        if n(plain) > n(report):
+            plain["warnings"].append(f"events timed on {trc.name}: {report['events_from']} gave fewer complete "
+                                     f"cycles ({max(n(report), 0)} against {n(plain)})")
+            report = plain | {"events_from": trc.name}
+        return report
+    return analyze(markers, opts["mode"]) | {"events_from": trc.name}
 
 
 def write_cycles_csv(rows: list[dict[str, Any]], path: Path) -> Path:
@@ -99,7 +150,8 @@ def _curves_exports_html(trial, trc: Path, markers, report: dict[str, Any], out:
     sheets["keypoints_3d"] = ex.markers_sheet(markers)
     try:
         from ..io.openpose import read_openpose_folders
-        kp2d = read_openpose_folders(trial.latest_pose_dir(), rate=markers.rate)
+        from ..triangulation.inputs import load_skeleton
+        kp2d = read_openpose_folders(trial.latest_pose_dir(), skeleton=load_skeleton(trial.config), rate=markers.rate)
         sheets |= ex.keypoints2d_sheets(kp2d)
     except Exception as exc:            # 2D keypoints are optional in the workbook; say why they are absent
         log.info("%s: no 2D keypoints in the workbook (%s)", stem, exc)
@@ -122,7 +174,7 @@ def run_gait(trial) -> dict[str, Any]:
     for f in files:
         markers = read_markers(f)
         try:
-            report = analyze(markers, opts["mode"]) | {"trc": str(f)}
+            report = analyze_trial_file(f, markers, opts) | {"trc": str(f)}
         except Mocap3dError as exc:     # e.g. a skeleton without hips or feet: nothing to analyse, not a failure
             log.warning("%s: gait not analysed (%s)", f.name, exc)
             message_figure(out / f"{f.stem}_gait.png", "No gait analysed", str(exc))
