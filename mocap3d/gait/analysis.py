@@ -82,17 +82,21 @@ def analyze(markers: Markers3D, mode: str = "auto", events_from: Markers3D | Non
         return base | {"status": "no gait", "mode": mode, "reason": str(exc)}
     base["floor"] = {"slope_x": float(plane[0]), "slope_z": float(plane[1]),
                      "keypoint_heights_m": dict(zip(missing, [round(o, 4) for o in offsets]))}
-    events, angles = {}, {}
+    contact, zeni = {}, {}
     for i, side in enumerate(ev.SIDES):
         f = feet[side]
         h, flat = ev.foot_height(em[f.heel], em[f.toe], plane, offsets[2 * i:2 * i + 2])
-        fs, to = ev.contact_events(h, rate, flat=flat)
-        zs, zt = ev.zeni_events(em[f.heel], em[f.toe], pelvis, direction, rate)
-        if len(fs) > 1:
-            gap = 0.15 * float(np.median(np.diff(fs)))      # 15 % of a cycle
-            fs, to = ev.combine(fs, zs, gap), ev.combine(to, zt, gap)
-        events[side] = (fs, to)
-        angles[side] = strike_angles(em[f.heel], em[f.toe], plane, offsets[2 * i:2 * i + 2], fs)
+        contact[side] = ev.contact_events(h, rate, flat=flat)
+        zeni[side] = ev.zeni_events(em[f.heel], em[f.toe], pelvis, direction, rate)
+    strides = np.concatenate([np.diff(z[0]) for z in zeni.values()])
+    gap = 0.25 * float(np.median(strides)) if len(strides) else 0.0          # a quarter of a cycle
+    fs = ev.combine({s: c[0] for s, c in contact.items()}, {s: z[0] for s, z in zeni.items()}, gap)
+    to = ev.combine({s: c[1] for s, c in contact.items()}, {s: z[1] for s, z in zeni.items()}, gap)
+    events, angles = {}, {}
+    for i, side in enumerate(ev.SIDES):
+        f = feet[side]
+        events[side] = (fs[side], to[side])
+        angles[side] = strike_angles(em[f.heel], em[f.toe], plane, offsets[2 * i:2 * i + 2], fs[side])
     base["events"] = {s: {"strikes_s": [round(markers.start_time + float(x) / rate, 4) for x in e[0]],
                           "toe_offs_s": [round(markers.start_time + float(x) / rate, 4) for x in e[1]]}
                       for s, e in events.items()}

@@ -5,22 +5,26 @@ Markers (Y up, metres): heel ``RHeel`` / ``r_calc_study``; toe ``RBigToe``,
 ASIS/PSIS markers). Skeletons without feet (``COCO_17``) fall back to the
 ankles, which makes toe-off and support times approximate (reported).
 
-Two detectors, combined:
+Two detectors, combined (:func:`combine`):
 
 - the coordinate method of Zeni, Richards & Higginson (2008, Gait & Posture
   27:710): along the walking direction, heel strike is when the heel is
   farthest ahead of the pelvis and toe-off when the toe is farthest behind it.
-  It finds every stride robustly, but on its own it fires a few percent of the
-  cycle before the heel reaches the floor and after the toe has left it;
-- the foot's height above the floor (the contact-height method, e.g. Hreljac &
-  Marshall 2000 used the heel's and toe's vertical motion; O'Connor et al. 2007,
-  Gait & Posture 25:469, the foot centre's vertical velocity): within a window
-  around each coordinate-method event, initial contact is the first moment the
-  lower of heel and toe comes down to its floor level, and toe-off the last
-  moment the toe (or heel, whichever leaves last) is still there. The floor
-  level of each keypoint is its own low percentile over the trial (markerless
-  keypoints sit above the sole by an unknown amount), and the crossing of
-  ``floor + CONTACT_HEIGHT`` is interpolated linearly between frames.
+  It finds every stride robustly and times it precisely (smooth extrema,
+  located to a fraction of a frame by a parabola), but off the floor contact:
+  on our synthetic walking it fires ~20 ms after the heel reaches the floor and
+  ~170 ms after the toe has left it;
+- the foot's height above the floor (:func:`contact_events`; in the spirit of
+  the kinematic methods of Hreljac & Marshall 2000 and O'Connor et al. 2007,
+  Gait & Posture 25:469, which use the foot's vertical motion): the foot is on
+  the floor while the lower of heel and toe is within ``CONTACT_HEIGHT`` of the
+  height at which that keypoint rests (:func:`floor_plane`; markerless keypoints
+  sit above the sole by an amount we do not know), crossings interpolated
+  between frames. On time, but as noisy as the keypoints' heights.
+
+The events are the coordinate method's, shifted by the median offset of the
+contact events paired with them. Measured against the geometric contact truth
+of the synthetic captures (:mod:`mocap3d.synthetic.contacts`), see the tests.
 
 The walking direction is the pelvis's horizontal velocity averaged over about
 a second, so curved paths work too.
@@ -151,7 +155,8 @@ def floor_plane(points: Sequence[np.ndarray], rate: float,
     xs, ys, zs, ids = [], [], [], []
     for k, p in enumerate(points):
         vy = np.abs(np.gradient(p[:, 1])) * rate
-        low = p[:, 1] < np.nanpercentile(p[:, 1], 40) if np.isfinite(p[:, 1]).any() else np.zeros(len(p), bool)
+        # on the floor, a foot keypoint is within REST_RANGE of its lowest (2nd percentile) height
+        low = p[:, 1] < np.nanpercentile(p[:, 1], 2) + REST_RANGE if np.isfinite(p[:, 1]).any() else np.zeros(len(p), bool)
         still = np.isfinite(vy) & (vy < STILL_SPEED) & low
         xs.append(p[still, 0]); ys.append(p[still, 1]); zs.append(p[still, 2]); ids.append(np.full(still.sum(), k))
     x, y, z, ids = map(np.concatenate, (xs, ys, zs, ids))
@@ -176,21 +181,18 @@ def floor_plane(points: Sequence[np.ndarray], rate: float,
     return plane, offsets
 
 
-REST_BAND = 0.002         # m: half-width of the band in which the resting heights of a keypoint gather
+REST_PERCENTILE = 25      # %: a keypoint's resting height is this percentile of its heights at still frames
+REST_RANGE = 0.02         # m: still frames more than this above a keypoint's lowest height are not resting
 
 
-def resting_level(h: np.ndarray, band: float = REST_BAND) -> float:
-    """The height (m) at which a keypoint rests on the floor: the centre of the densest ``±band`` cluster of
-    its lowest heights ``h`` (n,) at still frames (the foot flat), refined as the median of that cluster. Unlike a low
-    percentile, it does not sink with the keypoint noise (a percentile would lower the contact threshold
-    and make strikes late and toe-offs early)."""
-    h = np.sort(h[np.isfinite(h)])
-    if not len(h):
-        return np.nan
-    h = h[h <= np.percentile(h, 5) + 3 * band]     # the lowest cluster (a heel also rests raised in mid-stance)
-    count = np.searchsorted(h, h + band, side="right") - np.searchsorted(h, h - band, side="left")
-    centre = h[int(np.argmax(count))]
-    return float(np.median(h[np.abs(h - centre) <= band]))
+def resting_level(h: np.ndarray) -> float:
+    """The height (m) at which a keypoint rests on the floor: the :data:`REST_PERCENTILE` th percentile of its
+    heights ``h`` (n,) at still frames. The foot rests flat for a good part of those frames (the heel also
+    rests raised in mid-stance, the toe in swing, which the percentile leaves above it); a low percentile
+    such as the 5th would sink with the keypoint noise, lower the contact threshold and make strikes late
+    and toe-offs early."""
+    h = h[np.isfinite(h)]
+    return float(np.percentile(h, REST_PERCENTILE)) if len(h) else np.nan
 
 
 def height_above(p: np.ndarray, plane: np.ndarray, offset: float) -> np.ndarray:
@@ -244,19 +246,27 @@ def foot_height(heel: np.ndarray, toe: np.ndarray, plane: np.ndarray,
     return np.fmin(hh, ht), (hh < FLAT_HEIGHT) & (ht < FLAT_HEIGHT)
 
 
-def combine(contact: np.ndarray, zeni: np.ndarray, max_gap: float) -> np.ndarray:
-    """Contact-height events (accurate, but as noisy as the foot's height) re-timed by the coordinate
-    method's events (Zeni et al. 2008: precise extrema, but offset from the contact): each contact event
-    paired with a coordinate event within ``max_gap`` frames becomes that event plus the median offset of
-    all pairs. So the offset to the floor contact comes from every step of the trial, the cycle-to-cycle
-    timing from the smooth extrema. Unpaired contact events are kept as they are."""
-    if not len(contact) or len(zeni) < 2:
+def pair_offsets(contact: np.ndarray, zeni: np.ndarray, max_gap: float) -> np.ndarray:
+    """Offsets (frames) of the contact events from their nearest coordinate-method event, for the pairs
+    closer than ``max_gap`` frames."""
+    if not len(contact) or not len(zeni):
+        return np.zeros(0)
+    gap = contact - zeni[np.abs(contact[:, None] - zeni[None, :]).argmin(1)]
+    return gap[np.abs(gap) < max_gap]
+
+
+def combine(contact: dict[str, np.ndarray], zeni: dict[str, np.ndarray], max_gap: float) -> dict[str, np.ndarray]:
+    """Events found like the coordinate method's and timed like the foot's contact with the floor, for one
+    kind of event (strikes or toe-offs) of both feet (``{side: sub-frame indices}``).
+
+    The coordinate method (Zeni et al. 2008) finds every step robustly and to a fraction of a frame (smooth
+    extrema), but a few percent of the cycle away from the contact; the contact-height events are on time
+    but as noisy as the foot's height, and noise or a gap can break one contact into two. So the events are
+    the coordinate method's ones shifted by the median offset of the contact events paired with them
+    (within ``max_gap`` frames), pooled over both feet: the offset to the floor contact comes from every
+    step of the trial. With fewer than two pairs the contact events are kept."""
+    gaps = np.concatenate([pair_offsets(contact[s], zeni[s], max_gap) for s in contact])
+    if len(gaps) < 2 or any(len(zeni[s]) < 2 for s in zeni):
         return contact
-    j = np.abs(contact[:, None] - zeni[None, :]).argmin(1)
-    gap = contact - zeni[j]
-    paired = np.abs(gap) < max_gap
-    if paired.sum() < 2:
-        return contact
-    out = contact.copy()
-    out[paired] = zeni[j[paired]] + np.median(gap[paired])
-    return out
+    off = float(np.median(gaps))
+    return {s: zeni[s] + off for s in zeni}
