@@ -349,6 +349,30 @@ def test_cli_blender(trial, tmp_path):
         assert Path(rep["files"][key]).is_file()
 
 
+@needs_bpy
+def test_blender_executable_on_path(trial, tmp_path, monkeypatch):
+    """Without the bpy module, a 'blender' on PATH runs the same script (--background ... --python-expr)."""
+    import types
+
+    import mocap3d.blender_scene as bs
+    exe = tmp_path / "bin" / "blender"
+    exe.parent.mkdir()
+    # stands in for Blender: checks the flags, then runs the --python-expr script with a Python that has bpy
+    exe.write_text(f"""#!/bin/sh
+[ "$1" = "--background" ] || exit 9
+for a; do last="$a"; done
+exec {sys.executable} -c "$last"
+""")
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{exe.parent}:{__import__('os').environ['PATH']}")
+    monkeypatch.setattr(bs, "importlib", types.SimpleNamespace(util=types.SimpleNamespace(find_spec=lambda n: None)))
+    assert bs.blender_command()[:2] == [str(exe), "--background"]
+    rep = bs.export_trial(trial, tmp_path / "out", camera="free", percent=10, movie=False, formats=("fbx",))
+    assert rep["camera"] == "free camera" and Path(rep["files"]["fbx"]).is_file() and Path(rep["files"]["png"]).is_file()
+    with pytest.raises(Mocap3dError, match="no camera 'cam09'"):
+        bs.export_trial(trial, tmp_path / "out", camera="cam09", percent=10, movie=False, formats=())
+
+
 def test_cli_without_blender(tmp_path, monkeypatch):
     import mocap3d.blender_scene as bs
     monkeypatch.setattr(bs, "blender_command", lambda: None)
