@@ -9,6 +9,7 @@ Quick start::
 from .capture import Capture, make_capture
 from .demo import make_demo, run_demo
 from .motion import COORDINATES, Motion, make_motion
+from . import normative_gait  # noqa: F401  (registers the 'normative_walking' motion)
 from .rig import PRESETS, look_at, make_rig, sees_volume, single_camera_rig, walkway_volume
 from .session import make_session
 from .writer import GROUND_TRUTH, perturb_rig, read_truth, write_capture

@@ -81,7 +81,7 @@ def _motion_fn(name: str, speed: float | None, height: float, x0: float, start: 
     """A function times -> grounded Motion for one person (fixed x0 so every camera sees the same path)."""
     fn = MOTIONS[name]
     kw: dict[str, Any] = {"height": height}
-    if name in ("walking", "running"):
+    if name in ("walking", "running", "normative_walking"):
         kw["x0"] = x0
         if speed is not None:
             kw["speed"] = speed
@@ -123,7 +123,7 @@ def make_capture(n_cameras: int = 4, motion: str = "walking", n_frames: int = 12
 
     Args:
         n_cameras: cameras of a :func:`~mocap3d.synthetic.rig.make_rig` rig (ignored if ``rig``).
-        motion: ``walking``, ``running``, ``squat`` or ``jump``.
+        motion: ``walking``, ``running``, ``squat``, ``jump`` or ``normative_walking`` (a measured cycle).
         n_frames: frames per camera; rate: Hz.
         skeleton: detector skeleton of the 2D keypoints.
         height: participant height (m); speed: m/s (walking/running).
@@ -154,7 +154,7 @@ def make_capture(n_cameras: int = 4, motion: str = "walking", n_frames: int = 12
     off = _offsets(C, offsets, max_offset, subframe, rng)
     t_ref = np.arange(F) / rate
     duration = t_ref[-1]
-    v = speed if speed is not None else (1.3 if motion == "walking" else 3.5)
+    v = speed if speed is not None else (1.3 if motion in ("walking", "normative_walking") else 3.5)
     people = [_motion_fn(motion, speed, height, -v * duration / 2, 0.0, sk.name)]
     heights, place = [height], [(0.0, np.zeros(3))]
     if second_person:
