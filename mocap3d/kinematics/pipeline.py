@@ -210,9 +210,11 @@ def scale_from_markers(model: osim.Model, markers: Markers3D, opts: KinematicsOp
         weights = _weights_for(label, names, opts.setup_dir, opts.skeleton)
         if sum(weights.get(n, 1.0) > 0 for n in names if n not in loose) >= 6:
             placed: dict[str, float] = {}
+            poses = [posture] if posture is not None else []
             for _ in range(3):                      # each pass refits the posture with the markers moved so far
-                step = place_markers(model, data, names, frames, markers.rate, weights, loose, opts, posture,
-                                     opts.keypoint_placement_mm / 1000.0 if not placed else 0.005)
+                step = place_markers(model, data, names, frames, markers.rate, weights, loose, opts,
+                                     poses[-1] if poses else None,
+                                     opts.keypoint_placement_mm / 1000.0 if not placed else 0.005, poses)
                 for n, d in step.items():
                     placed[n] = placed.get(n, 0.0) + d
                 if not step:
@@ -235,7 +237,8 @@ def _trusted_weights(label: str, names: Sequence[str], opts: KinematicsOptions) 
 
 def place_markers(model: osim.Model, data: np.ndarray, names: list[str], frames: np.ndarray, rate: float,
                   trusted: dict[str, float], movable: list[str], opts: KinematicsOptions,
-                  initial: np.ndarray | None = None, min_move: float = 0.0) -> dict[str, float]:
+                  initial: np.ndarray | None = None, min_move: float = 0.0,
+                  solutions: list[np.ndarray] | None = None) -> dict[str, float]:
     """Move ``movable`` markers (in place) to their median observed position in their body frame.
 
     The body poses come from IK on the ``trusted`` markers (detector keypoints
@@ -245,6 +248,7 @@ def place_markers(model: osim.Model, data: np.ndarray, names: list[str], frames:
     ``initial``: (frames, coordinates) starting values of that IK (the last
     scaling refinement's solution on the same frames). Only markers whose
     median position lies more than ``min_move`` (m) from their current one move.
+    ``solutions``: if given, the IK's coordinates are appended to it (to start a next placement from).
 
     Returns ``{marker: displacement (m)}``.
     """
@@ -284,6 +288,8 @@ def place_markers(model: osim.Model, data: np.ndarray, names: list[str], frames:
         moved[n] = float(np.linalg.norm(new - old))
     model.finalizeConnections()
     model.initSystem()
+    if solutions is not None:
+        solutions.append(res.values)
     if moved:
         worst = max(moved, key=moved.get)
         log.info("placed %d markers on the model from the data (largest move %s: %.1f mm)", len(moved), worst,
