@@ -11,9 +11,9 @@ Bars (issue 3): hip and knee flexion within 1.0 deg RMSE and ankle flexion
 within 2.0 deg on both sides. Pose2Sim 0.10.49 under the same conditions:
 hip 0.6-0.7, knee 1.2, ankle 4.2-4.7 deg.
 
-Measured (seed 0): keypoints only hip 0.78/0.80, knee 0.35/0.41, ankle
-0.98/1.05 (r/l); with the LSTM markers hip 0.64/0.88, knee 0.36/0.48, ankle
-0.98/1.08. In that path the augmenter's ASIS/PSIS set the pelvis tilt that the
+Measured (seed 0): keypoints only hip 0.68/0.74, knee 0.35/0.42, ankle
+0.92/1.05 (r/l); with the LSTM markers hip 0.60/0.85, knee 0.37/0.50, ankle
+0.93/1.07. In that path the augmenter's ASIS/PSIS set the pelvis tilt that the
 collinear hip keypoints leave loose, but they carry a gait-locked error
 relative to our rigid pelvis (about 10 mm RMS after placement; their
 forward/lateral error correlates at 0.9 with hip flexion). Their IK weight is
