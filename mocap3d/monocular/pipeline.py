@@ -177,7 +177,7 @@ def reconstruct(keypoints: np.ndarray, names: Sequence[str], frames: np.ndarray,
         z = _smooth_depth(z, rate)
         cam0 = np.concatenate([xn * z[:, None, None], np.broadcast_to(z[:, None, None], xn.shape[:2] + (1,))], -1)
         cam, nm = add_mid_points(cam0, names)
-    frame = world_frame(cam, nm, feet)
+    frame = world_frame(cam, nm, feet, rate, depth_known=lifted is not None)
     if frame.view_angle_deg > 60:
         log.warning("frontal view: the walking direction is %.0f deg from the image plane, so distances along it come "
                     "from the body's image size only (depth is ambiguous); lengths and speed are less reliable than "
@@ -189,7 +189,7 @@ def reconstruct(keypoints: np.ndarray, names: Sequence[str], frames: np.ndarray,
     prior = world[:, [nm.index(n) for n in on_model]] if lifted is not None else None
     def reframe(cam_fit: np.ndarray) -> WorldFrame:
         pts, nm_fit = add_mid_points(cam_fit, list(on_model))
-        return world_frame(pts, nm_fit, feet)
+        return world_frame(pts, nm_fit, feet, rate)
 
     fit = fit_model(model, on_model, uv, conf[:, idx], camera.matrix, frame, root_world, rate, prior, opts,
                     show_progress, reframe)

@@ -13,8 +13,9 @@ Steps:
 2. :func:`depth_from_bones`: without a lifted 3D, the root depth from the
    known bone lengths and their image lengths (foreshortening only shortens a
    bone, so each bone gives an upper bound of the depth; the smallest bounds win).
-3. :func:`world_frame`: up from the trunk, the walking direction and the
-   along-walk slope from the root's path, the floor height from the feet.
+3. :func:`world_frame`: up from what is horizontal (the root's path, planted
+   feet; the trunk as a weak prior), the walking direction from the root's
+   path, the floor height from the feet.
 """
 from __future__ import annotations
 
@@ -139,15 +140,16 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / n
 
 
-def world_frame(cam: np.ndarray, names: Sequence[str], foot_offsets: dict[str, float],
-                min_travel: float = 0.5, min_floor_frames: int = 10) -> WorldFrame:
-    """World frame from a camera-axes skeleton (F, K, 3) (metres, NaN = missing).
+def world_frame(cam: np.ndarray, names: Sequence[str], foot_offsets: dict[str, float], rate: float = 60.0,
+                min_travel: float = 0.5, min_floor_frames: int = 10, depth_known: bool = True) -> WorldFrame:
+    """World frame from a camera-axes skeleton (F, K, 3) (metres, NaN = missing) filmed at ``rate`` Hz.
 
     ``foot_offsets``: height above the floor (m) of each foot keypoint when the
-    person stands (from the scaled model). Up: the mean trunk direction
-    (mid-hip -> neck), with its component along the root's path removed (the
-    path is level on a level floor: this sets the floor's slope along the walk);
-    the floor height from the lowest foot points.
+    person stands (from the scaled model). Up: :func:`vertical`; X: the root's
+    path (or the facing direction when the person does not travel) on the floor;
+    the floor height from the lowest foot points. ``depth_known`` False (a flat
+    first guess at one depth per frame, no lifter): the foot vectors carry no
+    depth, so up is the trunk direction made orthogonal to the root's path.
     """
     idx = {n: i for i, n in enumerate(names)}
     for need in ("Hip", "Neck"):
@@ -163,27 +165,32 @@ def world_frame(cam: np.ndarray, names: Sequence[str], foot_offsets: dict[str, f
         raise Mocap3dError("no foot keypoint (heels, toes or ankles) in the skeleton: cannot find the floor")
     fp = cam[:, [idx[n] for n in feet]]                                   # (F, J, 3)
     off = np.array([foot_offsets[n] for n in feet])
-    h = fp @ up0 - off                                                     # floor height estimate per sample
-    has = np.isfinite(h).any(1)
+    has = np.isfinite(fp).all(-1).any(1)
     if has.sum() < min_floor_frames:
         raise Mocap3dError(f"the feet are seen in {int(has.sum())} frame(s) only (< {min_floor_frames}): the video is "
                            "too short or the feet are out of the picture, so the floor cannot be found. Film the whole "
                            "body for at least half a second")
+    if depth_known:
+        up = vertical(cam, idx, up0, foot_offsets, rate)
+    else:
+        rv0 = cam[:, idx["Hip"]]
+        rv0 = rv0[np.isfinite(rv0).all(1)]
+        along0 = np.linalg.svd(rv0 - rv0.mean(0), full_matrices=False)[2][0] if len(rv0) > 2 else np.zeros(3)
+        up = _unit(up0 - (up0 @ along0) * along0)
+    h = fp @ up - off                                                      # floor height estimate per sample
     low = np.nanargmin(np.where(np.isfinite(h[has]), h[has], np.inf), axis=1)
-    lowest = fp[has][np.arange(has.sum()), low] - off[low, None] * up0  # floor points under the lowest foot
+    lowest = fp[has][np.arange(has.sum()), low] - off[low, None] * up      # floor points under the lowest foot
     root = cam[:, idx["Hip"]]
     rv = root[np.isfinite(root).all(1)]
-    path = rv - np.outer(rv @ up0, up0)
+    path = rv - np.outer(rv @ up, up)
     travel = float(np.linalg.norm(path[-1] - path[0])) if len(path) > 1 else 0.0
     walking = travel >= min_travel
-    if walking:   # the root's path: the floor's slope along the walk and the walking direction
-        c = rv - rv.mean(0)
+    if walking:
+        c = path - path.mean(0)
         along = np.linalg.svd(c, full_matrices=False)[2][0]
         along = along if along @ (path[-1] - path[0]) > 0 else -along
-        up = _unit(up0 - (up0 @ along) * along)
         fwd = _unit(along - (along @ up) * up)
     else:
-        up = up0
         fwd = _facing(cam, idx, up)
     right = np.cross(fwd, up)
     Rcw = np.stack([fwd, up, right])                                       # camera -> world rotation
@@ -192,6 +199,50 @@ def world_frame(cam: np.ndarray, names: Sequence[str], foot_offsets: dict[str, f
     origin = r0 - (r0 @ up - floor) * up
     view = float(np.degrees(np.arcsin(min(1.0, abs(fwd[2])))))
     return WorldFrame(Rcw.T, origin, travel, walking, view, int(has.sum()))
+
+
+#: Pairs of foot keypoints whose vector is horizontal when the foot is flat on the floor.
+FOOT_PAIRS: tuple[tuple[str, str], ...] = tuple(
+    (f"{s}{a}", f"{s}{b}") for s in "LR" for a, b in (("Heel", "BigToe"), ("Heel", "SmallToe"), ("BigToe", "SmallToe"),
+                                                      ("Heel", "FootIndex")))
+
+
+def vertical(cam: np.ndarray, idx: dict[str, int], trunk_up: np.ndarray, foot_offsets: dict[str, float],
+             rate: float, sigma_m: float = 0.03, trunk_weight: float = 10.0, planted_m_s: float = 0.1) -> np.ndarray:
+    """Up direction (3,) in camera axes: the direction most orthogonal to what is horizontal.
+
+    Horizontal vectors (each weighted by its length squared over ``sigma_m``
+    squared): the root's displacement over half a second (a level path), and the
+    heel -> toe and big -> small toe vectors of a foot planted on the floor
+    (its keypoints slower than ``planted_m_s``; corrected for their different
+    heights above the sole). The mean trunk direction is a weak prior (a
+    person leaning or lunging tilts it): ``trunk_weight`` / rad^2.
+    Up = the eigenvector of the smallest eigenvalue of
+    sum d d^T / sigma^2 + trunk_weight (I - t t^T).
+    """
+    t = trunk_up
+    M = trunk_weight * (np.eye(3) - np.outer(t, t))
+    root = cam[:, idx["Hip"]]
+    w = max(1, int(round(0.5 * rate)))
+    if len(root) > w:
+        d = root[w:] - root[:-w]
+        d = d[np.isfinite(d).all(1)]
+        M += d.T @ d / sigma_m ** 2 / w                                  # overlapping windows: 1/w each
+    for a, b in FOOT_PAIRS:
+        if a not in idx or b not in idx or a not in foot_offsets or b not in foot_offsets:
+            continue
+        pa, pb = cam[:, idx[a]], cam[:, idx[b]]
+        if len(pa) < 3:
+            continue
+        speed = np.maximum(np.linalg.norm(np.gradient(pa, axis=0), axis=-1),
+                           np.linalg.norm(np.gradient(pb, axis=0), axis=-1)) * rate
+        d = (pb - foot_offsets[b] * t) - (pa - foot_offsets[a] * t)
+        d = d[np.isfinite(d).all(1) & (speed < planted_m_s)]
+        if len(d):
+            M += d.T @ d / sigma_m ** 2
+    vals, vecs = np.linalg.eigh(M)
+    up = vecs[:, 0]
+    return _unit(up if up @ t > 0 else -up)
 
 
 def _facing(cam: np.ndarray, idx: dict[str, int], up: np.ndarray) -> np.ndarray:

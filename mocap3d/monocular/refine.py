@@ -45,6 +45,7 @@ class RefineOptions:
     likelihood_threshold: float = 0.3
     two_passes: bool = True
     final_smoothing: bool = True     # zero-phase low-pass of the coordinates at smooth_cutoff_hz
+    refit_above_deg: float = 3.0     # redo the first pass when the world frame turns more than this after it
     # Weak priors (coordinate, degrees, sigma degrees) on what keypoints do not show. The three hip keypoints
     # are collinear, so how the trunk's lean splits between pelvis tilt and lumbar extension is not seen: adult
     # walking means (anterior pelvic tilt ~10 deg, Perry & Burnfield 2010; lumbar ~4 deg flexed) decide it and
@@ -147,6 +148,11 @@ def fit_model(model, names: Sequence[str], uv: np.ndarray, conf: np.ndarray, K: 
         if prior is not None:
             obs[:, :M] = obs[:, :M] @ RT.T + tT
         frame = new
+        turn = float(np.degrees(np.arccos(np.clip((np.trace(RT) - 1) / 2, -1, 1))))
+        if turn > opts.refit_above_deg:   # the first pass's split of unseen directions was made in a tilted world
+            solver.set_camera(K, frame.R, frame.t)
+            q1 = _pass(solver, order, q1[start], obs, px, pw, qidx, 1 / sig_t ** 2, None,
+                       "model fit 1/2 (new world frame)" if show_progress else None, prior_tasks)
     # floor and contacts from the soles of the first pass
     soles = _marker_track(solver, q1, slice(M, None))
     y = soles[..., 1]

@@ -1,0 +1,291 @@
+"""Benchmark of the monocular path: speed, focal-length sensitivity, and real videos against four cameras.
+
+1. Speed: lifting + placement + model fit per frame (CPU ms, median of repeats) on
+   a synthetic side-view walk, with no lifter and with a lifted 3D (a stand-in
+   built from the truth with lifter-like depth errors; BlazePose's own lifting is
+   part of its pose inference and costs nothing more here).
+2. Focal-length sensitivity: the same walk (side and 45 deg views, height known)
+   solved with a focal length 10 % too short / too long: errors of walking speed,
+   stride length and pelvis depth.
+3. Real data: Pose2Sim's Demo_SinglePerson (four phones, 60 fps). The pose2sim
+   0.10.49 wheel is fetched once from PyPI into the cache (``pip download
+   pose2sim==0.10.49 --no-deps``; never part of mocap3d). Reference: our four-camera
+   pipeline (BlazePose, sync, association, triangulation, filtering, augmentation,
+   kinematics). Then each camera alone, default lifter ('auto' = BlazePose's world
+   landmarks), with its calibrated intrinsics and with the default field of view:
+   RMSE of hip / knee / ankle flexion and of the pelvis position (after the best
+   rotation about the vertical + translation between the two worlds) against the
+   four-camera result, and the time.
+4. A 10 s, 60 fps phone video (the demo's cam01 video looped to 600 frames) from
+   video file to .mot: pose, monocular, filtering, augmentation, kinematics.
+
+Usage::
+
+    python benchmarks/bench_monocular.py [--cache DIR] [--work DIR] [--skip-real] [--skip-video]
+
+Times are CPU seconds of this process (plus wall seconds); the machine may be
+shared, so wall times can be longer than on an idle machine.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+WHEEL_SPEC = "pose2sim==0.10.49"
+FLEXION = ("hip_flexion", "knee_angle", "ankle_angle")
+
+
+# ----------------------------------------------------------------------------- synthetic
+def walk(view: str, n_frames: int, seed: int = 3):
+    from mocap3d.synthetic import make_capture, single_camera_rig
+    return make_capture(1, "walking", n_frames=n_frames, rate=60.0, rig=single_camera_rig(view, seed=1),
+                        noise_px=1.5, missing=0.02, seed=seed)
+
+
+def standin(cap):
+    """Lifter stand-in: true root-relative 3D, depth x0.8 + 3 cm noise, 1 cm noise across, 10 % size error."""
+    from mocap3d.monocular.pipeline import Lifted
+    names = list(cap.skeleton.names)
+    xc = cap.rig[0].world_to_camera(cap.keypoints3d.data[:, [cap.keypoints3d.names.index(n) for n in names]])
+    xc = xc - xc[:, names.index("Hip")][:, None]
+    rng = np.random.default_rng(0)
+    xc = xc + rng.normal(0, 0.01, xc.shape)
+    xc[..., 2] = 0.8 * xc[..., 2] + rng.normal(0, 0.03, xc.shape[:2])
+    return Lifted(1.1 * xc, np.ones(xc.shape[:2]), True, "stand-in")
+
+
+def solve(cap, lifted, camera=None):
+    from mocap3d.monocular.pipeline import reconstruct
+    from mocap3d.synthetic.body import scaled_model
+    model, _ = scaled_model(1.75, cap.skeleton.name)
+    F = cap.keypoints2d.n_frames
+    return reconstruct(cap.keypoints2d.data[0, :, 0], list(cap.skeleton.names), np.arange(F),
+                       camera or cap.rig[0], 60.0, model, 1.75, lifted, show_progress=False)
+
+
+def bench_speed(n_frames: int = 300, repeat: int = 3) -> None:
+    print(f"\n1. speed: lifting + placement + model fit, synthetic side-view walk, {n_frames} frames")
+    cap = walk("side", n_frames)
+    solve(walk("side", 30), None)                                   # model built and cached
+    for name, lifted in (("none", None), ("lifted 3D", standin(cap))):
+        cpu = []
+        for _ in range(repeat):
+            t = time.process_time()
+            res = solve(cap, lifted)
+            cpu.append(time.process_time() - t)
+        it = ", ".join(f"{x:.1f}" for x in res.fit.iterations)
+        print(f"   {name:10s} {1000 * np.median(cpu) / n_frames:6.2f} ms/frame CPU (median of {repeat}; "
+              f"solver iterations per frame and pass: {it})")
+
+
+def bench_focal(n_frames: int = 120) -> None:
+    from mocap3d.camera import Camera
+    print("\n2. focal-length sensitivity (height known, no lifter): errors vs truth")
+    print(f"   {'view':7s} {'focal':>6s} {'speed %':>8s} {'stride %':>9s} {'depth cm':>9s} {'knee deg':>9s}")
+    for view in ("side", "45"):
+        cap = walk(view, n_frames)
+        cam = cap.rig[0]
+        m = cap.motion
+        for k in (0.9, 1.0, 1.1):
+            K = cam.matrix.copy()
+            K[0, 0] *= k
+            K[1, 1] *= k
+            wrong = Camera(cam.name, cam.size, K, cam.distortions, fisheye=cam.fisheye)
+            # the detector saw the true image: the wrong K only changes how pixels are read
+            res = solve(cap, None, wrong)
+            f = res.frames
+            v = res.fit.values
+            ci = res.fit.coordinates.index
+            est = v[:, [ci("pelvis_tx"), ci("pelvis_tz")]]
+            tru = np.stack([m["pelvis_tx"][f], m["pelvis_tz"][f]], 1)
+            speed = np.linalg.norm(est[-1] - est[0]) / np.linalg.norm(tru[-1] - tru[0]) - 1
+            period = m.events["period"][0]
+            hs = [int(round((t + period / 2) * 60)) for t in m.events["right_heel_strike"]]
+            hs = [h for h in hs if f[0] <= h <= f[-1]][:2]
+            heel = res.points[:, res.names.index("LHeel")][:, [0, 2]]
+            th = cap.keypoints3d.data[:, cap.keypoints3d.names.index("LHeel")][:, [0, 2]]
+            stride = np.linalg.norm(heel[hs[1] - f[0]] - heel[hs[0] - f[0]]) / np.linalg.norm(th[hs[1]] - th[hs[0]]) - 1
+            xc = res.frame.to_camera(res.points[:, res.names.index("Hip")])
+            xt = cam.world_to_camera(cap.keypoints3d.data[f][:, cap.keypoints3d.names.index("Hip")])
+            depth = np.mean(xc[:, 2] - xt[:, 2])
+            knee = np.sqrt(np.mean((np.degrees(v[:, ci("knee_angle_r")]) - m["knee_angle_r"][f]) ** 2))
+            print(f"   {view:7s} {k:6.2f} {100 * speed:8.1f} {100 * stride:9.1f} {100 * depth:9.1f} {knee:9.2f}")
+
+
+# ----------------------------------------------------------------------------- real data
+def fetch_demos(cache: Path) -> Path:
+    """Pose2Sim's package folder (Demo_* inside), from the wheel downloaded once into ``cache``."""
+    out = cache / "extracted" / "Pose2Sim"
+    if (out / "Demo_SinglePerson").is_dir():
+        return out
+    wheels = sorted(cache.glob("pose2sim-0.10.49-*.whl"))
+    if not wheels:
+        print(f"downloading {WHEEL_SPEC} (once) into {cache}")
+        subprocess.run([sys.executable, "-m", "pip", "download", WHEEL_SPEC, "--no-deps", "-q", "-d", str(cache)],
+                       check=True)
+        wheels = sorted(cache.glob("pose2sim-0.10.49-*.whl"))
+    with zipfile.ZipFile(wheels[0]) as z:
+        z.extractall(cache / "extracted", [n for n in z.namelist() if n.startswith("Pose2Sim/Demo_SinglePerson/")])
+    return out
+
+
+def read_mot(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    from mocap3d.io.mot import read_mot as _read
+    t = _read(path)
+    cols = {c: np.asarray(t.data[:, i]) for i, c in enumerate(t.columns)}
+    return np.asarray(t.times), cols
+
+
+def timed_run(trial: Path, stages: list[str], **overrides) -> tuple[float, float]:
+    import mocap3d
+    w, c = time.perf_counter(), time.process_time()
+    mocap3d.run(trial, stages=stages, quiet=True, **overrides)
+    return time.perf_counter() - w, time.process_time() - c
+
+
+def align_yaw(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a`` (N, 3) rotated about Y and translated onto ``b`` (least squares)."""
+    ca, cb = a - a.mean(0), b - b.mean(0)
+    num = np.sum(ca[:, 2] * cb[:, 0] - ca[:, 0] * cb[:, 2])
+    den = np.sum(ca[:, 0] * cb[:, 0] + ca[:, 2] * cb[:, 2])
+    th = np.arctan2(num, den)
+    R = np.array([[np.cos(th), 0, np.sin(th)], [0, 1, 0], [-np.sin(th), 0, np.cos(th)]])
+    return ca @ R.T + b.mean(0)
+
+
+def compare(ours: Path, ref: Path, offset_frames: float, rate: float) -> dict[str, float]:
+    t, o = read_mot(ours)
+    tr, r = read_mot(ref)
+    tt = t + offset_frames / rate                           # our camera's clock -> the common clock
+    ok = (tt >= tr[0]) & (tt <= tr[-1])
+    out = {}
+    for c in FLEXION:
+        errs = [np.interp(tt[ok], tr, r[f"{c}_{s}"]) - o[f"{c}_{s}"][ok] for s in "rl"]
+        out[c] = float(np.sqrt(np.mean(np.square(errs))))
+    P = np.stack([o[f"pelvis_t{a}"][ok] for a in "xyz"], 1)
+    Q = np.stack([np.interp(tt[ok], tr, r[f"pelvis_t{a}"]) for a in "xyz"], 1)
+    out["pelvis_cm"] = float(100 * np.sqrt(np.mean(np.sum((align_yaw(P, Q) - Q) ** 2, 1))))
+    out["frames"] = int(ok.sum())
+    return out
+
+
+def bench_real(cache: Path, work: Path, cameras: list[str] | None = None,
+               intrinsics: tuple[str, ...] = ("calibrated", "default FOV")) -> None:
+    import json
+    demos = fetch_demos(cache)
+    src = demos / "Demo_SinglePerson"
+    ref = work / "four_cameras"
+    if not (ref / "kinematics").is_dir():
+        shutil.rmtree(ref, ignore_errors=True)
+        shutil.copytree(src, ref)
+        print("\n3. real data: four-camera reference (BlazePose, 60 fps) ...")
+        w, c = timed_run(ref, ["calibration", "pose", "synchronization", "association", "triangulation", "filtering",
+                               "augmentation", "kinematics"], **{"pose.pose_model": "BLAZEPOSE"})
+        print(f"   reference done in {w:.0f} s wall, {c:.0f} s CPU")
+    ref_mot = sorted((ref / "kinematics").glob("*.mot"))[0]
+    height = json.loads((ref / "kinematics" / "kinematics_report.json").read_text())["persons"][0]["height_m"]
+    height = float(height.get("given") or height.get("estimated"))
+    sync = json.loads((ref / "pose-sync" / "synchronization_report.json").read_text())["offsets_frames"]
+    rate = 60.0
+    print(f"\n3. each camera alone vs the four-camera result ({ref_mot.name}); participant_height = {height:.2f} m "
+          f"(the reference's estimate, as a user would type it)")
+    print(f"   {'camera':7s} {'intrinsics':15s} {'lifter':9s} {'hip':>5s} {'knee':>5s} {'ankle':>6s} "
+          f"{'pelvis cm':>9s} {'frames':>6s} {'wall s':>7s} {'CPU s':>6s}  (flexion RMSE, deg; L and R)")
+    for cam in [c for c in sorted(sync) if not cameras or c in cameras]:
+        for intr in intrinsics:
+            trial = work / f"{cam}_{intr.split()[0]}"
+            shutil.rmtree(trial, ignore_errors=True)
+            trial.mkdir(parents=True)
+            shutil.copy(ref / "Config.toml", trial / "Config.toml")
+            (trial / "videos").mkdir()
+            shutil.copy(ref / "videos" / f"{cam}.mp4", trial / "videos" / f"{cam}.mp4")
+            shutil.copytree(ref / "pose" / f"{cam}_json", trial / "pose" / f"{cam}_json")
+            if intr == "calibrated":
+                from mocap3d.io.calibration_toml import read_calibration, write_calibration
+                from mocap3d.triangulation.inputs import calibration_file
+                rig = read_calibration(calibration_file(ref / "calibration"))
+                write_calibration(rig.subset([cam]), trial / "calibration" / "Calib.toml")
+            w, c = timed_run(trial, ["triangulation", "filtering", "augmentation", "kinematics"],
+                             **{"pose.pose_model": "BLAZEPOSE", "project.participant_height": height,
+                                "project.frame_range": "all"})
+            rep = json.loads((trial / "pose-3d" / "monocular_report.json").read_text())
+            e = compare(sorted((trial / "kinematics").glob("*.mot"))[0], ref_mot, float(sync[cam]), rate)
+            print(f"   {cam:7s} {intr:15s} {rep['lifter']:9s} {e['hip_flexion']:5.1f} {e['knee_angle']:5.1f} "
+                  f"{e['ankle_angle']:6.1f} {e['pelvis_cm']:9.1f} {e['frames']:6d} {w:7.1f} {c:6.1f}")
+
+
+def bench_video(work: Path, cache: Path) -> None:
+    import cv2
+    demos = fetch_demos(cache)
+    src = demos / "Demo_SinglePerson" / "videos"
+    vid = sorted(src.glob("*.mp4"))[0]
+    trial = work / "ten_seconds"
+    shutil.rmtree(trial, ignore_errors=True)
+    (trial / "videos").mkdir(parents=True)
+    shutil.copy(demos / "Demo_SinglePerson" / "Config.toml", trial / "Config.toml")
+    cap = cv2.VideoCapture(str(vid))
+    frames = []
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        frames.append(img)
+    cap.release()
+    h, w = frames[0].shape[:2]
+    out = cv2.VideoWriter(str(trial / "videos" / "phone.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 60.0, (w, h))
+    seq = frames + frames[::-1]                                  # forward then backward: no jump at the loop
+    for i in range(600):
+        out.write(seq[i % len(seq)])
+    out.release()
+    print(f"\n4. a 10 s, 60 fps phone video ({w}x{h}, 600 frames) from video to .mot ...")
+    wall, cpu = timed_run(trial, ["pose", "triangulation", "filtering", "augmentation", "kinematics"],
+                          **{"pose.pose_model": "BLAZEPOSE", "project.frame_range": "all"})
+    import json
+    run = {}
+    for stage, rep in (("pose", trial / "pose" / "pose_report.json"),
+                       ("monocular", trial / "pose-3d" / "monocular_report.json")):
+        if rep.is_file():
+            run[stage] = json.loads(rep.read_text()).get("seconds")
+    print(f"   video -> .mot: {wall:.1f} s wall, {cpu:.1f} s CPU in this process (pose may use worker processes); "
+          f"target < 30 s on 2 cores; stage seconds: {run}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cache", type=Path, default=Path(os.environ.get("MOCAP3D_BENCH_CACHE",
+                                                                      Path.home() / ".cache" / "mocap3d" / "pose2sim")))
+    ap.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary folder)")
+    ap.add_argument("--skip-real", action="store_true")
+    ap.add_argument("--skip-video", action="store_true")
+    ap.add_argument("--skip-synthetic", action="store_true")
+    ap.add_argument("--cameras", nargs="*", help="real data: only these cameras (e.g. cam01)")
+    ap.add_argument("--calibrated-only", action="store_true", help="real data: only the calibrated intrinsics")
+    a = ap.parse_args()
+    os.environ.setdefault("MOCAP3D_NO_PROGRESS", "1")
+    print(f"machine load (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    if not a.skip_synthetic:
+        bench_speed()
+        bench_focal()
+    work = a.work or Path(tempfile.mkdtemp(prefix="bench_monocular_"))
+    work.mkdir(parents=True, exist_ok=True)
+    a.cache.mkdir(parents=True, exist_ok=True)
+    if not a.skip_real:
+        bench_real(a.cache, work, a.cameras, ("calibrated",) if a.calibrated_only else ("calibrated", "default FOV"))
+    if not a.skip_video:
+        bench_video(work, a.cache)
+
+
+if __name__ == "__main__":
+    main()
