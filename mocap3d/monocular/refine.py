@@ -46,6 +46,7 @@ class RefineOptions:
     two_passes: bool = True
     final_smoothing: bool = True     # zero-phase low-pass of the coordinates at smooth_cutoff_hz
     refit_above_deg: float = 3.0     # redo the first pass when the world frame turns more than this after it
+    robust_px: float = 10.0          # px, Cauchy scale of the second pass's keypoint weights (0 = off)
     # Weak priors (coordinate, degrees, sigma degrees) on what keypoints do not show. The three hip keypoints
     # are collinear, so how the trunk's lean splits between pelvis tilt and lumbar extension is not seen: adult
     # walking means (anterior pelvic tilt ~10 deg, Perry & Burnfield 2010; lumbar ~4 deg flexed) decide it and
@@ -163,6 +164,10 @@ def fit_model(model, names: Sequence[str], uv: np.ndarray, conf: np.ndarray, K: 
     q1[:, qidx[coords.index("pelvis_ty")]] -= shift_floor
     soles[..., 1] -= shift_floor
     contacts = _contacts(soles, rate, opts)
+    if opts.robust_px > 0:   # Cauchy weights from the first pass: a keypoint far from the model counts less
+        fit1 = _project(_marker_track(solver, q1, slice(0, M)), K, frame)
+        r = np.linalg.norm(fit1 - np.nan_to_num(uv), axis=-1)
+        pw[:, :M] *= np.where(seen, 1 / np.sqrt(1 + (r / opts.robust_px) ** 2), 0.0)
     if opts.two_passes and F >= 12:
         solver.set_camera(K, frame.R, frame.t)
         if prior is not None:
