@@ -49,8 +49,16 @@ def write_overlay(path: str | Path, res, keypoints: np.ndarray, frames: np.ndarr
         ax.scatter(det[:, 0], det[:, 1], s=14, facecolors="none", edgecolors="black", lw=0.6, label="detected")
         ax.scatter(uv[:, 0], uv[:, 1], s=6, c="red", label="model fit")
         ax.set_title(f"frame {f}", fontsize=9)
-        ax.set_xlim(0, camera.size[0])
-        ax.set_ylim(camera.size[1], 0)
+        if video is None:   # a blank canvas: zoom on the person
+            pts = np.concatenate([uv, det[:, :2]])
+            pts = pts[np.isfinite(pts).all(1)]
+            lo, hi = pts.min(0), pts.max(0)
+            pad = 0.15 * (hi - lo).max()
+            ax.set_xlim(lo[0] - pad, hi[0] + pad)
+            ax.set_ylim(hi[1] + pad, lo[1] - pad)
+        else:
+            ax.set_xlim(0, camera.size[0])
+            ax.set_ylim(camera.size[1], 0)
         ax.axis("off")
     axes[0].legend(loc="lower left", fontsize=7)
     fig.suptitle(f"monocular fit: reprojection error {res.report['reprojection_error_px']['mean']:.1f} px (mean)",

@@ -185,24 +185,27 @@ def reconstruct(keypoints: np.ndarray, names: Sequence[str], frames: np.ndarray,
     world = frame.to_world(cam)
     root_world = world[:, nm.index("Hip")]
     idx = [names.index(n) for n in on_model]
-    uv = camera.normalized_to_pixels(xn)[:, idx]
-    prior = world[:, [nm.index(n) for n in on_model]] if lifted is not None else None
-    def reframe(cam_fit: np.ndarray) -> WorldFrame:
-        pts, nm_fit = add_mid_points(cam_fit, list(on_model))
-        return world_frame(pts, nm_fit, feet, rate)
+    extras = [n for n in ("Hip", "Neck") if n not in on_model and _on(model, n)]   # derived: fitted, not observed
+    fit_names = on_model + extras
+    F = len(xn)
+    uv = np.concatenate([camera.normalized_to_pixels(xn)[:, idx], np.full((F, len(extras), 2), np.nan)], 1)
+    w_fit = np.concatenate([conf[:, idx], np.zeros((F, len(extras)))], 1)
+    prior = None
+    if lifted is not None:
+        prior = np.concatenate([world[:, [nm.index(n) for n in on_model]], np.full((F, len(extras), 3), np.nan)], 1)
 
-    fit = fit_model(model, on_model, uv, conf[:, idx], camera.matrix, frame, root_world, rate, prior, opts,
+    def reframe(cam_fit: np.ndarray) -> WorldFrame:
+        return world_frame(cam_fit, fit_names, feet, rate)
+
+    fit = fit_model(model, fit_names, uv, w_fit, camera.matrix, frame, root_world, rate, prior, opts,
                     show_progress, reframe)
-    out_names = on_model + [n for n in ("Hip", "Neck") if n not in on_model and _on(model, n)]
-    pts = fit.markers
-    if len(out_names) > len(on_model):
-        extra = _positions(model, fit.q, out_names[len(on_model):])
-        pts = np.concatenate([pts, extra], 1)
+    out_names, pts = fit_names, fit.markers
     report = {"frames_in": int(len(frames)), "frames_kept": [int(frames[a]), int(frames[b - 1])],
               "n_frames_kept": int(b - a), "frames_dropped": why,
               "frames_person_not_seen_in_kept": int((~seen[a:b]).sum()),
               "lift_scale": scale, "world": {"travel_m": frame.travel_m, "walking": frame.walking,
                                              "view_angle_deg": frame.view_angle_deg,
+                                             "depth_ambiguous_frontal_view": bool(frame.view_angle_deg > 60),
                                              "floor_frames": frame.floor_points,
                                              "camera_rotation_world_to_camera": fit.frame.R,
                                              "camera_position_world_m": -fit.frame.R.T @ fit.frame.t},
@@ -212,12 +215,6 @@ def reconstruct(keypoints: np.ndarray, names: Sequence[str], frames: np.ndarray,
 
 def _on(model, name: str) -> bool:
     return bool(model.getMarkerSet().contains(name))
-
-
-def _positions(model, q: np.ndarray, names: list[str]) -> np.ndarray:
-    from ..kinematics.lm_solver import LMSolver
-    s = LMSolver(model, names, np.ones(len(names)), clamp=False)
-    return np.stack([s.positions(qf) for qf in q])
 
 
 def _smooth_depth(z: np.ndarray, rate: float) -> np.ndarray:

@@ -141,11 +141,13 @@ def fit_model(model, names: Sequence[str], uv: np.ndarray, conf: np.ndarray, K: 
                prior_tasks)
     iters = [float(np.mean(solver.iterations))]
     root_idx = qidx[[coords.index(c) for c in _ROOT]] if all(c in coords for c in _ROOT) else None
+    track = _marker_track(solver, q1, slice(None))                       # (F, M + G, 3) keypoints and soles
     if reframe is not None and root_idx is not None:
         # the world frame again, from the fitted model's keypoints (better than the placement's first 3D)
-        new = reframe(frame.to_camera(_marker_track(solver, q1, slice(0, M))))
+        new = reframe(frame.to_camera(track[:, :M]))
         RT, tT = new.R.T @ frame.R, new.R.T @ (frame.t - new.t)              # old world -> new world
         q1 = move_root(q1, root_idx, RT, tT)
+        track = track @ RT.T + tT
         if prior is not None:
             obs[:, :M] = obs[:, :M] @ RT.T + tT
         frame = new
@@ -154,19 +156,19 @@ def fit_model(model, names: Sequence[str], uv: np.ndarray, conf: np.ndarray, K: 
             solver.set_camera(K, frame.R, frame.t)
             q1 = _pass(solver, order, q1[start], obs, px, pw, qidx, 1 / sig_t ** 2, None,
                        "model fit 1/2 (new world frame)" if show_progress else None, prior_tasks)
+            track = _marker_track(solver, q1, slice(None))
     # floor and contacts from the soles of the first pass
-    soles = _marker_track(solver, q1, slice(M, None))
+    soles = track[:, M:]
     y = soles[..., 1]
     low = np.nanpercentile(np.nanmin(y, 1), 10)
     shift_floor = float(low)
     frame = WorldFrame(frame.R, frame.t + shift_floor * frame.R[:, 1], frame.travel_m, frame.walking,
                        frame.view_angle_deg, frame.floor_points)
     q1[:, qidx[coords.index("pelvis_ty")]] -= shift_floor
-    soles[..., 1] -= shift_floor
-    contacts = _contacts(soles, rate, opts)
+    track[..., 1] -= shift_floor
+    contacts = _contacts(track[:, M:], rate, opts)
     if opts.robust_px > 0:   # Cauchy weights from the first pass: a keypoint far from the model counts less
-        fit1 = _project(_marker_track(solver, q1, slice(0, M)), K, frame)
-        r = np.linalg.norm(fit1 - np.nan_to_num(uv), axis=-1)
+        r = np.linalg.norm(_project(track[:, :M], K, frame) - np.nan_to_num(uv), axis=-1)
         pw[:, :M] *= np.where(seen, 1 / np.sqrt(1 + (r / opts.robust_px) ** 2), 0.0)
     if opts.two_passes and F >= 12:
         solver.set_camera(K, frame.R, frame.t)

@@ -222,12 +222,13 @@ def run_monocular(trial) -> dict[str, Any]:
     if make_c3d:
         from ..io.c3d import write_c3d
         written.append(write_c3d(markers, out_dir / f"{stem}.c3d"))
-    try:
-        from .overlay import write_overlay
-        written.append(write_overlay(out_dir / "monocular_overlay.png", res, data, frames, camera, _video(trial, cam),
-                                     int(opts.overlay_frames)))
-    except Exception as exc:  # noqa: BLE001 - a figure never fails the stage
-        log.warning("monocular overlay not drawn: %s", exc)
+    if int(opts.overlay_frames) > 0:
+        try:
+            from .overlay import write_overlay
+            written.append(write_overlay(out_dir / "monocular_overlay.png", res, data, frames, camera,
+                                         _video(trial, cam), int(opts.overlay_frames)))
+        except Exception as exc:  # noqa: BLE001 - a figure never fails the stage
+            log.warning("monocular overlay not drawn: %s", exc)
     report["files"] = [str(w) for w in written]
     write_report(out_dir, "monocular", report)
     rep = res.report["reprojection_error_px"]
