@@ -88,7 +88,8 @@ def _two_d(trial: Trial, earlier: set[str], stage: str) -> str:
 
 def _three_d(trial: Trial, earlier: set[str], stage: str) -> str:
     from .stage_inputs import augmentation_inputs, current_raw_trc, read_markers, select_trc_files
-    made = [s for s in _MAKES_3D if s in earlier]
+    use_lstm = stage == "kinematics" and bool((trial.config.get("kinematics", {}) or {}).get("use_augmentation", True))
+    made = [s for s in _MAKES_3D if s in earlier and (s != "augmentation" or use_lstm)]
     if made:
         return f"the .trc files that {made[-1]} writes in this run"
     folder = Path(trial.pose3d_dir)
@@ -99,8 +100,6 @@ def _three_d(trial: Trial, earlier: set[str], stage: str) -> str:
     elif stage == "augmentation":
         files = augmentation_inputs(folder)
     else:
-        use_lstm = stage == "kinematics" and bool((trial.config.get("kinematics", {}) or {}).get("use_augmentation",
-                                                                                              True))
         files, _ = select_trc_files(folder, use_augmentation=use_lstm)
     frames = []
     for f in files:
