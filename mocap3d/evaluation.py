@@ -392,6 +392,15 @@ def trc_alignment(result_dir: Path, truth_dir: Path, calibration: dict[str, Any]
             "frames_differ": al["frames_differ"]}
 
 
+def _current_trcs(pose3d: Path) -> list[Path]:
+    """The current run's .trc files (raw, filtered, augmented; :mod:`mocap3d.stage_inputs`), not a rerun's leftovers."""
+    from .stage_inputs import current_raw_trc, derived_from
+    raws = current_raw_trc(pose3d) if pose3d.is_dir() else []
+    filt = [d for d in (derived_from(r, "filtering") for r in raws) if d]
+    lstm = [d for d in (derived_from(f, "augmentation") for f in filt + raws) if d]
+    return sorted(set(raws + filt + lstm))
+
+
 def evaluate_mot(path: Path, truth_path: Path, shift_s: float,
                  world_differs: bool = False) -> tuple[dict[str, Any], tuple | None]:
     """Joint-angle errors of a result .mot against the true one, and the curves (times, est, true, names).
@@ -481,7 +490,7 @@ def run_evaluation(result_dir: str | os.PathLike, truth_dir: str | os.PathLike |
     metrics["calibration"] = evaluate_calibration(result_dir, truth_dir, pts[np.isfinite(pts).all(1)])
     metrics["synchronization"] = evaluate_sync(result_dir, truth)
     metrics["association"] = evaluate_association(result_dir, truth)
-    trcs = sorted((result_dir / "pose-3d").glob("*.trc"))
+    trcs = _current_trcs(result_dir / "pose-3d")
     align = trc_alignment(result_dir, truth_dir, metrics["calibration"])
     differ = bool(align and align["frames_differ"])
     per_file = {f.name: evaluate_trc(f, kp_true, shift, align) for f in trcs if "LSTM" not in f.name}

@@ -104,6 +104,9 @@ def test_case1_rerun_with_another_frame_range_keeps_earlier_files(base_trial, tm
     assert [f["input"] for f in rep["files"]] == ["T_10-49.trc"]
     gait = json.loads((trial / "gait" / "gait_report.json").read_text())
     assert [Path(p["trc"]).name for p in gait["persons"]] == ["T_10-49_filt_butterworth.trc"]
+    assert main(["evaluate", str(trial), "-q"]) == 0               # evaluates this run, not the leftovers
+    metrics = json.loads((trial / "evaluation" / "metrics.json").read_text())
+    assert sorted(metrics["keypoints3d"]["files"]) == ["T_10-49.trc", "T_10-49_filt_butterworth.trc"]
 
 
 def test_case1_later_stages_read_only_the_current_run(base_trial, tmp_path):
