@@ -9,7 +9,7 @@ filtering, augmentation, kinematics and gait:
 1. **Raw files of the current run** are the ``.trc`` files named under
    ``files`` in ``pose-3d/triangulation_report.json`` (the last triangulation;
    any other stage writing raw 3D files into ``pose-3d/`` lists them under
-   ``files`` of its own report named in :data:`RAW_PRODUCERS`). Without such a
+   ``files`` of its own report named in :data:`RAW_PRODUCERS`, e.g. the monocular stage). Without such a
    report (files brought from elsewhere, e.g. Pose2Sim's), every ``.trc`` that
    is not ``*_filt_*`` or ``*_LSTM`` is raw, and a filtered or augmented file
    whose raw file is absent stands for its person.
@@ -40,7 +40,7 @@ from .markers import Markers3D
 
 log = get_logger("inputs")
 
-RAW_PRODUCERS = ("triangulation",)          # stages writing raw pose-3d/*.trc, listed under "files" of their report
+RAW_PRODUCERS = ("triangulation", "monocular")   # stages writing raw pose-3d/*.trc, listed under "files" of their report
 DERIVED = {"filtering": "_filt_", "augmentation": "_LSTM"}
 
 

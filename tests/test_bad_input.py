@@ -400,3 +400,14 @@ def test_check_validates_inputs_and_writes_nothing(base_trial, tmp_path, capsys)
     assert "PROBLEM" in captured.out and "[cam01] has no key 'matrix'" in captured.out
     assert "triangulation" in captured.err.strip().splitlines()[-1]
     assert tree_bytes(trial) == before
+
+
+def test_case1_raw_files_of_every_producer_of_the_current_runs(tmp_path):
+    from mocap3d.stage_inputs import current_raw_trc
+    p3d = tmp_path / "pose-3d"
+    p3d.mkdir()
+    for name in ("T_0-59.trc", "T_5-40.trc", "T_10-49.trc"):
+        (p3d / name).write_text("")
+    (p3d / "triangulation_report.json").write_text(json.dumps({"files": [str(p3d / "T_10-49.trc")]}))
+    (p3d / "monocular_report.json").write_text(json.dumps({"files": ["/elsewhere/T_5-40.trc", "x.c3d"]}))
+    assert [p.name for p in current_raw_trc(p3d)] == ["T_10-49.trc", "T_5-40.trc"]
