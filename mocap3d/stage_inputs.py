@@ -181,7 +181,7 @@ def augmentation_inputs(pose3d_dir: str | os.PathLike) -> list[Path]:
 
 # --------------------------------------------------------------------------- reading what a stage reads
 BODY_SIZE_M = (0.4, 4.0)     # extent of a person's keypoints or markers (bounding-box diagonal), metres
-_UNIT_GUESS = ((1000.0, "millimetres", "mm"), (100.0, "centimetres", "cm"), (0.001, "kilometres", "km"))
+_UNIT_GUESS = ((1000.0, "millimetres", "mm"), (100.0, "centimetres", "cm"))
 
 
 def body_size_m(markers: Markers3D) -> float | None:
@@ -212,6 +212,10 @@ def check_units(markers: Markers3D, source: str | os.PathLike) -> None:
     lo, hi = BODY_SIZE_M
     if size is None or lo <= size <= hi:
         return
+    if size < lo:
+        raise Mocap3dError(
+            f"{source}: the person's markers span {size:.4g} m, not a human size ({lo}-{hi} m): the values look "
+            "like metres labelled mm or cm. Fix the file's units (a .trc: Units = m on line 3) or re-export it")
     factor, unit, abbr = min(_UNIT_GUESS, key=lambda u: abs(np.log(size / 1.7 / u[0])))
     raise Mocap3dError(
         f"{source}: the person's markers span {size:.4g} m, not a human size ({lo}-{hi} m): the values look like "

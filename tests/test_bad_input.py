@@ -411,3 +411,18 @@ def test_case1_raw_files_of_every_producer_of_the_current_runs(tmp_path):
     (p3d / "triangulation_report.json").write_text(json.dumps({"files": [str(p3d / "T_10-49.trc")]}))
     (p3d / "monocular_report.json").write_text(json.dumps({"files": ["/elsewhere/T_5-40.trc", "x.c3d"]}))
     assert [p.name for p in current_raw_trc(p3d)] == ["T_10-49.trc", "T_5-40.trc"]
+
+
+@pytest.mark.parametrize("factor, expected", [(100.0, "centimetres read as metres. Fix the file's units (a .trc: "
+                                               "Units = cm"), (1e-3, "metres labelled mm or cm"), (1.0, None)])
+def test_case2_body_size_names_the_likely_units(factor, expected):
+    from mocap3d.errors import Mocap3dError
+    from mocap3d.stage_inputs import check_units
+    from mocap3d.synthetic.capture import make_capture
+    m = make_capture(2, "walking", n_frames=10, rate=30, seed=0).keypoints3d
+    m.data = m.data * factor
+    if expected is None:
+        check_units(m, "walk.trc")
+        return
+    with pytest.raises(Mocap3dError, match=f"walk.trc: the person's markers span .*{expected}"):
+        check_units(m, "walk.trc")
