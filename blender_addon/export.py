@@ -108,10 +108,11 @@ def _setup_render(percent: int) -> None:
 
 
 def render_preview(out_dir: str | Path, camera: str | None = None, percent: int = 25, movie: bool = True,
-                   frame: int | None = None, frame_step: int = 1, name: str = "preview") -> dict[str, Path]:
+                   frame: float | None = None, frame_step: int = 1, name: str = "preview") -> dict[str, Path]:
     """Render with Workbench (fast, headless) from a capture camera (``camera``) or a free camera (None).
 
-    Writes ``<name>.png`` (``frame``, default the middle of the timeline; transparent background) and, with
+    Writes ``<name>.png`` (``frame``, default the middle of the timeline, may be fractional: a video frame
+    between two samples after synchronization; transparent background) and, with
     ``movie``, ``<name>.mp4`` (H.264) of the timeline every ``frame_step`` frames, or ``<name>_####.png``
     frames where this Blender has no FFmpeg.
     """
@@ -125,8 +126,8 @@ def render_preview(out_dir: str | Path, camera: str | None = None, percent: int 
         scene.render.resolution_x, scene.render.resolution_y = 1280, 720
     _setup_render(percent)
     out: dict[str, Path] = {}
-    frame = int(frame if frame is not None else (scene.frame_start + scene.frame_end) // 2)
-    scene.frame_set(frame)
+    frame = float(frame if frame is not None else (scene.frame_start + scene.frame_end) // 2)
+    scene.frame_set(int(math.floor(frame)), subframe=frame - math.floor(frame))
     scene.render.image_settings.file_format = "PNG"
     scene.render.filepath = str(out_dir / f"{name}.png")
     bpy.ops.render.render(write_still=True)
