@@ -526,6 +526,24 @@ def evaluate_gait(result_dir: Path, kp_true: Markers3D, shift_s: float) -> dict[
     return compare(json.loads(files[0].read_text(encoding="utf-8")), analyze(kp_true), shift_s)
 
 
+def gait_cycle_rows(cycles: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Table rows of the cycle-by-cycle gait errors (:func:`mocap3d.gait.analysis.compare_cycles`)."""
+    if not cycles.get("rows"):
+        return []
+    out = [("gait", "cycles compared (right / left)", f"{cycles['n']['right']} / {cycles['n']['left']}")]
+    for r in cycles["rows"]:
+        parts = [f"{k.split('_')[0]} {_fmt(r[k][0], 2)}/{_fmt(r[k][1], 2)}" for k in
+                 ("cadence_steps_per_min", "stride_length_m", "stance_percent", "double_support_percent") if k in r]
+        out.append(("gait", f"{r['side']} cycle at {r['start_s']:.2f} s (est/truth)", ", ".join(parts)))
+    for k, label in (("cadence_steps_per_min", "per-cycle cadence |e| (% mean / max)"),
+                     ("stride_length_m", "per-cycle stride length |e| (% mean / max)"),
+                     ("stance_percent", "per-cycle stance |e| (points mean / max)"),
+                     ("double_support_percent", "per-cycle double support |e| (points mean / max)")):
+        if k in cycles:
+            out.append(("gait", label, f"{_fmt(cycles[k]['mean_abs'], 2)} / {_fmt(cycles[k]['max_abs'], 2)}"))
+    return out
+
+
 def _fmt(v: Any, nd: int = 1) -> str:
     return "-" if v is None else f"{v:.{nd}f}"
 
@@ -588,6 +606,7 @@ def format_table(metrics: dict[str, Any]) -> str:
                          f"{_fmt(g[key]['estimate'], nd)} / {_fmt(g[key]['truth'], nd)} / {_fmt(g[key]['error_percent'], 2)}"))
         rows.append(("gait", "heel strike time error (ms, mean |e| / max)",
                      f"{_fmt(g['heel_strike_ms']['mean_abs'])} / {_fmt(g['heel_strike_ms']['max_abs'])}"))
+        rows += gait_cycle_rows(g.get("cycles", {}))
     w = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = [f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:>{w[2]}}" for r in rows]
     lines.insert(1, "-" * (sum(w) + 4))

@@ -178,6 +178,29 @@ def test_gait_stage_through_the_pipeline(walk_run):
             assert abs(est[side] - ref[side]) < bar, (key, side, est, ref)
 
 
+def test_running_through_the_pipeline(tmp_path):
+    """4 cameras, 1 px, 60 Hz running: flight phases found; foot strikes and toe-offs within 1 frame (mean)
+    of the geometric truth; contact and flight time within 10 ms; cadence within 1 %."""
+    cap = make_capture(4, "running", 150, 60.0, noise_px=1.0, occlusion=False, seed=0)
+    folder = tmp_path / "run"
+    write_capture(cap, folder)
+    for stage in (api.triangulation, api.filtering, api.gait):
+        (res,) = stage(folder, quiet=True)
+        assert res.status == "ok", res
+    r = json.loads(next((folder / "gait").glob("*_gait.json")).read_text())
+    assert r["status"] == "ok" and r["mode"] == "running"
+    truth, period = foot_contacts(cap), cap.motion.events["period"][0]
+    for key in ("strikes_s", "toe_offs_s"):
+        err = np.concatenate([_event_errors(r["events"][s][key], truth[s][key]) for s in ("right", "left")])
+        assert len(err) >= 6 and np.abs(err).mean() < 1 / 60, (key, err)
+    contact = [b - a for s in ("right", "left") for a in truth[s]["strikes_s"] for b in truth[s]["toe_offs_s"]
+               if 0 < b - a < period / 2]
+    assert r["summary"]["contact_time_s"] == pytest.approx(np.mean(contact), abs=0.010)
+    assert r["summary"]["flight_time_s"] == pytest.approx(period / 2 - np.mean(contact), abs=0.010)
+    assert r["summary"]["cadence_steps_per_min"] == pytest.approx(120 / period, rel=0.01)
+    assert r["summary"]["foot_strike_pattern"] in ("rearfoot", "midfoot", "forefoot")
+
+
 def test_normalized_curves_match_the_truths(walk_run):
     """Mean curves of hip and knee flexion within 2 deg RMSE of the truth's, ankle within 3 deg (the truth:
     the true coordinates cut at the geometric contacts)."""
@@ -210,6 +233,19 @@ def test_exports_workbook_csv_and_html(walk_run):
     html = next(g.glob("*_gait.html")).read_text(encoding="utf-8")
     assert html.count("data:image/png;base64,") == 2 and "symmetry index" in html and "<table>" in html
     assert "src=\"http" not in html and "href=" not in html            # self-contained
+
+
+def test_html_report_renders_in_a_headless_browser(walk_run, tmp_path):
+    """Chromium draws the page: the screenshot holds the tables' and figures' ink, not a blank page."""
+    from mocap3d.gait.html import find_browser, screenshot
+    if find_browser() is None:
+        pytest.skip("no Chromium on PATH (Debian: apt-get install chromium)")
+    import matplotlib.image as mpimg
+    _, folder, _ = walk_run
+    png = screenshot(next((folder / "gait").glob("*_gait.html")), tmp_path / "page.png", height=2600)
+    img = mpimg.imread(png)[..., :3]
+    ink = (img.mean(-1) < 0.5).mean(1)                                # dark pixels per row
+    assert img.shape[0] == 2600 and (ink > 0.01).sum() > 600, (ink > 0.01).sum()
 
 
 def test_stage_reports_markers_it_cannot_analyse_without_failing(tmp_path):

@@ -169,6 +169,7 @@ def compare(estimate: dict[str, Any], truth: dict[str, Any], shift_s: float = 0.
         if e is None or t is None:
             continue
         out[key] = {"estimate": e, "truth": t, "error": e - t, "error_percent": 100 * (e - t) / t}
+    out["cycles"] = compare_cycles(estimate.get("cycles", []), truth.get("cycles", []), shift_s)
     for kind, label in (("heel_strikes_s", "heel_strike_ms"), ("toe_offs_s", "toe_off_ms")):
         dt = []
         for side in ev.SIDES:
@@ -177,4 +178,38 @@ def compare(estimate: dict[str, Any], truth: dict[str, Any], shift_s: float = 0.
             dt += [float(np.min(np.abs(tru - x))) for x in est] if len(tru) else []
         if dt:
             out[label] = {"mean_abs": 1000 * float(np.mean(dt)), "max_abs": 1000 * float(np.max(dt)), "n": len(dt)}
+    return out
+
+
+CYCLE_KEYS = ("stride_time_s", "cadence_steps_per_min", "stride_length_m", "speed_m_per_s", "step_length_m",
+              "stance_percent", "double_support_percent", "contact_time_s", "flight_time_s")
+
+
+def compare_cycles(estimate: list[dict[str, Any]], truth: list[dict[str, Any]], shift_s: float = 0.0) -> dict[str, Any]:
+    """Cycle-by-cycle errors: each estimated cycle against the true cycle of the same side that starts nearest
+    (``shift_s`` as in :func:`compare`). Returns ``{"n": {side: count}, "rows": [{side, start_s, key: (est,
+    truth)}], key: {"mean_abs", "max_abs", "unit"}}``; percentages of the cycle are compared in points,
+    the rest in % of the truth."""
+    rows, errs = [], {k: [] for k in CYCLE_KEYS}
+    for r in estimate:
+        same = [t for t in truth if t["side"] == r["side"]]
+        if not same:
+            continue
+        t = min(same, key=lambda c: abs(c["start_s"] - (r["start_s"] + shift_s)))
+        if abs(t["start_s"] - (r["start_s"] + shift_s)) > 0.25 * t["stride_time_s"]:
+            continue
+        row: dict[str, Any] = {"side": r["side"], "start_s": r["start_s"]}
+        for k in CYCLE_KEYS:
+            e, v = r.get(k), t.get(k)
+            if e is None or v is None or not np.isfinite(e) or not np.isfinite(v):
+                continue
+            row[k] = (e, v)
+            errs[k].append(e - v if k.endswith("percent") else 100 * (e - v) / v if v else np.nan)
+        rows.append(row)
+    out: dict[str, Any] = {"n": {s: sum(r["side"] == s for r in rows) for s in ev.SIDES}, "rows": rows}
+    for k, e in errs.items():
+        e = np.abs([x for x in e if np.isfinite(x)])
+        if len(e):
+            out[k] = {"mean_abs": float(e.mean()), "max_abs": float(e.max()),
+                      "unit": "points of the cycle" if k.endswith("percent") else "% of the truth"}
     return out

@@ -81,3 +81,30 @@ def write_html(report: dict[str, Any], trial: str, images: dict[str, Path | None
     with atomic_write(path, encoding="utf-8") as fh:
         fh.write(render(report, trial, images))
     return path
+
+
+def find_browser() -> str | None:
+    """A headless-capable Chromium/Chrome on PATH, or None."""
+    import shutil
+    return next((b for b in ("chromium", "chromium-browser", "google-chrome", "chrome") if shutil.which(b)), None)
+
+
+def screenshot(html_path: Path, png_path: Path, width: int = 1200, height: int = 2400,
+               browser: str | None = None, timeout: float = 120.0) -> Path:
+    """Render ``html_path`` in headless Chromium and save a PNG screenshot (to check the page as a
+    browser draws it). Raises :class:`~mocap3d.errors.Mocap3dError` when no browser is found or it fails."""
+    import subprocess
+    import tempfile
+    from ..errors import Mocap3dError
+    browser = browser or find_browser()
+    if browser is None:
+        raise Mocap3dError("no Chromium/Chrome on PATH to render the HTML report (Debian: apt-get install chromium)")
+    png_path = Path(png_path).resolve()
+    with tempfile.TemporaryDirectory() as profile:
+        cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+               f"--user-data-dir={profile}", f"--window-size={width},{height}",
+               f"--screenshot={png_path}", Path(html_path).resolve().as_uri()]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if res.returncode != 0 or not png_path.is_file():
+        raise Mocap3dError(f"{browser} could not render {html_path}: {res.stderr.strip()[-300:]}")
+    return png_path
