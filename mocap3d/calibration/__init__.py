@@ -27,7 +27,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..camera import Camera, CameraRig
-from ..errors import ConfigError, Mocap3dError
+from ..errors import ConfigError, FileFormatError, Mocap3dError
 from ..logs import get_logger, write_report
 from .boards import Board, Detection, detect_board
 from .converters import read_biocv, read_easymocap, read_opencap, read_qualisys, read_toml_variant, read_vicon
@@ -363,8 +363,8 @@ def run_calibration(trial) -> dict[str, Any]:
         try:
             rig, fmt, extra = convert(calib_dir, cal, getattr(trial, "videos_dir", None))
         except Mocap3dError as e:
-            if existing is None or isinstance(e, ConfigError):
-                raise
+            if existing is None or isinstance(e, (ConfigError, FileFormatError)):
+                raise         # a damaged file to convert is never replaced silently by the existing calibration
             log.info("no %s file to convert; using the existing %s as is", _get(cal, "convert", "convert_from"), existing)
             rig, fmt, extra = read_calibration(existing), "existing", {"source": str(existing),
                                                                     "up_axis": _file_up_axis(existing)}
