@@ -116,7 +116,7 @@ def test_frontal_view_numbers_are_reported_and_sane():
     e = errors("frontal", "stand-in")
     print("frontal stand-in", {k: round(v, 4) for k, v in e.items()})
     _, res = solved("frontal", "stand-in")
-    assert res.report["world"]["view_angle_deg"] > 60
+    assert res.report["world"]["view_angle_deg"] > 60 and res.report["world"]["depth_ambiguous_frontal_view"]
     assert max(e[f"knee_angle_{s}"] for s in "rl") < 15.0, e
     assert abs(e["speed"]) < 0.15, e
 
@@ -207,6 +207,15 @@ def test_stage_without_calibration_warns_writes_triangulation_files_and_runs_on(
     assert rep["lifter"] == "none" and "default field_of_view" in rep["intrinsics"]["source"]
     assert rep["reprojection_error_px"]["mean"] < 3.0
     assert mocap3d.association(trial, quiet=True)[0].report["skipped"].startswith("one camera")
+
+
+def test_monocular_is_a_cli_verb_and_an_api_verb():
+    import mocap3d
+    from mocap3d import cli
+    from mocap3d.runner import stage_function
+    args = cli.build_parser().parse_args(["monocular", "trial", "--set", "monocular.camera=cam02"])
+    assert cli.STAGE_COMMANDS[args.command][0] == "monocular" and args.sets == ["monocular.camera=cam02"]
+    assert callable(mocap3d.monocular) and stage_function("monocular").__module__ == "mocap3d.monocular"
 
 
 def test_monocular_options_defaults_agree_with_the_packaged_config():
