@@ -66,7 +66,10 @@ def plot_trajectories(markers: Markers3D, report: dict[str, Any], path: Path) ->
         ax.set_ylabel(f"{side}: height above rest (mm)")
         ax.legend(loc="upper right", fontsize=7, ncol=5)
         ax.grid(alpha=0.3)
-    axes[0].set_title(f"Foot keypoints and gait events ({report.get('mode', '')}; filtered 3D keypoints)")
+    if report.get("status") == "ok":
+        axes[0].set_title(f"Foot keypoints and gait events ({report.get('mode', '')}; filtered 3D keypoints)")
+    else:
+        axes[0].set_title(f"No gait analysed: {report.get('reason', '')}", color="tab:red", fontsize=9)
     axes[-1].set_xlabel("time (s)")
     fig.tight_layout()
     return save(fig, path)
