@@ -88,6 +88,9 @@ def resolve_batch(options: BatchOptions | Mapping[str, Any] | None, trials: Sequ
     if opts.workers is None and opts.client is None and not opts.scheduler:
         opts.scheduler = os.environ.get(SCHEDULER_ENV) or str(cfg.get("scheduler", "") or "") or None
     if opts.workers is None and opts.client is None and not opts.scheduler:
+        if opts.force or opts.retries is not None:
+            log.warning("--force and --retries apply to Dask batches only (--workers N or --scheduler ADDRESS); "
+                        "this run is serial and reruns every trial")
         return None
     if opts.retries is None:
         opts.retries = int(cfg.get("retries", 1))
