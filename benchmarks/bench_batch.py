@@ -53,10 +53,9 @@ def run_mode(session: Path, work: Path, workers: int) -> dict[str, float]:
         mocap3d.run(folder, quiet=True)
         out["wall"], out["cpu"] = time.perf_counter() - t0, time.process_time() - c0
         return out
-    from distributed import Client, LocalCluster
+    from mocap3d.batch import BatchOptions, open_client
     t0 = time.perf_counter()
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with open_client(BatchOptions(workers=workers), {}) as client:     # the cluster of `mocap3d run --workers N`
         client.run(_warm)
         out["startup"] = time.perf_counter() - t0
         t1 = time.perf_counter()

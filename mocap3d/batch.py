@@ -266,7 +266,8 @@ def open_client(opts: BatchOptions, cfg: Mapping[str, Any]) -> Iterator[Any]:
         env = {v: str(threads) for v in THREAD_VARS}
         # a lost worker fails its task at once; the batch resubmits it (--retries) and says so. No statistical
         # profiler in the workers (it samples every 10 ms for a dashboard nobody opens: ~1 % of a core).
-        with dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.worker.profile.enabled": False}):
+        with dask.config.set({"distributed.scheduler.allowed-failures": 0,
+                              "distributed.worker.profile.enabled": False}):
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                                    env=env, silence_logs=logging.ERROR)
         with cluster, Client(cluster) as client:
