@@ -308,7 +308,8 @@ def check_workers(client: Any, session: Path, trials: Sequence[Trial], threads_s
             raise Mocap3dError(f"Dask worker {addr} runs {', '.join(diff)}; install the same versions on every "
                                "worker and this machine")
         if not p["sees_session"] or p["missing_trial"]:
-            what = f"the session folder {session}" if not p["sees_session"] else f"the trial folder {p['missing_trial']}"
+            what = (f"the session folder {session}" if not p["sees_session"]
+                    else f"the trial folder {p['missing_trial']}")
             raise Mocap3dError(f"Dask worker {addr} on {p['host']} cannot see {what}; run the workers on a "
                                "filesystem shared with this machine, mounted at the same path")
         if not p["writable"]:
