@@ -21,7 +21,8 @@ Definitions (Perry & Burnfield 2010, "Gait analysis", ch. 1-2; Whittle 2007,
   terminal double support); duty factor = contact time / stride
   time (Minetti 1998); foot-strike pattern: see :mod:`mocap3d.gait.running`.
 - symmetry index (Robinson, Herzog & Nigg 1987, J Manip Physiol Ther 10:172):
-  SI = 100 (R - L) / (0.5 (R + L)) %, 0 = symmetric, on the sides' means.
+  SI = 100 (R - L) / (0.5 (R + L)) %, 0 = symmetric, on the sides' means (not
+  given for angles, whose mean can be near zero).
 """
 from __future__ import annotations
 
@@ -129,6 +130,6 @@ def summarize(rows: list[dict[str, Any]], keys: Sequence[str]) -> dict[str, Any]
     for key in keys:
         per = {s: stats([r.get(key, np.nan) for r in rows if r["side"] == s]) for s in ("right", "left")}
         both = stats([r.get(key, np.nan) for r in rows])
-        out[key] = {"right": per["right"], "left": per["left"], "both": both,
-                    "symmetry_index_percent": symmetry_index(per["right"]["mean"], per["left"]["mean"])}
+        si = None if key.endswith("_deg") else symmetry_index(per["right"]["mean"], per["left"]["mean"])
+        out[key] = {"right": per["right"], "left": per["left"], "both": both, "symmetry_index_percent": si}
     return out
