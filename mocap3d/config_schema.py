@@ -333,6 +333,7 @@ SCHEMA: dict[str, Spec] = {
     "monocular.contact_sigma_m": number(gt=0),
     "monocular.smoothing_cutoff": number(gt=0),
     "monocular.overlay_frames": integer(ge=0),
+    "monocular.fix_swaps": boolean(),
 }
 
 PATTERNS: list[tuple[str, Spec]] = [

@@ -227,3 +227,38 @@ def test_monocular_options_defaults_agree_with_the_packaged_config():
         if f.name != "extra":
             assert getattr(code, f.name) == getattr(opts, f.name), f.name
     assert not opts.extra
+
+
+# ----------------------------------------------------------------------------- left/right swaps
+def test_left_right_swaps_in_runs_are_found_and_the_side_view_bars_still_met():
+    """The detector swaps the sides in runs of 3-10 frames (2D and lifted 3D together, as BlazePose does):
+    the swapped frames are found (precision and recall per limb group) and the side-view bars still hold."""
+    from mocap3d.monocular.swaps import correct_swaps
+    from mocap3d.synthetic.body import scaled_model
+    from mocap3d.synthetic.corruptions import swap_left_right, swap_mask
+    from mocap3d.triangulation.swaps import lr_pairs
+    cap = capture("side")
+    names = list(cap.skeleton.names)
+    lifted = standin_lifter(cap)
+    mask = swap_mask((1, N_FRAMES, 1), 0.01, 4, np.random.default_rng(7))
+    pairs = lr_pairs(names)
+    kp = swap_left_right(cap.keypoints2d.data[:1, :, :1], mask, pairs)[0, :, 0]
+    xyz = swap_left_right(np.concatenate([lifted.xyz, lifted.confidence[..., None]], -1)[None, :, None], mask,
+                          pairs)[0, :, 0, :, :3]
+    truth = mask[0, :, 0]
+    assert 12 <= truth.sum() <= 40
+    for lift in (xyz, None):                                      # with the lifted 3D, and from 2D alone
+        _, _, _, found = correct_swaps(kp, names, lift, None, 0.3)
+        for g in range(found.shape[1]):
+            tp = (found[:, g] & truth).sum()
+            assert tp / max(found[:, g].sum(), 1) >= 0.95 and tp / truth.sum() >= 0.9, (lift is None, g, found[:, g])
+    model, _ = scaled_model(HEIGHT, cap.skeleton.name)
+    res = reconstruct(kp, names, np.arange(N_FRAMES), cap.rig[0], RATE, model, HEIGHT,
+                      Lifted(xyz, lifted.confidence, True, "stand-in"), show_progress=False)
+    assert res.report["left_right_swaps"]["frames_swapped_any_group"] == pytest.approx(truth.sum(), abs=2)
+    f = res.frames
+    for c, bar in (("hip_flexion", 3.0), ("knee_angle", 3.0), ("ankle_angle", 4.0)):
+        for s in "rl":
+            est = np.degrees(res.fit.values[:, res.fit.coordinates.index(f"{c}_{s}")])
+            rmse = float(np.sqrt(np.mean((est - cap.motion[f"{c}_{s}"][f]) ** 2)))
+            assert rmse <= bar, (c, s, rmse)

@@ -18,6 +18,7 @@ from ..errors import Mocap3dError
 from ..logs import get_logger
 from .placement import DEPTH_BONES, FOOT_POINTS, WorldFrame, depth_from_bones, root_translation, world_frame
 from .refine import FitResult, RefineOptions, check_model, fit_model, fit_summary
+from .swaps import correct_swaps, swap_summary
 
 log = get_logger("monocular")
 
@@ -139,7 +140,8 @@ def lift_scale(lifted: Lifted, names: list[str], lengths: dict[tuple[str, str], 
 
 def reconstruct(keypoints: np.ndarray, names: Sequence[str], frames: np.ndarray, camera: Camera, rate: float,
                 model, height: float, lifted: Lifted | None = None, opts: RefineOptions | None = None,
-                max_gap_frames: int = 30, min_frames: int = 10, show_progress: bool = True) -> MonocularResult:
+                max_gap_frames: int = 30, min_frames: int = 10, show_progress: bool = True,
+                fix_swaps: bool = True) -> MonocularResult:
     """World 3D keypoints from one camera.
 
     Args:
@@ -147,9 +149,17 @@ def reconstruct(keypoints: np.ndarray, names: Sequence[str], frames: np.ndarray,
         names: K keypoint names; frames: (F,) frame numbers; camera: intrinsics (extrinsics ignored).
         model: OpenSim model scaled to ``height`` carrying the keypoint markers and ``_ground_*`` soles.
         lifted: root-relative 3D in camera axes (scaled here to the model), or None (2D only).
+        fix_swaps: undo the detector's left/right swaps first (:mod:`.swaps`).
     """
     opts = opts or RefineOptions()
     names = list(names)
+    swapped = None
+    if fix_swaps:
+        keypoints, xyz, lconf, swapped = correct_swaps(keypoints, names, None if lifted is None else lifted.xyz,
+                                                       None if lifted is None else lifted.confidence,
+                                                       opts.likelihood_threshold)
+        if lifted is not None:
+            lifted = Lifted(xyz, lconf, lifted.metric, lifted.method)
     on_model = check_model(model, names)
     conf = np.where(np.isfinite(keypoints[..., :2]).all(-1), np.nan_to_num(keypoints[..., 2]), 0.0)
     seen = (conf >= opts.likelihood_threshold).sum(1) >= 6
@@ -203,6 +213,7 @@ def reconstruct(keypoints: np.ndarray, names: Sequence[str], frames: np.ndarray,
     report = {"frames_in": int(len(frames)), "frames_kept": [int(frames[a]), int(frames[b - 1])],
               "n_frames_kept": int(b - a), "frames_dropped": why,
               "frames_person_not_seen_in_kept": int((~seen[a:b]).sum()),
+              "left_right_swaps": None if swapped is None else swap_summary(swapped[a:b], names),
               "lift_scale": scale, "world": {"travel_m": frame.travel_m, "walking": frame.walking,
                                              "view_angle_deg": frame.view_angle_deg,
                                              "depth_ambiguous_frontal_view": bool(frame.view_angle_deg > 60),

@@ -48,6 +48,7 @@ class MonocularOptions:
     contact_sigma_m: float = 0.01
     smoothing_cutoff: float = 6.0
     overlay_frames: int = 4
+    fix_swaps: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -206,7 +207,7 @@ def run_monocular(trial) -> dict[str, Any]:
                         "project.participant_height")
     model, _ = scaled_model(round(height, 3), skeleton.name)
     res = reconstruct(data, names, frames, camera, rate, model, height, lifted, opts.refine(),
-                      max_gap_frames=max(1, int(round(float(opts.max_gap) * rate))))
+                      max_gap_frames=max(1, int(round(float(opts.max_gap) * rate))), fix_swaps=bool(opts.fix_swaps))
     f0, f1 = int(res.frames[0]), int(res.frames[-1])
     out_dir = Path(trial.pose3d_dir)
     stem = f"{trial.name}_{f0}-{f1}"
@@ -232,6 +233,9 @@ def run_monocular(trial) -> dict[str, Any]:
     report["files"] = [str(w) for w in written]
     write_report(out_dir, "monocular", report)
     rep = res.report["reprojection_error_px"]
+    if res.report.get("left_right_swaps"):
+        log.info("monocular: left/right swaps undone in %d of %d frames (camera %s)",
+                 res.report["left_right_swaps"]["frames_swapped_any_group"], len(res.frames), cam)
     log.info("monocular (%s, camera %s): frames %d-%d, reprojection error %.1f px mean, height %.2f m -> %s", method,
              cam, f0, f1, rep["mean"] or np.nan, height, written[0].name)
     return report
