@@ -32,11 +32,14 @@ from ..triangulation.swaps import apply_group_swaps, swap_groups
 SWITCH_COST = 1.0
 #: Cost per frame of relabelling (the detector is right more often than not).
 SWAP_PRIOR = 0.1
-#: Chirality evidence is ``c / (CHIRALITY_SCALE * trunk)``, capped at +-CAP.
+#: Chirality evidence is ``c / (CHIRALITY_SCALE * trunk)``, capped at +-CHIRALITY_CAP per frame.
 CHIRALITY_SCALE = 0.05
-#: Continuity evidence: difference of summed jumps / (CONTINUITY_SCALE * trunk), capped at +-CAP.
+CHIRALITY_CAP = 1.0
+#: Continuity evidence: difference of summed jumps / (CONTINUITY_SCALE * trunk), capped at +-CONTINUITY_CAP.
+#: A clear jump of every left/right point onto the other side's previous place (a swap run's ends) outweighs
+#: many frames of chirality: the lifter's depth ordering can be wrong over whole runs.
 CONTINUITY_SCALE = 0.1
-CAP = 3.0
+CONTINUITY_CAP = 30.0
 #: Weight of the other groups' evidence (chirality and continuity) in a group's costs (detectors mostly swap whole sides).
 BODY_WEIGHT = 0.5
 
@@ -129,7 +132,7 @@ def viterbi(unary: np.ndarray, stay: np.ndarray, switch: np.ndarray) -> np.ndarr
 
 
 def _capped(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.nan_to_num(x), -CAP, CAP)
+    return np.clip(np.nan_to_num(x), -CONTINUITY_CAP, CONTINUITY_CAP)
 
 
 def detect_swaps(xy: np.ndarray, names: Sequence[str], lifted: np.ndarray | None = None) -> np.ndarray:
@@ -153,7 +156,7 @@ def detect_swaps(xy: np.ndarray, names: Sequence[str], lifted: np.ndarray | None
     chir, cont = [], []
     for pairs in groups:
         c = chirality(lifted, names, pairs) / (CHIRALITY_SCALE * s3) if np.isfinite(s3) else np.zeros(F)
-        chir.append(_capped(c))
+        chir.append(np.clip(np.nan_to_num(c), -CHIRALITY_CAP, CHIRALITY_CAP))
         d = np.zeros(F)
         for x, s in ((xy, s2), (lifted, s3)):
             if x is not None and np.isfinite(s):
