@@ -101,8 +101,12 @@ def resolve_batch(options: BatchOptions | Mapping[str, Any] | None, trials: Sequ
 
 # --------------------------------------------------------------------------- completeness
 def fingerprint(trial: Trial, plan: Sequence[str]) -> str:
-    """Hash of the trial's merged configuration and stage plan (a changed --set or Config.toml reruns it)."""
-    text = json.dumps({"config": trial.config, "plan": list(plan)}, sort_keys=True, default=str)
+    """Hash of the trial's merged configuration and stage plan (a changed --set or Config.toml reruns it).
+
+    The [batch] and [logging] sections do not change results and are left out.
+    """
+    config = {k: v for k, v in trial.config.items() if k not in ("batch", "logging")}
+    text = json.dumps({"config": config, "plan": list(plan)}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 

@@ -127,6 +127,8 @@ def test_changed_configuration_or_force_reruns(runs):
     assert why_run(trials[0], plan, previous, fingerprint(trials[0], plan)) is None
     changed = discover(batch, overrides=["filtering.butterworth.cut_off_frequency=5"])[0]
     assert "configuration" in why_run(changed, plan, previous, fingerprint(changed, plan))
+    same = discover(batch, overrides=["batch.retries=3", "logging.level=DEBUG"])[0]   # not results: still up to date
+    assert why_run(same, plan, previous, fingerprint(same, plan)) is None
     os.utime(trials[0].config_files[-1])                       # the trial's Config.toml edited now
     assert "Config.toml is newer" in why_run(trials[0], plan, previous, fingerprint(trials[0], plan))
 
