@@ -384,9 +384,9 @@ def run_batch(trials: Sequence[Trial], plans: list[list[str]], results: list[Sta
     dt = time.perf_counter() - t0
     failed = [t.id for t, rs in zip(trials, per_trial) if any(r.status == "failed" for r in rs or [])]
     ran = len(todo)
-    log.info("\n%s\n%d trial(s) in %.1f s: %d run on %d worker(s) (%.1f trials/min), %d up to date, %d failed",
-             format_summary(results), len(trials), dt, ran, n_workers, 60 * ran / dt if dt > 0 else 0.0,
-             len(trials) - ran, len(failed))
+    speed = f"{ran} run on {n_workers} worker(s) ({60 * ran / dt:.1f} trials/min)" if ran and dt > 0 else "none run"
+    log.info("\n%s\n%d trial(s) in %.1f s: %s, %d up to date, %d failed", format_summary(results), len(trials), dt,
+             speed, len(trials) - ran, len(failed))
     if failed:
         first = next(r for r in results if r.status == "failed")
         raise Mocap3dError(f"{len(failed)} of {len(trials)} trial(s) failed, first {first.trial} at {first.stage}: "
