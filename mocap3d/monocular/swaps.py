@@ -16,8 +16,11 @@ alone is nearly symmetric. Two kinds of evidence are combined per limb group
 
 A Viterbi pass over frames picks, per group, the swapped/kept label sequence of
 least total cost (a switch costs :data:`SWITCH_COST`, so one noisy frame does
-not flip). Without a lifter only the continuity and a small prior for the
-detector's own labels remain.
+not flip). A clear jump outweighs many frames of chirality: on Pose2Sim's demo
+BlazePose swaps its 3D depth order together with the labels for whole runs
+(its mirror-image body then has the right chirality), so the chirality mostly
+decides stretches without a clear jump (the clip's start). Without a lifter
+only the continuity and a small prior for the detector's own labels remain.
 """
 from __future__ import annotations
 
@@ -89,9 +92,14 @@ def forward_up(xyz: np.ndarray, names: list[str]) -> tuple[np.ndarray, np.ndarra
 
 def chirality(xyz: np.ndarray, names: list[str], pairs: list[tuple[int, int]]) -> np.ndarray:
     """(F,) signed chirality of a group: ``(up x (right - left)) . forward``, in xyz's units; > 0 for
-    correct labels, < 0 for swapped ones, NaN when unknown."""
+    correct labels, < 0 for swapped ones, NaN when unknown.
+
+    Only the group's girdle pairs (hips, shoulders) are used when it has them: they are side by side,
+    whereas knees and feet are also apart along the stride, which leaks into the product.
+    """
     fwd, up = forward_up(xyz, names)
-    lat = _mean(xyz, [r for _, r in pairs]) - _mean(xyz, [l for l, _ in pairs])
+    girdle = [(l, r) for l, r in pairs if names[l][1:] in ("Hip", "Shoulder")] or pairs
+    lat = _mean(xyz, [r for _, r in girdle]) - _mean(xyz, [l for l, _ in girdle])
     return np.sum(np.cross(up, lat) * fwd, -1)
 
 
@@ -175,7 +183,7 @@ def detect_swaps(xy: np.ndarray, names: Sequence[str], lifted: np.ndarray | None
 def correct_swaps(keypoints: np.ndarray, names: Sequence[str], lifted: np.ndarray | None = None,
                   lifted_conf: np.ndarray | None = None, likelihood_threshold: float = 0.0
                   ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray]:
-    """Undo left/right swaps of one camera's detections.
+    """Undo left/right swaps of one camera's detections (2D and lifted 3D together).
 
     Args:
         keypoints: (F, K, 3) x px, y px, likelihood; lifted: (F, K, 3) or None; lifted_conf: (F, K) or None.
