@@ -202,7 +202,8 @@ def bench_real(cache: Path, work: Path, cameras: list[str] | None = None,
     print(f"\n3. each camera alone vs the four-camera result ({ref_mot.name}); participant_height = {height:.2f} m "
           f"(the reference's estimate, as a user would type it)")
     print(f"   {'camera':7s} {'intrinsics':15s} {'lifter':9s} {'hip':>5s} {'knee':>5s} {'ankle':>6s} "
-          f"{'pelvis cm':>9s} {'frames':>6s} {'wall s':>7s} {'CPU s':>6s}  (flexion RMSE, deg; L and R)")
+          f"{'pelvis cm':>9s} {'frames':>6s} {'swaps':>5s} {'wall s':>7s} {'CPU s':>6s}  (flexion RMSE, deg; L and R; "
+          f"swaps: frames relabelled left/right)")
     for cam in [c for c in sorted(sync) if not cameras or c in cameras]:
         for intr in intrinsics:
             trial = work / f"{cam}_{intr.split()[0]}"
@@ -222,8 +223,9 @@ def bench_real(cache: Path, work: Path, cameras: list[str] | None = None,
                                 "project.frame_range": "all"})
             rep = json.loads((trial / "pose-3d" / "monocular_report.json").read_text())
             e = compare(sorted((trial / "kinematics").glob("*.mot"))[0], ref_mot, float(sync[cam]), rate)
+            swaps = (rep.get("left_right_swaps") or {}).get("frames_swapped_any_group", "-")
             print(f"   {cam:7s} {intr:15s} {rep['lifter']:9s} {e['hip_flexion']:5.1f} {e['knee_angle']:5.1f} "
-                  f"{e['ankle_angle']:6.1f} {e['pelvis_cm']:9.1f} {e['frames']:6d} {w:7.1f} {c:6.1f}")
+                  f"{e['ankle_angle']:6.1f} {e['pelvis_cm']:9.1f} {e['frames']:6d} {swaps:>5} {w:7.1f} {c:6.1f}")
 
 
 def bench_video(work: Path, cache: Path) -> None:
