@@ -31,19 +31,18 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_real_data import fetch_demos  # noqa: E402  (one wheel cache for both benchmarks)
 
-WHEEL_SPEC = "pose2sim==0.10.49"
 FLEXION = ("hip_flexion", "knee_angle", "ankle_angle")
 
 
@@ -125,22 +124,6 @@ def bench_focal(n_frames: int = 120) -> None:
 
 
 # ----------------------------------------------------------------------------- real data
-def fetch_demos(cache: Path) -> Path:
-    """Pose2Sim's package folder (Demo_* inside), from the wheel downloaded once into ``cache``."""
-    out = cache / "extracted" / "Pose2Sim"
-    if (out / "Demo_SinglePerson").is_dir():
-        return out
-    wheels = sorted(cache.glob("pose2sim-0.10.49-*.whl"))
-    if not wheels:
-        print(f"downloading {WHEEL_SPEC} (once) into {cache}")
-        subprocess.run([sys.executable, "-m", "pip", "download", WHEEL_SPEC, "--no-deps", "-q", "-d", str(cache)],
-                       check=True)
-        wheels = sorted(cache.glob("pose2sim-0.10.49-*.whl"))
-    with zipfile.ZipFile(wheels[0]) as z:
-        z.extractall(cache / "extracted", [n for n in z.namelist() if n.startswith("Pose2Sim/Demo_SinglePerson/")])
-    return out
-
-
 def read_mot(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     from mocap3d.io.mot import read_mot as _read
     t = _read(path)
