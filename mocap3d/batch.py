@@ -22,6 +22,7 @@ versions as this machine, and see (and write into) the session folder.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -227,14 +228,63 @@ def _worker_logging(trial: Trial, verbose: bool) -> None:
             logger.removeHandler(h)
 
 
-def trial_task(trial: Trial, plan: list[str], calibrated: dict[Path, str], verbose: bool = False) -> list[StageResult]:
-    """Run ``plan`` on one trial inside a worker; failures are returned as results, never raised."""
+def person_task(trial: Trial, trc: str, person: int, verbose: bool = False) -> tuple[dict[str, Any] | None, str]:
+    """Kinematics of one person's ``.trc`` inside a worker (:func:`mocap3d.kinematics.stage.kinematics_person`)."""
+    from .kinematics.stage import kinematics_person
+    _worker_logging(trial, verbose)
+    try:
+        return kinematics_person(trial, trc, person)
+    finally:
+        for h in logging.getLogger("mocap3d").handlers:
+            h.flush()
+
+
+def kinematics_by_person(trial: Trial, verbose: bool = False, retries: int = 0) -> dict[str, Any]:
+    """The kinematics stage with one Dask task per person when the trial has several (else as a serial run).
+
+    Runs inside the trial's task: submits :func:`person_task` for every person's
+    ``.trc``, leaves its worker slot to them while it waits (``worker_client``),
+    then writes the stage report from their results, as :func:`~mocap3d.kinematics.run_kinematics`
+    does. The returned report also lists the person tasks' keys (``person_tasks``; not in the file).
+    """
+    from distributed import KilledWorker, worker_client
+
+    from .kinematics.stage import kinematics_inputs, run_kinematics, write_kinematics_report
+    t0 = time.perf_counter()
+    files, kind = kinematics_inputs(trial)
+    if len(files) < 2:
+        return run_kinematics(trial)
+    log.info("kinematics of %d person(s) from %s .trc files, %d Dask task(s)", len(files), kind, len(files))
+    keys = [f"mocap3d-person-{trial.id}-{i}-{time.time_ns()}" for i in range(len(files))]
+    with worker_client() as client:
+        futures = [client.submit(person_task, trial, str(f), i, verbose, key=k, pure=False, retries=retries)
+                   for i, (f, k) in enumerate(zip(files, keys))]
+        outcomes = []
+        for f, fut in zip(files, futures):
+            try:
+                outcomes.append(fut.result())
+            except KilledWorker:
+                raise Mocap3dError(f"{f.name}: the worker running its kinematics was lost {retries + 1} time(s) "
+                                   "(killed, out of memory or crashed); --retries resubmits it") from None
+    _worker_logging(trial, verbose)        # another trial's task may have run in this process meanwhile
+    report = write_kinematics_report(trial, files, kind, len(files), outcomes, time.perf_counter() - t0)
+    return {**report, "person_tasks": keys}
+
+
+def trial_task(trial: Trial, plan: list[str], calibrated: dict[Path, str], verbose: bool = False,
+               retries: int = 0) -> list[StageResult]:
+    """Run ``plan`` on one trial inside a worker; failures are returned as results, never raised.
+
+    The kinematics persons of a multi-person trial run as tasks of their own (:func:`kinematics_by_person`).
+    """
     _worker_logging(trial, verbose)
     for section, key in (("pose", "parallel_workers_pose"), ("kinematics", "parallel_workers_kinematics")):
         trial.config.setdefault(section, {})[key] = 1      # the batch is the parallelism; no nested pools
     results: list[StageResult] = []
     try:
         funcs = {s: stage_function(s) for s in plan}
+        if "kinematics" in funcs:
+            funcs["kinematics"] = functools.partial(kinematics_by_person, verbose=verbose, retries=retries)
         _run_trial(trial, plan, funcs, calibrated, results, alone=False)
     except Exception as exc:  # noqa: BLE001 - a stop (continue_on_error = false) or a stage not built here
         if not results or results[-1].status != "failed":
@@ -408,7 +458,7 @@ def _submit_and_collect(client: Any, trials: Sequence[Trial], plans: list[list[s
 
     def submit(job: _Job) -> None:
         t = trials[job.index]
-        fut = client.submit(trial_task, t, job.plan, job.calibrated, opts.verbose, pure=False,
+        fut = client.submit(trial_task, t, job.plan, job.calibrated, opts.verbose, opts.retries or 0, pure=False,
                             key=f"mocap3d-{'calibration' if job.calibration_only else 'trial'}-{t.id}-"
                                 f"{job.attempts}-{time.time_ns()}")
         jobs[fut] = job
@@ -453,6 +503,9 @@ def _submit_and_collect(client: Any, trials: Sequence[Trial], plans: list[list[s
                 got += [StageResult(t.id, s, "skipped", error=f"after {job.plan[0]} failed") for s in job.plan[1:]]
             else:
                 got = fut.result()
+                for r in got:
+                    if r.stage == "kinematics" and r.report.get("person_tasks"):
+                        opts.record.setdefault("person_tasks", {})[t.id] = r.report.pop("person_tasks")
             if job.calibration_only:
                 partial[job.index] = got
                 ok = got and got[0].status == "ok"

@@ -166,14 +166,14 @@ def test_batch_options_resolve(session, monkeypatch):
         resolve_batch({"workers": 2, "scheduler": "tcp://x:1"}, trials)
 
 
-def _killer(trial, plan, calibrated, verbose=False):
+def _killer(trial, plan, calibrated, verbose=False, retries=0):
     """A trial task whose worker process dies on P01/T01 (like an out-of-memory kill); else the real task."""
     import os as _os
 
     from mocap3d.batch import trial_task
     if trial.id == "P01/T01":
         _os._exit(9)
-    return trial_task(trial, plan, calibrated, verbose)
+    return trial_task(trial, plan, calibrated, verbose, retries)
 
 
 def test_lost_worker_is_retried_then_reported_alone(client, tmp_path, monkeypatch):
@@ -190,3 +190,32 @@ def test_lost_worker_is_retried_then_reported_alone(client, tmp_path, monkeypatc
         api.run(s, client=client, retries=1, quiet=True)
     st = _statuses(s)
     assert st[("P01/T02", "filtering")] == "ok" and st[("P01/T01", "filtering")] == "skipped"
+
+
+def test_two_person_trial_runs_one_kinematics_task_per_person(client, tmp_path):
+    """A 2-person trial: its kinematics persons run as 2 Dask tasks; .mot and reports as in a serial run."""
+    from mocap3d.synthetic.capture import make_capture
+    from mocap3d.synthetic.writer import write_capture
+    cap = make_capture(4, "walking", 30, 30.0, second_person=True, occlusion=False, seed=3)
+    trial = write_capture(cap, tmp_path / "made" / "walk", multi_person=True)
+    text = (trial / "Config.toml").read_text().replace(
+        "[project]\n", "[project]\nstages = ['association', 'triangulation', 'kinematics', 'gait']\n", 1)
+    (trial / "Config.toml").write_text(text + "\n[kinematics]\nparallel_workers_kinematics = 2\n")
+    serial, batch = (shutil.copytree(trial, tmp_path / k / "walk") for k in ("serial", "batch"))
+    api.run(serial, quiet=True)                                   # the 2 persons in 2 local processes
+    api.run(batch, client=client, quiet=True)
+    mots = sorted(p.relative_to(serial).as_posix() for p in (serial / "kinematics").glob("*.mot"))
+    assert mots == ["kinematics/walk_P0_0-29.mot", "kinematics/walk_P1_0-29.mot"]
+    for rel in mots + ["kinematics/walk_P0_0-29_marker_errors.csv", "kinematics/walk_P1_0-29_marker_errors.csv"]:
+        assert (serial / rel).read_bytes() == (batch / rel).read_bytes(), rel
+    for rel in ("kinematics/kinematics_report.json", "gait/gait_report.json"):
+        assert _without_times(json.loads((serial / rel).read_text()), serial) == \
+            _without_times(json.loads((batch / rel).read_text()), batch), rel
+    assert _statuses(serial) == _statuses(batch) and set(_statuses(batch).values()) == {"ok"}
+    tasks = json.loads((batch / "run_report.json").read_text())["person_tasks"]
+    assert list(tasks) == ["walk"] and [k.split("-")[:4] for k in tasks["walk"]] == \
+        [["mocap3d", "person", "walk", "0"], ["mocap3d", "person", "walk", "1"]]
+    log = (batch / "logs.txt").read_text()
+    assert "(walk): kinematics of 2 person(s) from raw .trc files, 2 Dask task(s)" in log
+    for person in ("P0", "P1"):           # written by the person's own task, tagged with its trial
+        assert f"(walk): walk_{person}_0-29.trc: 30 frames, marker RMS" in log

@@ -166,45 +166,69 @@ def _workers(setting: Any, n_jobs: int) -> int:
     return max(1, min(int(setting), n_jobs))
 
 
+def kinematics_inputs(trial) -> tuple[list[Path], str]:
+    """The persons' ``.trc`` files of the trial (one per person) and their kinds; creates ``kinematics/``."""
+    kin = trial.config.get("kinematics", {}) or {}
+    files, kind = select_trc_files(trial.pose3d_dir, bool(kin.get("use_augmentation", True)))
+    trial.kinematics_dir.mkdir(parents=True, exist_ok=True)
+    return files, kind
+
+
+def _outcome(trc: Path, run: Any) -> tuple[dict[str, Any] | None, str]:
+    """``(report entry, '')`` from ``run()``, or ``(None, one-line error)`` on a Mocap3dError (logged)."""
+    try:
+        return run(), ""
+    except Mocap3dError as exc:
+        log.error("%s: %s", trc.name, exc)
+        return None, str(exc)
+
+
+def kinematics_person(trial, trc: str | Path, person: int) -> tuple[dict[str, Any] | None, str]:
+    """Scale and IK one person's ``.trc`` of the trial: ``(report entry, '')`` or ``(None, error)``.
+
+    Other exceptions propagate (they fail the stage, as in :func:`run_kinematics`).
+    """
+    import opensim as osim
+    osim.Logger.setLevelString("warn")
+    trc = Path(trc)
+    return _outcome(trc, lambda: process_trc(trc, trial.kinematics_dir, trial.config, person, trial.path))
+
+
+def write_kinematics_report(trial, files: list[Path], kind: str, workers: int,
+                            outcomes: list[tuple[dict[str, Any] | None, str]], seconds: float) -> dict[str, Any]:
+    """Write ``kinematics_report.json`` from the persons' outcomes (in ``files`` order); Mocap3dError if all failed."""
+    persons = [r for r, _ in outcomes if r is not None]
+    errors = {Path(f).name: e for f, (r, e) in zip(files, outcomes) if r is None}
+    report = {"stage": "kinematics", "input_kind": kind, "inputs": [str(f) for f in files],
+              "workers": workers, "persons": persons, "errors": errors, "seconds": round(seconds, 3)}
+    write_report(trial.kinematics_dir, "kinematics", report)
+    if not persons:
+        raise Mocap3dError(f"kinematics failed for every .trc of {trial.pose3d_dir}: "
+                           + "; ".join(f"{k}: {v}" for k, v in errors.items()))
+    return report
+
+
 def run_kinematics(trial) -> dict[str, Any]:
     """Stage shell: scale and IK every person's ``.trc`` of ``trial.pose3d_dir`` into ``trial.kinematics_dir``.
 
     Writes per person ``<trc stem>_scaled.osim``, ``<stem>.mot`` (degrees),
     ``<stem>_marker_errors.csv`` (mm), ``<stem>_bodies.npz`` (body transforms per
     frame, see :mod:`.body_transforms`), and ``kinematics_report.json``.
+    The three steps (:func:`kinematics_inputs`, :func:`kinematics_person`,
+    :func:`write_kinematics_report`) are public so that a Dask batch runs the persons as tasks.
     """
-    import opensim as osim
-    osim.Logger.setLevelString("warn")
     t0 = time.perf_counter()
-    config = trial.config
-    kin = config.get("kinematics", {}) or {}
-    files, kind = select_trc_files(trial.pose3d_dir, bool(kin.get("use_augmentation", True)))
-    out = trial.kinematics_dir
-    out.mkdir(parents=True, exist_ok=True)
+    files, kind = kinematics_inputs(trial)
+    kin = trial.config.get("kinematics", {}) or {}
     n_workers = _workers(kin.get("parallel_workers_kinematics", "auto"), len(files))
     log.info("kinematics of %d person(s) from %s .trc files, %d worker(s)", len(files), kind, n_workers)
-    persons, errors = [], {}
     if n_workers == 1:
-        for i, f in enumerate(files):
-            try:
-                persons.append(process_trc(f, out, config, i, trial.path))
-            except Mocap3dError as exc:
-                errors[f.name] = str(exc)
-                log.error("%s: %s", f.name, exc)
+        outcomes = [kinematics_person(trial, f, i) for i, f in enumerate(files)]
     else:
+        import opensim as osim
+        osim.Logger.setLevelString("warn")
+        out, config = trial.kinematics_dir, trial.config
         with ProcessPoolExecutor(max_workers=n_workers) as pool:
             futures = {f: pool.submit(process_trc, f, out, config, i, trial.path) for i, f in enumerate(files)}
-            for f, fut in futures.items():
-                try:
-                    persons.append(fut.result())
-                except Mocap3dError as exc:
-                    errors[f.name] = str(exc)
-                    log.error("%s: %s", f.name, exc)
-    report = {"stage": "kinematics", "input_kind": kind, "inputs": [str(f) for f in files],
-              "workers": n_workers, "persons": persons, "errors": errors,
-              "seconds": round(time.perf_counter() - t0, 3)}
-    write_report(out, "kinematics", report)
-    if not persons:
-        raise Mocap3dError(f"kinematics failed for every .trc of {trial.pose3d_dir}: "
-                           + "; ".join(f"{k}: {v}" for k, v in errors.items()))
-    return report
+            outcomes = [_outcome(f, fut.result) for f, fut in futures.items()]
+    return write_kinematics_report(trial, files, kind, n_workers, outcomes, time.perf_counter() - t0)
