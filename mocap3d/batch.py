@@ -4,6 +4,9 @@ One Dask task per trial runs that trial's stages in order with the same code as
 a serial run (:func:`mocap3d.runner._run_trial`), so every file lands where a
 single run puts it. A calibration folder shared by several trials is calibrated
 by one task first; the trials that share it are submitted when it is done.
+The kinematics persons of a multi-person trial run as one task each, submitted
+by the trial's task (:func:`kinematics_by_person`), which then writes the stage
+report and goes on with the next stages.
 
 Completeness (what a rerun skips unless ``force``): a trial is *up to date* when
 the session's previous ``run_report.json`` lists every stage of its current plan
