@@ -258,17 +258,25 @@ def kinematics_by_person(trial: Trial, verbose: bool = False, retries: int = 0) 
     if len(files) < 2:
         return run_kinematics(trial)
     log.info("kinematics of %d person(s) from %s .trc files, %d Dask task(s)", len(files), kind, len(files))
-    keys = [f"mocap3d-person-{trial.id}-{i}-{time.time_ns()}" for i in range(len(files))]
+    keys: list[str] = []
     with worker_client() as client:
-        futures = [client.submit(person_task, trial, str(f), i, verbose, key=k, pure=False, retries=retries)
-                   for i, (f, k) in enumerate(zip(files, keys))]
+        def submit(i: int, f: Path) -> Any:
+            keys.append(f"mocap3d-person-{trial.id}-{i}-{time.time_ns()}")
+            return client.submit(person_task, trial, str(f), i, verbose, key=keys[-1], pure=False)
+
+        futures = [submit(i, f) for i, f in enumerate(files)]
         outcomes = []
-        for f, fut in zip(files, futures):
-            try:
-                outcomes.append(fut.result())
-            except KilledWorker:
-                raise Mocap3dError(f"{f.name}: the worker running its kinematics was lost {retries + 1} time(s) "
-                                   "(killed, out of memory or crashed); --retries resubmits it") from None
+        for i, (f, fut) in enumerate(zip(files, futures)):
+            for attempt in range(1, retries + 2):
+                try:
+                    outcomes.append(fut.result())
+                    break
+                except KilledWorker:
+                    if attempt > retries:
+                        raise Mocap3dError(f"{f.name}: the worker running its kinematics was lost {attempt} "
+                                           "time(s) (killed, out of memory or crashed); --retries resubmits it") from None
+                    log.warning("%s: worker lost; its kinematics resubmitted (attempt %d)", f.name, attempt + 1)
+                    fut = submit(i, f)
     _worker_logging(trial, verbose)        # another trial's task may have run in this process meanwhile
     report = write_kinematics_report(trial, files, kind, len(files), outcomes, time.perf_counter() - t0)
     return {**report, "person_tasks": keys}
