@@ -7,7 +7,9 @@ Definitions (Perry & Burnfield 2010, "Gait analysis", ch. 1-2; Whittle 2007,
   next one; stride time its duration (s). Cadence = 120 / stride time
   (steps/min, two steps per stride).
 - stride length: distance the foot travelled between those two contacts,
-  horizontal, heel to heel (m); speed = stride length / stride time (m/s).
+  horizontal, heel to heel (m), each heel position averaged over the
+  :data:`PLANTED_WINDOW` after its contact (the heel is planted then);
+  speed = stride length / stride time (m/s).
 - step length: at this foot's contact, how far its heel is ahead of the
   other heel along the walking direction (m); step width: the horizontal
   distance across the walking direction between this heel at its contact and
@@ -31,6 +33,18 @@ from typing import Any, Sequence
 import numpy as np
 
 from .events import interp_rows
+
+PLANTED_WINDOW = 0.15    # s after a contact over which the planted heel position is averaged
+
+
+def planted(heel: np.ndarray, at: np.ndarray, rate: float) -> np.ndarray:
+    """Heel positions (n, 3) m averaged over the :data:`PLANTED_WINDOW` after each contact ``at`` (n,) sub-frame
+    indices: the heel is planted then, and one sample at the contact carries the keypoint noise and the
+    event's timing error (the heel still moves forward when it lands)."""
+    k = np.arange(max(1, round(PLANTED_WINDOW * rate)))
+    rows = interp_rows(heel, (np.asarray(at, float)[:, None] + k[None, :]).ravel()).reshape(len(at), len(k), -1)
+    return np.nanmean(rows, axis=1)
+
 
 WALK_KEYS = ("stride_time_s", "cadence_steps_per_min", "stride_length_m", "step_length_m", "step_width_m",
              "speed_m_per_s", "stance_percent", "swing_percent", "single_support_percent",
@@ -75,14 +89,14 @@ def side_cycles(side: str, fs: np.ndarray, to: np.ndarray, fs_o: np.ndarray, to_
         if not np.isfinite(off):
             continue
         T = (b - a) / rate
-        pa, pb = interp_rows(heel, np.array([a, b]))
+        pa, pb = planted(heel, np.array([a, b]), rate)
         d = interp_rows(direction, np.array([a]))[0]
         d = d / max(float(np.linalg.norm(d)), 1e-9)
         side_dir = np.cross(d, [0.0, 1.0, 0.0])
         prev_o = _last_before(fs_o, a)
         step_len = step_w = np.nan
         if np.isfinite(prev_o):
-            gap = pa - interp_rows(heel_o, np.array([prev_o]))[0]
+            gap = pa - planted(heel_o, np.array([prev_o]), rate)[0]
             step_len, step_w = float(gap @ d), float(abs(gap @ side_dir))
         stride = float(np.linalg.norm((pb - pa)[[0, 2]]))
         other_off = _first(to_o, a, off)         # the other foot's toe-off in this stance (NaN when running)

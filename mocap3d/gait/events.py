@@ -137,6 +137,7 @@ def interp_rows(points: np.ndarray, at: np.ndarray) -> np.ndarray:
 
 CONTACT_HEIGHT = 0.005   # m above a keypoint's floor level: the foot is on the ground below it
 STILL_SPEED = 0.05       # m/s: a low foot keypoint moving up or down slower than this stands on the floor
+STILL_WINDOW = 0.05      # s: the vertical speed is averaged over this window before comparing it to STILL_SPEED
 MIN_CONTACT = 0.08       # s: shorter contacts are noise (a stance lasts > 0.15 s even sprinting)
 MIN_AIRBORNE = 0.03      # s: shorter lifts inside a contact are noise
 LIFT_HEIGHT = 0.012      # m: lifts inside a contact that stay lower are noise about the threshold
@@ -148,13 +149,17 @@ def floor_plane(points: Sequence[np.ndarray], rate: float,
     fitted to the keypoints (each (F, 3) m) at frames where they are low and do not move up or down, and each keypoint's height
     above that plane when on the floor (:func:`resting_level`: markerless keypoints sit some way above
     the sole). A tilted or offset world frame (a calibration whose floor is not Y = 0) is handled.
-    ``groups[k]``: keypoints of one group (e.g. both heels) share one height in the slope fit. The slope
+    ``groups[k]``: keypoints of one group (e.g. both heels) share one height, in the slope fit and as the
+    resting height returned for each of them (pooling both feet halves the noise of that height, which
+    moves every contact event: a 1.5 mm error on the heel's moves walking heel strikes by ~10 ms). The slope
     is fitted along the direction the feet travel only (across it, a straight walk spans too little to
     measure one) and only when they travel 0.5 m or more."""
     groups = list(range(len(points))) if groups is None else list(groups)
     xs, ys, zs, ids = [], [], [], []
     for k, p in enumerate(points):
-        vy = np.abs(np.gradient(p[:, 1])) * rate
+        # vertical speed of the height averaged over STILL_WINDOW: keypoint noise differentiated frame to frame
+        # is faster than STILL_SPEED and would pick the still frames at random
+        vy = np.abs(np.gradient(moving_average(p[:, 1], max(1, round(STILL_WINDOW * rate))))) * rate
         # on the floor, a foot keypoint is within REST_RANGE of its lowest (2nd percentile) height
         low = p[:, 1] < np.nanpercentile(p[:, 1], 2) + REST_RANGE if np.isfinite(p[:, 1]).any() else np.zeros(len(p), bool)
         still = np.isfinite(vy) & (vy < STILL_SPEED) & low
@@ -174,14 +179,13 @@ def floor_plane(points: Sequence[np.ndarray], rate: float,
         A = np.column_stack([u, np.eye(max(groups) + 1)[gid]])
         slope = float(np.linalg.lstsq(A, y, rcond=None)[0][0])
         plane[:2] = slope * axis                        # y = slope * (axis . (x, z)) + const
-    offsets = []
-    for k in range(len(points)):
-        h = y[ids == k] - plane[0] * x[ids == k] - plane[1] * z[ids == k]
-        offsets.append(resting_level(h) if len(h) else np.nan)
-    return plane, offsets
+    # one resting height per group (both heels, both toes): pooling the sides halves the noise of the level
+    h = y - plane[0] * x - plane[1] * z
+    level = {g: resting_level(h[gid == g]) for g in set(groups)}
+    return plane, [level[g] for g in groups]
 
 
-REST_PERCENTILE = 25      # %: a keypoint's resting height is this percentile of its heights at still frames
+REST_PERCENTILE = 20      # %: a keypoint's resting height is this percentile of its heights at still frames
 REST_RANGE = 0.02         # m: still frames more than this above a keypoint's lowest height are not resting
 
 
@@ -190,7 +194,8 @@ def resting_level(h: np.ndarray) -> float:
     heights ``h`` (n,) at still frames. The foot rests flat for a good part of those frames (the heel also
     rests raised in mid-stance, the toe in swing, which the percentile leaves above it); a low percentile
     such as the 5th would sink with the keypoint noise, lower the contact threshold and make strikes late
-    and toe-offs early."""
+    and toe-offs early; the 25th let walking toe-offs come 5-10 ms late through the pipeline (1 px, 60 Hz;
+    benchmarks/bench_gait.py)."""
     h = h[np.isfinite(h)]
     return float(np.percentile(h, REST_PERCENTILE)) if len(h) else np.nan
 
