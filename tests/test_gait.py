@@ -146,11 +146,23 @@ def _side_means(rows: list[dict], key: str) -> dict[str, float]:
     return {s: float(np.mean([r[key] for r in rows if r["side"] == s])) for s in ("right", "left")}
 
 
-def test_gait_stage_through_the_pipeline(walk_run):
+def _walk_without_kinematics(folder, seed: int):
+    """Like ``walk_run`` with another seed, without the kinematics stage (the events do not need it)."""
+    cap = make_capture(4, "walking", 240, 60.0, noise_px=1.0, occlusion=False, seed=seed)
+    write_capture(cap, folder)
+    for stage in (api.triangulation, api.filtering, api.gait):
+        (res,) = stage(folder, quiet=True)
+        assert res.status == "ok", res
+    (detail,) = (folder / "gait").glob("*_gait.json")
+    return cap, folder, json.loads(detail.read_text())
+
+
+@pytest.mark.parametrize("seed", [3, 1])
+def test_gait_stage_through_the_pipeline(seed, request, tmp_path):
     """Per cycle, cadence, speed and stride length within 1 % of the truth; foot strikes and toe-offs within
     1 frame (mean) of the geometric contact truth; stance, swing and double support (trial means per side)
-    within 2 % of the cycle."""
-    cap, folder, noisy = walk_run
+    within 2 % of the cycle. Two seeds: seed 1 was the worst of benchmarks/bench_gait.py's four."""
+    cap, folder, noisy = request.getfixturevalue("walk_run") if seed == 3 else _walk_without_kinematics(tmp_path, seed)
     report = json.loads((folder / "gait" / "gait_report.json").read_text())
     (person,) = report["persons"]
     assert person["status"] == "ok" and person["trc"].endswith("_filt_butterworth.trc")
@@ -171,17 +183,18 @@ def test_gait_stage_through_the_pipeline(walk_run):
         for key in ("cadence_steps_per_min", "speed_m_per_s", "stride_length_m"):
             assert row[key] == pytest.approx(ref[key], rel=0.01), (key, row, ref)
     for key, bar in (("stance_percent", 2.0), ("swing_percent", 2.0), ("double_support_percent", 2.0)):
-        # measured on this capture: +1.0, -1.0, +1.85 points; other seeds (benchmarks/bench_gait.py) give
-        # double support +0.2 to +3.3 points: toe-offs come 5-10 ms late
+        # trial means over both sides, benchmarks/bench_gait.py --seeds 4: double support -0.03 to +1.8 points
         est, ref = _side_means(noisy["cycles"], key), _side_means(true_rows, key)
         for side in ("right", "left"):
             assert abs(est[side] - ref[side]) < bar, (key, side, est, ref)
 
 
-def test_running_through_the_pipeline(tmp_path):
+@pytest.mark.parametrize("seed", [0, 1])
+def test_running_through_the_pipeline(tmp_path, seed):
     """4 cameras, 1 px, 60 Hz running: flight phases found; foot strikes and toe-offs within 1 frame (mean)
-    of the geometric truth; contact and flight time within 10 ms; cadence within 1 %."""
-    cap = make_capture(4, "running", 150, 60.0, noise_px=1.0, occlusion=False, seed=0)
+    of the geometric truth; contact and flight time within 10 ms; cadence within 1 %. Two seeds: seed 1
+    was the worst of benchmarks/bench_gait.py's four."""
+    cap = make_capture(4, "running", 150, 60.0, noise_px=1.0, occlusion=False, seed=seed)
     folder = tmp_path / "run"
     write_capture(cap, folder)
     for stage in (api.triangulation, api.filtering, api.gait):
