@@ -26,6 +26,9 @@ from .config import CONFIG_NAME, Overrides, build_config, config_chain, warn_unk
 from .errors import ConfigError, Mocap3dError
 from .logs import get_logger
 
+# Video files a trial's videos/ folder may hold (every stage that looks for videos uses this).
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm")
+
 log = get_logger("project")
 
 # Folders that belong to a trial (or hold truth the pipeline never reads) and are never searched for trials.
@@ -259,14 +262,13 @@ _MULTI_CAMERA_STAGES = ("synchronization", "association")
 
 def camera_count(trial: Trial) -> int:
     """Cameras of a trial: JSON folders of its most processed 2D folder, else its videos (0 when neither)."""
-    from .triangulation.inputs import _VIDEO_EXT
     pose = trial.latest_pose_dir()
     if pose.is_dir():
         n = sum(1 for d in pose.iterdir() if d.is_dir() and any(p.suffix == ".json" for p in d.iterdir()))
         if n:
             return n
     vids = trial.videos_dir
-    return sum(1 for p in vids.iterdir() if p.suffix.lower() in _VIDEO_EXT) if vids.is_dir() else 0
+    return sum(1 for p in vids.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS) if vids.is_dir() else 0
 
 
 def stage_plan(trial: Trial, plan: list[str]) -> list[str]:

@@ -27,13 +27,13 @@ import numpy as np
 from ..camera import Camera
 from ..errors import Mocap3dError
 from ..logs import get_logger, progress
+from ..project import VIDEO_EXTENSIONS
 from .boards import Board, Detection, detect_board, grid_irregularity
 from .bundle_adjustment import BAProblem, bundle_adjust
 
 log = get_logger("calibration")
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-VIDEO_EXTENSIONS = {".mp4", ".mov", ".avi", ".mkv", ".m4v", ".mpg", ".mpeg", ".webm"}
 
 #: Grid irregularity (second difference / corner spacing) above which a detection is mis-ordered.
 MAX_GRID_IRREGULARITY = 0.35
@@ -107,7 +107,7 @@ def list_view_files(folder: Path, extension: str | None = None) -> list[Path]:
     """Image and video files of a folder, natural order; ``extension`` ('jpg', 'mp4'...) restricts them."""
     if not folder.is_dir():
         raise Mocap3dError(f"{folder}: folder not found. Put the board images or video of this camera there")
-    exts = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
+    exts = IMAGE_EXTENSIONS | set(VIDEO_EXTENSIONS)
     if extension:
         exts = {"." + extension.lower().lstrip(".")}
     files = sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in exts), key=_natural_key)

@@ -23,7 +23,7 @@ from ..errors import ConfigError, Mocap3dError
 from ..logs import get_logger, write_report
 from ..markers import Markers3D
 from ..project import frame_mask
-from ..triangulation.inputs import _VIDEO_EXT
+from ..project import VIDEO_EXTENSIONS
 from .pipeline import Lifted, reconstruct
 from .refine import RefineOptions
 
@@ -88,7 +88,7 @@ def _video(trial, cam: str) -> Path | None:
     vdir = Path(trial.videos_dir)
     if not vdir.is_dir():
         return None
-    vids = sorted(p for p in vdir.iterdir() if p.suffix.lower() in _VIDEO_EXT)
+    vids = sorted(p for p in vdir.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)
     named = [v for v in vids if v.stem == cam or v.stem.startswith(cam)]
     return named[0] if named else (vids[0] if len(vids) == 1 else None)
 

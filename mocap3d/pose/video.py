@@ -18,9 +18,8 @@ from typing import Any, Iterable, Iterator, TypeVar
 import numpy as np
 
 from ..errors import ConfigError, file_error
-from ..project import frame_bounds
+from ..project import VIDEO_EXTENSIONS, frame_bounds
 
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 T = TypeVar("T")
 _ROTATIONS = {0: None, 90: "ROTATE_90_CLOCKWISE", 180: "ROTATE_180", 270: "ROTATE_90_COUNTERCLOCKWISE"}

@@ -11,10 +11,10 @@ from ..camera import CameraRig
 from ..errors import ConfigError, Mocap3dError
 from ..keypoints import Keypoints2D, require_detections
 from ..logs import get_logger
+from ..project import VIDEO_EXTENSIONS
 from ..skeletons import Skeleton, get_skeleton
 
 log = get_logger("triangulation")
-_VIDEO_EXT = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv")
 
 
 def calibration_file(folder: Path) -> Path:
@@ -72,7 +72,7 @@ def frame_rate(config: Mapping[str, Any], trial=None) -> float:
     rate = (config.get("project", {}) or {}).get("frame_rate", "auto")
     if rate in (None, "auto"):
         if trial is not None and Path(trial.videos_dir).is_dir():
-            vids = sorted(p for p in Path(trial.videos_dir).iterdir() if p.suffix.lower() in _VIDEO_EXT)
+            vids = sorted(p for p in Path(trial.videos_dir).iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)
             if vids:
                 import cv2
                 cap = cv2.VideoCapture(str(vids[0]))
