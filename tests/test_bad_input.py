@@ -427,3 +427,20 @@ def test_case2_body_size_names_the_likely_units(factor, expected):
         return
     with pytest.raises(Mocap3dError, match=r"walk\.trc: the person's markers span .*" + re.escape(expected)):
         check_units(m, "walk.trc")
+
+
+def test_case2_static_trial_in_millimetres_stops_before_scaling(base_trial, tmp_path, capsys):
+    """The static trial named by ``[kinematics] static_trial`` gets the same units check as the trial's own file."""
+    from mocap3d.io.trc import read_trc, write_trc
+    trial = copy_trial(base_trial, tmp_path / "T")
+    m = read_trc(trial / "pose-3d" / "T_0-59.trc")
+    m.data = m.data * 1000.0
+    write_trc(m, trial / "static_mm.trc")
+    before = snapshot(trial)
+    code, err = run_cli("kinematics", str(trial), "-q", "--set", "kinematics.static_trial='static_mm.trc'",
+                        capsys=capsys)
+    line = err.strip().splitlines()[-1]
+    assert code == 2 and "static_mm" in line and "millimetres" in line, err
+    after = snapshot(trial)
+    report = json.loads(after.pop("kinematics/kinematics_report.json"))   # the failed run's record, nothing else
+    assert after == before and report["persons"] == [] and "static_mm" in next(iter(report["errors"].values()))

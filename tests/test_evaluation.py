@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from mocap3d.camera import CameraRig
-from mocap3d.evaluation import MISSING, compare_rigs, format_table, run_evaluation, similarity_align
+from mocap3d.evaluation import MISSING, compare_rigs, run_evaluation, similarity_align
+from mocap3d.evaluation_table import format_table
 from mocap3d.io.calibration_toml import write_calibration
 from mocap3d.io.mot import Table, read_mot, write_mot
 from mocap3d.io.openpose import write_openpose_folders
@@ -250,3 +251,25 @@ def test_principal_point_error(trial, tmp_path):
     assert c["per_camera"]["cam01"]["principal_point_px"] == 0.0
     assert abs(c["mean_principal_point_px"] - 5.0 / 4) < 1e-9
     assert "principal point (px, mean)" in format_table({"calibration": c})
+
+
+def test_current_mot_is_the_last_runs_not_the_newest_file(tmp_path):
+    """``evaluate`` compares the .mot named by the last kinematics report, not a newer stray or filtered copy."""
+    import json
+    import os
+
+    from mocap3d.evaluation import current_mot
+    kin = tmp_path / "kinematics"
+    kin.mkdir()
+    for i, name in enumerate(("T_0-59.mot", "T_0-59_filt_butterworth.mot", "T_10-50.mot")):
+        (kin / name).write_text("x")
+        os.utime(kin / name, (1000 + i, 1000 + i))
+    assert current_mot(kin).name == "T_10-50.mot"                     # no report: the newest file
+    report = {"persons": [{"person": 1, "outputs": ["/elsewhere/kinematics/T_10-50.mot"]},
+                          {"person": 0, "outputs": ["/moved/kinematics/T_0-59_scaled.osim",
+                                                    "/moved/kinematics/T_0-59.mot",
+                                                    "/moved/kinematics/T_0-59_filt_butterworth.mot"]}]}
+    (kin / "kinematics_report.json").write_text(json.dumps(report))
+    assert current_mot(kin).name == "T_0-59.mot"
+    (kin / "T_0-59.mot").unlink()
+    assert current_mot(kin) is None                                    # named but gone: not another run's file

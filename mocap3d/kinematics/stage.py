@@ -103,7 +103,6 @@ def _write_individual_setups(out: Path, stem: str, osim_path: Path, trc: Path, m
 def process_trc(trc: str | Path, out_dir: str | Path, config: dict[str, Any], person: int = 0,
                 base_dir: str | Path | None = None) -> dict[str, Any]:
     """Scale, IK and write the outputs of one person's ``.trc``; returns its report entry."""
-    from ..io.trc import read_trc
     from ..stage_inputs import read_markers
     from .model_builder import write_model
     from .pipeline import kinematics_from_markers, options_from_config
@@ -115,7 +114,7 @@ def process_trc(trc: str | Path, out_dir: str | Path, config: dict[str, Any], pe
     static = kin.get("static_trial", "") or ""
     if static:
         sp = Path(static) if Path(static).is_absolute() else Path(base_dir or trc.parent.parent) / static
-        opts.static_markers = read_trc(sp)
+        opts.static_markers = read_markers(sp)
     markers = read_markers(trc)
     stem = trc.stem
     scaled, result = kinematics_from_markers(markers, opts, show_progress=True)

@@ -119,7 +119,8 @@ def run_demo(directory: str | os.PathLike | None = None, regenerate: bool = Fals
     Returns ``{"directory", "stages": {stage: status or error}, "metrics"}``.
     """
     from ..runner import execute  # the engine of mocap3d.api.run
-    from ..evaluation import format_table, run_evaluation
+    from ..evaluation import run_evaluation
+    from ..evaluation_table import format_table
     dest = _prepare(directory, regenerate)
     log.info("demo: %s", dest)
     stages: dict[str, str] = {}
