@@ -9,7 +9,8 @@ filtering, augmentation, kinematics and gait:
 1. **Raw files of the current run** are the ``.trc`` files named under
    ``files`` in ``pose-3d/triangulation_report.json`` (the last triangulation;
    any other stage writing raw 3D files into ``pose-3d/`` lists them under
-   ``files`` of its own report named in :data:`RAW_PRODUCERS`, e.g. the monocular stage). Without such a
+   ``files`` of its own report named in :data:`RAW_PRODUCERS`, e.g. the monocular stage; when several
+   have reports, the newest report's files). Without such a
    report (files brought from elsewhere, e.g. Pose2Sim's), every ``.trc`` that
    is not ``*_filt_*`` or ``*_LSTM`` is raw, and a filtered or augmented file
    whose raw file is absent stands for its person.
@@ -74,12 +75,14 @@ def current_raw_trc(pose3d_dir: str | os.PathLike) -> list[Path]:
     """The raw ``.trc`` files of the current run (rule 1 of the module docstring), sorted by name."""
     folder = Path(pose3d_dir)
     on_disk = sorted(p for p in folder.glob("*.trc") if not p.name.startswith(".") and is_raw(p))
-    listed: set[str] = set()
-    reports = [r for r in (_report(folder, s) for s in RAW_PRODUCERS) if r is not None]
-    for rep in reports:
-        listed |= {Path(str(f)).name for f in rep.get("files", []) if str(f).endswith(".trc")}
+    reports = [(folder / f"{s}_report.json", r) for s in RAW_PRODUCERS if (r := _report(folder, s)) is not None]
     if not reports:
         return on_disk
+    # The newest producer's run is the current one (monocular on one camera of a triangulated trial, say).
+    path, rep = max(reports, key=lambda pr: pr[0].stat().st_mtime_ns)
+    if len(reports) > 1:
+        log.info("%s: %s is the newest 3D run; reading its files only", folder, path.name)
+    listed = {Path(str(f)).name for f in rep.get("files", []) if str(f).endswith(".trc")}
     current = [p for p in on_disk if p.name in listed]
     if not current:
         log.warning("%s: the .trc files named by the last triangulation report are missing; using every raw "
@@ -87,8 +90,21 @@ def current_raw_trc(pose3d_dir: str | os.PathLike) -> list[Path]:
         return on_disk
     stale = [p.name for p in on_disk if p.name not in listed]
     if stale:
-        log.info("%s: not from the last triangulation, not read: %s", folder, ", ".join(stale))
+        log.info("%s: not from the last %s run, not read: %s", folder, rep.get("stage", path.stem[:-7]),
+                 ", ".join(stale))
     return current
+
+
+def raw_stem(pose3d_dir: str | os.PathLike, stage: str, stem: str, tag: str) -> str:
+    """``stem``, or ``<stem>`` with ``_<tag>`` inserted before its frame range when another 3D stage's report
+    (:data:`RAW_PRODUCERS`) names ``<stem>.trc``: one stage never overwrites another's results."""
+    folder = Path(pose3d_dir)
+    others = [r for s in RAW_PRODUCERS if s != stage and (r := _report(folder, s)) is not None]
+    taken = {Path(str(f)).name for r in others for f in r.get("files", [])}
+    if f"{stem}.trc" not in taken or not (folder / f"{stem}.trc").exists():
+        return stem
+    head, _, frames = stem.rpartition("_")
+    return f"{head}_{tag}_{frames}"
 
 
 def derived_from(source: Path, stage: str) -> Path | None:

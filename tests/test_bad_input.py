@@ -403,15 +403,24 @@ def test_check_validates_inputs_and_writes_nothing(base_trial, tmp_path, capsys)
     assert tree_bytes(trial) == before
 
 
-def test_case1_raw_files_of_every_producer_of_the_current_runs(tmp_path):
-    from mocap3d.stage_inputs import current_raw_trc
+def test_case1_raw_files_of_the_newest_producers_run(tmp_path):
+    """Monocular on one camera of a triangulated trial: later stages read the newest 3D run's files only."""
+    from mocap3d.stage_inputs import current_raw_trc, raw_stem
     p3d = tmp_path / "pose-3d"
     p3d.mkdir()
     for name in ("T_0-59.trc", "T_5-40.trc", "T_10-49.trc"):
         (p3d / name).write_text("")
     (p3d / "triangulation_report.json").write_text(json.dumps({"files": [str(p3d / "T_10-49.trc")]}))
     (p3d / "monocular_report.json").write_text(json.dumps({"files": ["/elsewhere/T_5-40.trc", "x.c3d"]}))
-    assert [p.name for p in current_raw_trc(p3d)] == ["T_10-49.trc", "T_5-40.trc"]
+    os.utime(p3d / "triangulation_report.json", (1000, 1000))
+    os.utime(p3d / "monocular_report.json", (2000, 2000))
+    assert [p.name for p in current_raw_trc(p3d)] == ["T_5-40.trc"]
+    os.utime(p3d / "triangulation_report.json", (3000, 3000))
+    assert [p.name for p in current_raw_trc(p3d)] == ["T_10-49.trc"]
+    # the monocular stage does not overwrite the triangulated file of the same frames
+    assert raw_stem(p3d, "monocular", "T_10-49", "cam01") == "T_cam01_10-49"
+    assert raw_stem(p3d, "monocular", "T_0-59", "cam01") == "T_0-59"
+    assert raw_stem(p3d, "triangulation", "T_10-49", "x") == "T_10-49"
 
 
 @pytest.mark.parametrize("factor, expected", [(100.0, "centimetres read as metres. Fix the file's units (a .trc: "

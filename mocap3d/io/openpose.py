@@ -250,7 +250,8 @@ def clean_keypoints(data: np.ndarray, cameras: Sequence[str], frames: np.ndarray
     return data
 
 
-def _resolve_cameras(pose_dir: Path, cameras: Sequence[str] | None) -> tuple[list[str], list[Path]]:
+def _resolve_cameras(pose_dir: Path, cameras: Sequence[str] | None, warn_unused: bool = True
+                     ) -> tuple[list[str], list[Path]]:
     if not pose_dir.is_dir():
         raise file_error(pose_dir, "pose folder not found", "Run pose estimation first or check the project folder")
     dirs = sorted((Path(e.path) for e in os.scandir(pose_dir) if e.is_dir() and
@@ -263,7 +264,7 @@ def _resolve_cameras(pose_dir: Path, cameras: Sequence[str] | None) -> tuple[lis
     cameras = list(cameras)
     if all(c in names for c in cameras):
         extra = [n for n in names if n not in cameras]
-        if extra:
+        if extra and warn_unused:
             log.warning("%s: camera folder(s) %s not in the calibration (%s): their keypoints are not used. Add "
                         "the camera(s) to the calibration or move the folder(s) out of %s", pose_dir,
                         ", ".join(extra), ", ".join(cameras), pose_dir.name)
@@ -276,7 +277,8 @@ def _resolve_cameras(pose_dir: Path, cameras: Sequence[str] | None) -> tuple[lis
 
 def read_openpose_folders(pose_dir: str | os.PathLike, cameras: Sequence[str] | None = None,
                           skeleton: Skeleton | None = None, rate: float = 30.0,
-                          frame_range: tuple[int, int] | None = None, workers: int = 8) -> Keypoints2D:
+                          frame_range: tuple[int, int] | None = None, workers: int = 8,
+                          warn_unused: bool = True) -> Keypoints2D:
     """Read every ``<cam>_json`` subfolder of ``pose_dir`` into one :class:`Keypoints2D`.
 
     Args:
@@ -288,11 +290,12 @@ def read_openpose_folders(pose_dir: str | os.PathLike, cameras: Sequence[str] | 
         rate: frame rate in Hz.
         frame_range: keep frames ``start <= f < stop`` only.
         workers: threads reading files.
+        warn_unused: warn about camera folders not in ``cameras`` (off when one camera is chosen on purpose).
 
     Returns:
         Keypoints2D with data (C, F, P, K, 3) over the union of frames.
     """
-    names, dirs = _resolve_cameras(Path(pose_dir), cameras)
+    names, dirs = _resolve_cameras(Path(pose_dir), cameras, warn_unused)
     listed = [list_json_frames(d) for d in dirs]
     if frame_range is not None:
         lo, hi = frame_range

@@ -24,6 +24,7 @@ from ..logs import get_logger, write_report
 from ..markers import Markers3D
 from ..project import frame_mask
 from ..project import VIDEO_EXTENSIONS
+from ..stage_inputs import raw_stem
 from .pipeline import Lifted, reconstruct
 from .refine import RefineOptions
 
@@ -180,7 +181,7 @@ def run_monocular(trial) -> dict[str, Any]:
     rate = frame_rate(config, trial)
     pose_dir = Path(trial.latest_pose_dir())
     cam = choose_camera(camera_folders(pose_dir), opts.camera, pose_dir)
-    kp = read_openpose_folders(pose_dir, cameras=[cam], skeleton=skeleton, rate=rate)
+    kp = read_openpose_folders(pose_dir, cameras=[cam], skeleton=skeleton, rate=rate, warn_unused=False)
     sel = frame_mask(kp.frames, (config.get("project", {}) or {}).get("frame_range", "all"))
     data, slot = _pick_person(kp.data[0][sel])
     frames = kp.frames[sel]
@@ -210,7 +211,7 @@ def run_monocular(trial) -> dict[str, Any]:
                       max_gap_frames=max(1, int(round(float(opts.max_gap) * rate))), fix_swaps=bool(opts.fix_swaps))
     f0, f1 = int(res.frames[0]), int(res.frames[-1])
     out_dir = Path(trial.pose3d_dir)
-    stem = f"{trial.name}_{f0}-{f1}"
+    stem = raw_stem(out_dir, "monocular", f"{trial.name}_{f0}-{f1}", cam)   # keeps a triangulated file of the trial
     markers = Markers3D(res.points, res.names, rate, start_time=f0 / rate, first_frame=f0)
     make_c3d = bool((config.get("triangulation", {}) or {}).get("make_c3d", True))
     elapsed = time.perf_counter() - t0
