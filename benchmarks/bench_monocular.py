@@ -16,6 +16,9 @@
    RMSE of hip / knee / ankle flexion and of the pelvis position (after the best
    rotation about the vertical + translation between the two worlds) against the
    four-camera result, and the time.
+   How exact is that reference? The same pipeline on three of the four cameras
+   (each left out in turn, from the same synchronized and associated 2D) against
+   the four-camera result: the spread a 5 deg comparison has to fit within.
 4. A 10 s, 60 fps phone video (the demo's cam01 video looped to 600 frames) from
    video file to .mot: pose, monocular, filtering, augmentation, kinematics.
 
@@ -164,8 +167,26 @@ def compare(ours: Path, ref: Path, offset_frames: float, rate: float) -> dict[st
     return out
 
 
+def bench_reference_spread(ref: Path, work: Path, ref_mot: Path, cameras: list[str]) -> None:
+    """The four-camera pipeline rerun on three cameras (each left out in turn) against the four-camera result."""
+    print("\n3b. the reference's own spread: three cameras (one left out) vs four, same 2D, sync and association")
+    print(f"   {'left out':9s} {'hip':>5s} {'knee':>5s} {'ankle':>6s} {'pelvis cm':>9s}  (flexion RMSE, deg; L and R)")
+    for drop in cameras:
+        trial = work / f"without_{drop}" / ref.name                  # same trial name: same file stems
+        shutil.rmtree(trial.parent, ignore_errors=True)
+        trial.mkdir(parents=True)
+        shutil.copy(ref / "Config.toml", trial / "Config.toml")
+        shutil.copytree(ref / "calibration", trial / "calibration")
+        for sub in ("pose-sync", "pose-associated"):
+            shutil.copytree(ref / sub, trial / sub, ignore=shutil.ignore_patterns(f"{drop}_json"))
+        timed_run(trial, ["triangulation", "filtering", "augmentation", "kinematics"],
+                  **{"pose.pose_model": "BLAZEPOSE"})
+        e = compare(sorted((trial / "kinematics").glob("*.mot"))[0], ref_mot, 0.0, 60.0)
+        print(f"   {drop:9s} {e['hip_flexion']:5.1f} {e['knee_angle']:5.1f} {e['ankle_angle']:6.1f} {e['pelvis_cm']:9.1f}")
+
+
 def bench_real(cache: Path, work: Path, cameras: list[str] | None = None,
-               intrinsics: tuple[str, ...] = ("calibrated", "default FOV")) -> None:
+               intrinsics: tuple[str, ...] = ("calibrated", "default FOV"), spread: bool = True) -> None:
     import json
     demos = fetch_demos(cache)
     src = demos / "Demo_SinglePerson"
@@ -182,6 +203,8 @@ def bench_real(cache: Path, work: Path, cameras: list[str] | None = None,
     height = float(height.get("given") or height.get("estimated"))
     sync = json.loads((ref / "pose-sync" / "synchronization_report.json").read_text())["offsets_frames"]
     rate = 60.0
+    if spread:
+        bench_reference_spread(ref, work, ref_mot, [c for c in sorted(sync) if not cameras or c in cameras])
     print(f"\n3. each camera alone vs the four-camera result ({ref_mot.name}); participant_height = {height:.2f} m "
           f"(the reference's estimate, as a user would type it)")
     print(f"   {'camera':7s} {'intrinsics':15s} {'lifter':9s} {'hip':>5s} {'knee':>5s} {'ankle':>6s} "
@@ -257,6 +280,7 @@ def main() -> None:
     ap.add_argument("--skip-synthetic", action="store_true")
     ap.add_argument("--cameras", nargs="*", help="real data: only these cameras (e.g. cam01)")
     ap.add_argument("--calibrated-only", action="store_true", help="real data: only the calibrated intrinsics")
+    ap.add_argument("--skip-spread", action="store_true", help="real data: skip the three-camera reference runs")
     a = ap.parse_args()
     os.environ.setdefault("MOCAP3D_NO_PROGRESS", "1")
     print(f"machine load (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
@@ -267,7 +291,8 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     a.cache.mkdir(parents=True, exist_ok=True)
     if not a.skip_real:
-        bench_real(a.cache, work, a.cameras, ("calibrated",) if a.calibrated_only else ("calibrated", "default FOV"))
+        bench_real(a.cache, work, a.cameras, ("calibrated",) if a.calibrated_only else ("calibrated", "default FOV"),
+                   not a.skip_spread)
     if not a.skip_video:
         bench_video(work, a.cache)
 
