@@ -174,6 +174,44 @@ def test_lm_warm_start_and_range_limits():
     assert not solver._free(q, g)[ankle] and solver._free(q, -g)[ankle] and solver._free(q, g).sum() == len(q) - 1
 
 
+def test_scale_model_keeps_mass_and_lifts_standing_height():
+    """Without a mass the total mass is kept; the default standing height follows the legs' factors; the
+    scaled model's system is ready (Model.scale rebuilt it) and its markers are scaled with their bodies."""
+    model = build_model("simple")
+    names = attach_markers(model, "HALPE_26")
+    total = model.getTotalMass(model.initSystem())
+    ty = model.getCoordinateSet().get("pelvis_ty").getDefaultValue()
+    before = marker_positions(model, np.zeros((1, 0)), [], names)[0]
+    factors = {"femur_r": 1.1, "femur_l": 1.1, "tibia_r": 1.2, "tibia_l": 1.2}
+    scaling.scale_model(model, factors)
+    assert model.getTotalMass(model.getWorkingState()) == pytest.approx(total, rel=1e-12)
+    assert model.getCoordinateSet().get("pelvis_ty").getDefaultValue() == pytest.approx(ty * 1.15)
+    after = marker_positions(model, np.zeros((1, 0)), [], names)[0]
+    i, j = names.index("RKnee"), names.index("RAnkle")
+    assert np.linalg.norm(after[i] - after[j]) == pytest.approx(1.2 * np.linalg.norm(before[i] - before[j]), rel=1e-6)
+
+
+def test_lm_marker_positions_match_opensim(monkeypatch):
+    """The solver reads marker positions through the bindings' C entry points; they are OpenSim's own
+    positions (and the public API is used where those entry points are missing)."""
+    from mocap3d.kinematics import lm_solver
+    model = build_model("full")
+    names = attach_markers(model, "HALPE_26")
+    traj = gait(3)
+    q_traj = np.column_stack(list(traj.values()))
+    truth = marker_positions(model, q_traj, list(traj), names)
+    solver = lm_solver.LMSolver(model, names, np.ones(len(names)))
+    from mocap3d.kinematics.forward import default_q, q_indices
+    q = default_q(model, solver.state)
+    q[q_indices(model, solver.state, list(traj))] = q_traj[2]
+    fast = solver.positions(q)
+    monkeypatch.setattr(lm_solver, "_location_in_ground", None)
+    public = solver.positions(q)
+    assert fast.shape == (len(names), 3)
+    np.testing.assert_array_equal(fast, public)
+    np.testing.assert_allclose(fast, truth[2], atol=1e-12)
+
+
 def test_face_keypoints_far_from_the_model_are_placed():
     """A detector whose face keypoints sit 40 mm above the model's (real BlazePose on Pose2Sim's demo: 40-70 mm):
     they are placed from the data, the fit is back near the noise-free level and the trunk and leg angles that the

@@ -130,7 +130,7 @@ def solve_ik(model: osim.Model, data: np.ndarray, names: Sequence[str], times: n
              weights: dict[str, float] | None = None, accuracy: float = 1e-6, constraint_weight: float = np.inf,
              min_markers: int = 6, solver: str = "auto", show_progress: bool = True,
              coordinate_tasks: dict[str, float] | None = None, initial: np.ndarray | None = None,
-             rel_cost_tol: float | None = None) -> IKResult:
+             rel_cost_tol: float | None = None, state: osim.State | None = None) -> IKResult:
     """Solve IK frame by frame.
 
     Args:
@@ -154,6 +154,8 @@ def solve_ik(model: osim.Model, data: np.ndarray, names: Sequence[str], times: n
             solution (linearly extrapolated), the first frame from the default pose.
         rel_cost_tol: fast solver only: stop a frame when an iteration lowers the
             cost by less than this fraction (default :data:`lm_solver.REL_COST_TOL`).
+        state: the state of a ``model.initSystem()`` the caller has just made
+            (saves initializing the system again); default: initialized here.
 
     Returns:
         :class:`IKResult`.
@@ -188,7 +190,7 @@ def solve_ik(model: osim.Model, data: np.ndarray, names: Sequence[str], times: n
         solver = "fast" if reason is None else "opensim"
         if reason:
             log.info("OpenSim's IK solver used: %s", reason)
-    state = model.initSystem()
+    state = state if state is not None else model.initSystem()
     cs = model.getCoordinateSet()
     coords = [cs.get(i).getName() for i in range(cs.getSize())]
     rotational = np.array([cs.get(i).getMotionType() == 1 for i in range(cs.getSize())])

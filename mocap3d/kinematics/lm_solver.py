@@ -24,6 +24,12 @@ import opensim as osim
 
 from ..errors import Mocap3dError
 
+try:    # the bindings' own C entry points: a third of the Python wrappers' cost per marker and frame
+    from opensim._simbody import Vec3__to_numpy as _vec3_to_numpy
+    from opensim._simulation import Point_getLocationInGround as _location_in_ground
+except ImportError:  # pragma: no cover - other builds of the bindings
+    _vec3_to_numpy = _location_in_ground = None
+
 
 def supports(model: osim.Model) -> str | None:
     """None if the model can be solved here, else the reason (enabled constraints)."""
@@ -142,6 +148,8 @@ class LMSolver:
         """(M, 3) marker positions in ground at Q vector ``q``."""
         self.state.setQ(osim.Vector.createFromMat(q))
         self.model.realizePosition(self.state)
+        if _location_in_ground is not None:
+            return np.array([_vec3_to_numpy(_location_in_ground(mk, self.state), 3) for mk in self.markers])
         return np.array([mk.getLocationInGround(self.state).to_numpy() for mk in self.markers])
 
     def set_coordinate_tasks(self, q_index: np.ndarray, weights: np.ndarray, targets: np.ndarray) -> None:

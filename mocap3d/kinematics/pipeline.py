@@ -249,16 +249,17 @@ def place_markers(model: osim.Model, data: np.ndarray, names: list[str], frames:
     scaling refinement's solution on the same frames). Only markers whose
     median position lies more than ``min_move`` (m) from their current one move.
     ``solutions``: if given, the IK's coordinates are appended to it (to start a next placement from).
+    The model's system is not rebuilt after the markers move: its next user calls ``initSystem()``.
 
     Returns ``{marker: displacement (m)}``.
     """
     from .forward import default_q, q_indices
     idx = _scaling_subset(frames, opts)
+    state = model.initSystem()
     res = solve_ik(model, data[idx], names, np.arange(len(idx)) / rate, trusted, opts.accuracy,
                    opts.constraint_weight, min(opts.min_markers, 3), opts.solver, show_progress=False,
                    coordinate_tasks=resolve_coordinate_weights(opts, [n for n in names if trusted.get(n, 0) > 0]),
-                   initial=initial if initial is not None and len(initial) == len(idx) else None)
-    state = model.initSystem()
+                   initial=initial if initial is not None and len(initial) == len(idx) else None, state=state)
     qi = q_indices(model, state, res.coordinates)
     q0 = default_q(model, state)
     ms = model.updMarkerSet()
@@ -286,8 +287,6 @@ def place_markers(model: osim.Model, data: np.ndarray, names: list[str], frames:
             continue
         mk.set_location(osim.Vec3(*map(float, new)))
         moved[n] = float(np.linalg.norm(new - old))
-    model.finalizeConnections()
-    model.initSystem()
     if solutions is not None:
         solutions.append(res.values)
     if moved:
@@ -329,7 +328,7 @@ def _refine(generic: osim.Model, factors: dict[str, float], how: dict[str, str],
         res = solve_ik(trial_model, data[idx], names, times, weights, opts.accuracy, opts.constraint_weight,
                        min(opts.min_markers, 3), opts.solver, show_progress=False,
                        coordinate_tasks=opts.coordinate_weights, initial=values,
-                       rel_cost_tol=opts.scaling_rel_cost_tol)
+                       rel_cost_tol=opts.scaling_rel_cost_tol, state=trial_model.updWorkingState())
         values = res.values
         if res.model_points is not None and all(n in res.marker_names for n in measure):
             pts = res.model_points[:, [res.marker_names.index(n) for n in measure]]

@@ -245,6 +245,12 @@ def scale_model(model: osim.Model, factors: dict[str, float | Sequence[float]], 
     mean thigh/shank factor so the default pose keeps the feet on the floor.
     """
     state = model.initSystem()
+    cs = model.updCoordinateSet()
+    if cs.contains("pelvis_ty"):        # before Model.scale, whose last step rebuilds the system
+        leg = [factors[b] for b in ("femur_r", "femur_l", "tibia_r", "tibia_l") if b in factors]
+        if leg:
+            c = cs.get("pelvis_ty")
+            c.setDefaultValue(c.getDefaultValue() * float(np.mean(leg)))
     ss = osim.ScaleSet()
     bodies = model.getBodySet()
     for i in range(bodies.getSize()):
@@ -256,15 +262,9 @@ def scale_model(model: osim.Model, factors: dict[str, float | Sequence[float]], 
         sc.setScaleFactors(osim.Vec3(fx, fy, fz))
         sc.setApply(True)
         ss.cloneAndAppend(sc)
-    total = sum(bodies.get(i).getMass() for i in range(bodies.getSize()))
-    model.scale(state, ss, True, float(mass) if mass else float(total))
-    cs = model.updCoordinateSet()
-    if cs.contains("pelvis_ty"):
-        leg = [factors[b] for b in ("femur_r", "femur_l", "tibia_r", "tibia_l") if b in factors]
-        if leg:
-            c = cs.get("pelvis_ty")
-            c.setDefaultValue(c.getDefaultValue() * float(np.mean(leg)))
-    model.initSystem()
+    # masses keep their distribution (True); a final mass of 0 skips the normalization (and one rebuild
+    # of the system): the total stays as it was. Model.scale ends with a fresh system (initSystem).
+    model.scale(state, ss, True, float(mass) if mass else 0.0)
     return model
 
 
