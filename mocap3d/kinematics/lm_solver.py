@@ -114,18 +114,18 @@ class LMSolver:
         """
         self.camera = (np.asarray(K, float), np.asarray(R, float), np.asarray(t, float))
 
-    def _project(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Pixels (M, 2) of points p (M, 3) and d(pixel)/d(point) (M, 2, 3)."""
+    def _project(self, p: np.ndarray, derivative: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """Pixels (M, 2) of points p (M, 3) and d(pixel)/d(point) (M, 2, 3) (None unless ``derivative``)."""
         K, R, t = self.camera
         xc = p @ R.T + t
-        z = np.maximum(xc[:, 2], 1e-6)
-        u = np.stack([K[0, 0] * xc[:, 0] / z + K[0, 2], K[1, 1] * xc[:, 1] / z + K[1, 2]], 1)
-        d = np.zeros((len(p), 2, 3))
-        d[:, 0, 0] = K[0, 0] / z
-        d[:, 0, 2] = -K[0, 0] * xc[:, 0] / z ** 2
-        d[:, 1, 1] = K[1, 1] / z
-        d[:, 1, 2] = -K[1, 1] * xc[:, 1] / z ** 2
-        return u, d @ R
+        z = np.maximum(xc[:, 2], 1e-6)[:, None]
+        f = K[[0, 1], [0, 1]]
+        n = xc[:, :2] / z                                        # normalized image coordinates
+        u = n * f + K[[0, 1], [2, 2]]
+        if not derivative:
+            return u, None
+        # d(u_i)/dp = f_i / z * (R_i - n_i R_2), rows R_i of the world->camera rotation
+        return u, (f / z)[:, :, None] * (R[:2] - n[:, :, None] * R[2])
 
     @staticmethod
     def _bounded(coord: osim.Coordinate) -> bool:
@@ -168,7 +168,7 @@ class LMSolver:
                   px: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         r = w3 * (p - obs)
         if px is not None:
-            u, _ = self._project(p.reshape(-1, 3))
+            u, _ = self._project(p.reshape(-1, 3), derivative=False)
             r = np.concatenate([r, (px[0] * (u - px[1])).ravel()])
         if self.task_q.size:
             r = np.concatenate([r, self.task_sqrt_w * (q[self.task_q] - self.task_target)])
@@ -240,7 +240,7 @@ class LMSolver:
             J = w3[:, None] * J3
             if px is not None:
                 _, d = self._project(p.reshape(-1, 3))
-                Jp = np.einsum("mij,mjk->mik", d, J3.reshape(len(d), 3, -1)) * px[0][:, :, None]
+                Jp = np.matmul(d, J3.reshape(len(d), 3, -1)) * px[0][:, :, None]
                 J = np.vstack([J, Jp.reshape(-1, J3.shape[1])])
             if self.task_q.size:
                 J = np.vstack([J, self.task_rows])

@@ -47,6 +47,10 @@ class RefineOptions:
     final_smoothing: bool = True     # zero-phase low-pass of the coordinates at smooth_cutoff_hz
     refit_above_deg: float = 3.0     # redo the first pass when the world frame turns more than this after it
     robust_px: float = 10.0          # px, Cauchy scale of the second pass's keypoint weights (0 = off)
+    max_iter_first: int = 2          # solver iterations per frame, first passes (their first frame: 200): a
+                                     # step or two from the previous frame tracks the motion; the smoothed result
+                                     # is only the second pass's start and prior
+    max_iter_second: int = 2         # ... second pass, from the smoothed first pass
     # Weak priors (coordinate, degrees, sigma degrees) on what keypoints do not show. The three hip keypoints
     # are collinear, so how the trunk's lean splits between pelvis tilt and lumbar extension is not seen: adult
     # walking means (anterior pelvic tilt ~10 deg, Perry & Burnfield 2010; lumbar ~4 deg flexed) decide it and
@@ -137,11 +141,11 @@ def fit_model(model, names: Sequence[str], uv: np.ndarray, conf: np.ndarray, K: 
             post_v[coords.index(c)] = np.radians(v)
     prior_tasks = (post_w, post_v)
     order = list(range(start, F)) + list(range(start - 1, -1, -1))
-    q1 = _pass(solver, order, q0, obs, px, pw, qidx, 1 / sig_t ** 2, None, "model fit 1/2" if show_progress else None,
-               prior_tasks)
+    q1, track = _pass(solver, order, q0, obs, px, pw, qidx, 1 / sig_t ** 2, None,
+                      "model fit 1/2" if show_progress else None, prior_tasks, max_iter=opts.max_iter_first)
     iters = [float(np.mean(solver.iterations))]
     root_idx = qidx[[coords.index(c) for c in _ROOT]] if all(c in coords for c in _ROOT) else None
-    track = _marker_track(solver, q1, slice(None))                       # (F, M + G, 3) keypoints and soles
+    # track: (F, M + G, 3) model keypoints and soles
     if reframe is not None and root_idx is not None:
         # the world frame again, from the fitted model's keypoints (better than the placement's first 3D)
         new = reframe(frame.to_camera(track[:, :M]))
@@ -154,9 +158,10 @@ def fit_model(model, names: Sequence[str], uv: np.ndarray, conf: np.ndarray, K: 
         turn = float(np.degrees(np.arccos(np.clip((np.trace(RT) - 1) / 2, -1, 1))))
         if turn > opts.refit_above_deg:   # the first pass's split of unseen directions was made in a tilted world
             solver.set_camera(K, frame.R, frame.t)
-            q1 = _pass(solver, order, q1[start], obs, px, pw, qidx, 1 / sig_t ** 2, None,
-                       "model fit 1/2 (new world frame)" if show_progress else None, prior_tasks)
-            track = _marker_track(solver, q1, slice(None))
+            # warm-started from the first pass moved into the new world: one step per frame
+            q1, track = _pass(solver, order, q1[start], obs, px, pw, qidx, 1 / sig_t ** 2, None,
+                              "model fit 1/2 (new world frame)" if show_progress else None, prior_tasks, guesses=q1,
+                              max_iter=1)
     # floor and contacts from the soles of the first pass
     soles = track[:, M:]
     y = soles[..., 1]
@@ -181,8 +186,8 @@ def fit_model(model, names: Sequence[str], uv: np.ndarray, conf: np.ndarray, K: 
         smooth = butterworth(q1, rate, min(opts.smooth_cutoff_hz, rate / 2.5))
         sig_s = np.where(transl, opts.sigma_smooth_deg / 100, np.radians(opts.sigma_smooth_deg))
         solver.iterations = []
-        q = _pass(solver, order, smooth[start], obs, px, pw, qidx, 1 / sig_s ** 2, smooth,
-                  "model fit 2/2" if show_progress else None, prior_tasks)
+        q, _ = _pass(solver, order, smooth[start], obs, px, pw, qidx, 1 / sig_s ** 2, smooth,
+                     "model fit 2/2" if show_progress else None, prior_tasks, max_iter=opts.max_iter_second)
         iters.append(float(np.mean(solver.iterations)))
     else:
         q = q1
@@ -196,16 +201,20 @@ def fit_model(model, names: Sequence[str], uv: np.ndarray, conf: np.ndarray, K: 
 
 def _pass(solver, order: list[int], q0: np.ndarray, obs: np.ndarray, px: np.ndarray, pw: np.ndarray,
           qidx: np.ndarray, task_w: np.ndarray, targets: np.ndarray | None, desc: str | None,
-          prior: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """One sweep over ``order`` (forward from the start frame, then backward); (F, NQ).
+          prior: tuple[np.ndarray, np.ndarray], guesses: np.ndarray | None = None, max_iter: int = 20
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """One sweep over ``order`` (forward from the start frame, then backward): Q vectors (F, NQ) and the
+    model markers there (F, M, 3) (the solver's own, no extra forward kinematics).
 
     Coordinate tasks: ``task_w`` toward the previous frame (or ``targets``) plus the
     posture prior (weights, values) per coordinate, combined into one task each.
+    ``guesses`` (F, NQ): start each frame there (an earlier pass) instead of at the previous frame.
     """
     pw_, pv = prior
     w_all = task_w + pw_
     F = obs.shape[0]
     q = np.full((F, len(q0)), np.nan)
+    pts = np.full(obs.shape, np.nan)
     it = progress(order, desc=desc, unit="frame") if desc else order
     start = order[0]
     for f in it:
@@ -214,15 +223,17 @@ def _pass(solver, order: list[int], q0: np.ndarray, obs: np.ndarray, px: np.ndar
         if targets is not None:
             guess = target = targets[f]
         else:
-            guess = q0 if first else q[nb]
-            target = guess
+            target = q0 if first else q[nb]
+            guess = target if guesses is None else guesses[f]
         solver.set_coordinate_tasks(qidx, w_all, (task_w * target[qidx] + pw_ * pv) / w_all)
         if not (np.isfinite(px[f]).any() or np.isfinite(obs[f]).any()):
             q[f] = guess
+            pts[f] = solver.positions(guess)
             continue
-        q[f], _ = solver.solve(guess, obs[f], 200 if first and targets is None else None,
+        q[f], _ = solver.solve(guess, obs[f], 200 if first and targets is None and guesses is None else max_iter,
                                pixels=px[f], pixel_weights=pw[f])
-    return q
+        pts[f] = solver.points
+    return q, pts
 
 
 def move_root(q: np.ndarray, root_idx: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
