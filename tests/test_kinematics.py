@@ -216,9 +216,9 @@ def test_face_keypoints_far_from_the_model_are_placed():
     """A detector whose face keypoints sit 40 mm above the model's (real BlazePose on Pose2Sim's demo: 40-70 mm):
     they are placed from the data, the fit is back near the noise-free level and the trunk and leg angles that the
     misplaced face had pulled improve (the neck angle takes the face's offset: it is relative to the placement)."""
-    from mocap3d.kinematics.markersets import LOOSE_KEYPOINTS, _base
+    from mocap3d.kinematics.markersets import FACE_KEYPOINTS, _base
     markers, traj, _ = truth_markers("simple", "BLAZEPOSE", 40)
-    face = [n for n in markers.names if _base(n) in LOOSE_KEYPOINTS and _base(n) not in ("Pinky", "Index", "Thumb")]
+    face = [n for n in markers.names if _base(n) in FACE_KEYPOINTS]
     markers.data[:, [markers.names.index(n) for n in face], 1] += 0.04
     off = KinematicsOptions(variant="simple", keypoint_placement_mm=0.0, keypoint_mtp_weight=0.0)
     on = KinematicsOptions(variant="simple", keypoint_mtp_weight=0.0)
@@ -228,6 +228,20 @@ def test_face_keypoints_far_from_the_model_are_placed():
     for k in ("hip_flexion_r", "hip_flexion_l", "lumbar_extension", "arm_flex_l", "mtp_angle_r"):
         on_k, off_k = _rmse_deg(r_on, {k: traj[k]})[k], _rmse_deg(r_off, {k: traj[k]})[k]
         assert on_k < 0.6 * off_k, (k, on_k, off_k)          # measured: hip 1.05 vs 2.3-2.7, lumbar 1.4 vs 2.5
+
+
+def test_blazepose_heel_sits_at_the_sole():
+    """BlazePose's heel is the back of the heel at the sole (the floor under the standing generic model); the heel
+    keypoints of the other detectors, and OpenCap's calcaneus marker, sit 30-35 mm higher."""
+    model = build_model("simple")
+    defs = {"B" + n: d for n, d in marker_definitions("BLAZEPOSE").items() if "Heel" in n}
+    defs |= {"H" + n: d for n, d in marker_definitions("HALPE_26").items() if "Heel" in n}
+    defs |= {n: d for n, d in marker_definitions("LSTM").items() if "calc" in n}
+    names = attach_markers(model, defs)
+    y = dict(zip(names, marker_positions(model, np.zeros((1, 0)), [], names)[0][:, 1]))
+    floor = min(y.values())
+    assert y["BRHeel"] == pytest.approx(floor, abs=1e-9) and y["BLHeel"] == pytest.approx(floor, abs=1e-9)
+    assert y["HRHeel"] - floor == pytest.approx(0.03, abs=1e-9) and 0.03 <= y["r_calc_study"] - floor <= 0.04
 
 
 def test_posture_ratios_and_robust_distance():

@@ -51,6 +51,7 @@ def _landmarks() -> dict[str, Landmark]:
         "neck": ("torso", (gh[0], gh[1], 0.0)),
         # foot surface
         "heel": ("calcn", (heel_x + 0.005, fl_c + 0.03, 0.0)),
+        "heel_sole": ("calcn", (heel_x + 0.005, fl_c, 0.0)),
         "big_toe": ("toes", (tip_x, fl_t + 0.015, -0.02)),
         "small_toe": ("toes", (tip_x - 0.04, fl_t + 0.012, 0.035)),
         "foot_index": ("toes", (tip_x, fl_t + 0.015, -0.005)),
@@ -89,6 +90,10 @@ _KEYPOINTS = {"Hip": "hip", "Knee": "knee", "Ankle": "ankle", "Shoulder": "shoul
               "FootIndex": "foot_index", "Eye": "eye", "EyeInner": "eye_inner", "EyeOuter": "eye_outer",
               "Ear": "ear", "Mouth": "mouth", "Pinky": "pinky", "Index": "index", "Thumb": "thumb"}
 _CENTRAL_KEYPOINTS = {"Hip": "mid_hip", "CHip": "mid_hip", "Neck": "neck", "Head": "head_top", "Nose": "nose"}
+#: Keypoints a skeleton puts elsewhere than the others (name without side prefix -> landmark). BlazePose's heel
+#: is the back of the heel at the sole: on Pose2Sim's demos (3 persons, 6 heels) it sat 17-49 mm (median 28 mm)
+#: below the heel landmark of the other detectors' keypoints (30 mm above the sole) once placed from the data.
+_SKELETON_KEYPOINTS = {"BLAZEPOSE": {"Heel": "heel_sole"}}
 
 #: OpenCap v0.3 augmenter outputs (lower-body model then upper-body model), in order.
 LSTM_MARKERS = (
@@ -140,13 +145,14 @@ def marker_definitions(markerset: str) -> dict[str, tuple[str, tuple[float, floa
     if key in ("LSTM", "OPENCAP", "AUGMENTED"):
         return {n: _lstm_marker(n) for n in LSTM_MARKERS}
     skel = get_skeleton(markerset)
+    own = _KEYPOINTS | _SKELETON_KEYPOINTS.get(skel.name, {})
     out: dict[str, tuple[str, tuple[float, float, float]]] = {}
     for name in skel.all_names:
         if name in _CENTRAL_KEYPOINTS:
             body, loc = _landmarks()[_CENTRAL_KEYPOINTS[name]]
             out[name] = (body, tuple(float(v) for v in loc))
-        elif name[:1] in "LR" and name[1:] in _KEYPOINTS:
-            out[name] = _sided(_KEYPOINTS[name[1:]], name[0].lower())
+        elif name[:1] in "LR" and name[1:] in own:
+            out[name] = _sided(own[name[1:]], name[0].lower())
     if not out:
         raise Mocap3dError(f"marker set {markerset!r} has no keypoint placed on the model")
     return out
@@ -236,8 +242,9 @@ _KEYPOINT_WEIGHTS = {"Hip": 1.0, "Knee": 1.0, "Ankle": 1.0, "Shoulder": 1.0, "El
 #: Keypoints of the face and hand knuckles (names without side prefix): where a detector puts them relative to
 #: the joint centres differs between detectors and people (head posture, hand shape), so when a trial's
 #: keypoints sit far from the model's place (``kinematics.keypoint_placement_mm``) they are placed from the data.
-LOOSE_KEYPOINTS = frozenset({"Nose", "Eye", "EyeInner", "EyeOuter", "Ear", "Mouth", "Head", "Pinky", "Index",
-                             "Thumb"})
+FACE_KEYPOINTS = frozenset({"Nose", "Eye", "EyeInner", "EyeOuter", "Ear", "Mouth", "Head"})
+HAND_KEYPOINTS = frozenset({"Pinky", "Index", "Thumb"})
+LOOSE_KEYPOINTS = FACE_KEYPOINTS | HAND_KEYPOINTS
 
 
 def _base(name: str) -> str:
