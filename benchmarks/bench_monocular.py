@@ -19,6 +19,11 @@
    How exact is that reference? The same pipeline on three of the four cameras
    (each left out in turn, from the same synchronized and associated 2D) against
    the four-camera result: the spread a 5 deg comparison has to fit within.
+   Where the error comes from (``--sources``): each camera's model fit with its
+   2D keypoints and its 3D prior each taken either from the camera (BlazePose 2D,
+   BlazePose world landmarks) or from the four-camera 3D (projected into the
+   camera / put in its axes); knee angle measured on the 3D keypoints, fit vs
+   four-camera triangulation (no augmentation or IK in between).
 4. A 10 s, 60 fps phone video (the demo's cam01 video looped to 600 frames) from
    video file to .mot: pose, monocular, filtering, augmentation, kinematics.
 
@@ -185,8 +190,70 @@ def bench_reference_spread(ref: Path, work: Path, ref_mot: Path, cameras: list[s
         print(f"   {drop:9s} {e['hip_flexion']:5.1f} {e['knee_angle']:5.1f} {e['ankle_angle']:6.1f} {e['pelvis_cm']:9.1f}")
 
 
+def _knee_angles(x: np.ndarray, names: list[str]) -> np.ndarray:
+    """(F, 2) right / left knee flexion (deg, 0 = straight) from hip, knee, ankle keypoints (F, K, 3)."""
+    out = []
+    for s in "RL":
+        a, k, b = (x[:, names.index(s + n)] for n in ("Hip", "Knee", "Ankle"))
+        u, v = a - k, b - k
+        c = np.sum(u * v, -1) / (np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1))
+        out.append(180 - np.degrees(np.arccos(np.clip(c, -1, 1))))
+    return np.stack(out, 1)
+
+
+def bench_depth_sources(ref: Path, cameras: list[str], sync: dict[str, float], height: float) -> None:
+    """Knee angle RMSE of each camera's fit with its 2D / 3D prior from the camera or from the four-camera 3D."""
+    from mocap3d.io.calibration_toml import read_calibration
+    from mocap3d.io.openpose import read_openpose_folders
+    from mocap3d.io.trc import read_trc
+    from mocap3d.monocular.lifters import lift, lifted_to_skeleton
+    from mocap3d.monocular.pipeline import Lifted, reconstruct
+    from mocap3d.monocular.swaps import correct_swaps
+    from mocap3d.skeletons import get_skeleton
+    from mocap3d.synthetic.body import scaled_model
+    from mocap3d.triangulation.inputs import calibration_file
+    rig = read_calibration(calibration_file(ref / "calibration"))
+    trc = read_trc(sorted((ref / "pose-3d").glob("*_[0-9]*-[0-9]*.trc"), key=lambda p: len(p.name))[0])
+    sk = get_skeleton("BLAZEPOSE")
+    names = list(sk.names)
+    model, _ = scaled_model(round(height, 3), sk.name)
+    t_ref = trc.first_frame + np.arange(trc.data.shape[0])
+    X = trc.data[:, [trc.names.index(n) for n in names]][..., [2, 0, 1]]         # .trc Y up -> calibration Z up
+
+    def ref_at(frames: np.ndarray) -> np.ndarray:
+        flat = X.reshape(len(X), -1)
+        return np.stack([np.interp(frames, t_ref, c, left=np.nan, right=np.nan) for c in flat.T], 1).reshape(
+            (len(frames),) + X.shape[1:])
+
+    print("\n3c. where the error comes from: knee flexion RMSE (deg, L and R) of the fitted 3D keypoints vs the "
+          "four-camera 3D,\n    2D keypoints / 3D prior taken from the camera (BlazePose) or from the four-camera 3D")
+    print(f"   {'camera':7s} {'2D BlazePose':>13s} {'2D four-cam':>12s} {'2D BlazePose':>13s} {'2D four-cam':>12s}")
+    print(f"   {'':7s} {'3D BlazePose':>13s} {'3D BlazePose':>12s} {'3D four-cam':>13s} {'3D four-cam':>12s}")
+    for cam in cameras:
+        kp = read_openpose_folders(ref / "pose", cameras=[cam], skeleton=sk, rate=60.0)
+        d, frames, c = kp.data[0][:, 0], np.asarray(kp.frames), rig[cam]
+        Xw = ref_at(frames + sync[cam])
+        xc = c.world_to_camera(Xw)
+        hip = (xc[:, names.index("LHip")] + xc[:, names.index("RHip")]) / 2
+        four3d = Lifted(xc - hip[:, None], np.ones(xc.shape[:2]), True, "four cameras")
+        out = lift("auto", d, names, image_size=tuple(c.size), keypoints_3d=kp.data3d[0][:, 0], model=None, rate=60.0)
+        xyz, conf = lifted_to_skeleton(out, names)
+        d, xyz, conf, _ = correct_swaps(d, names, xyz, conf, 0.3)        # BlazePose's swaps undone once, for all four
+        blaze = Lifted(xyz, conf, True, "blazepose")
+        four2d = d.copy()
+        four2d[..., :2] = c.project(Xw)
+        four2d[..., 2] = np.where(np.isfinite(four2d[..., :2]).all(-1), 0.9, np.nan)
+        row = []
+        for kpts, prior in ((d, blaze), (four2d, blaze), (d, four3d), (four2d, four3d)):
+            res = reconstruct(kpts, names, frames, c, 60.0, model, height, prior, show_progress=False, fix_swaps=False)
+            truth = _knee_angles(ref_at(res.frames + sync[cam]), names)
+            row.append(float(np.sqrt(np.nanmean((_knee_angles(res.points, res.names) - truth) ** 2))))
+        print(f"   {cam:7s} {row[0]:13.1f} {row[1]:12.1f} {row[2]:13.1f} {row[3]:12.1f}")
+
+
 def bench_real(cache: Path, work: Path, cameras: list[str] | None = None,
-               intrinsics: tuple[str, ...] = ("calibrated", "default FOV"), spread: bool = True) -> None:
+               intrinsics: tuple[str, ...] = ("calibrated", "default FOV"), spread: bool = True,
+               sources: bool = False) -> None:
     import json
     demos = fetch_demos(cache)
     src = demos / "Demo_SinglePerson"
@@ -203,6 +270,8 @@ def bench_real(cache: Path, work: Path, cameras: list[str] | None = None,
     height = float(height.get("given") or height.get("estimated"))
     sync = json.loads((ref / "pose-sync" / "synchronization_report.json").read_text())["offsets_frames"]
     rate = 60.0
+    if sources:
+        bench_depth_sources(ref, [c for c in sorted(sync) if not cameras or c in cameras], sync, height)
     if spread:
         bench_reference_spread(ref, work, ref_mot, [c for c in sorted(sync) if not cameras or c in cameras])
     print(f"\n3. each camera alone vs the four-camera result ({ref_mot.name}); participant_height = {height:.2f} m "
@@ -281,6 +350,8 @@ def main() -> None:
     ap.add_argument("--cameras", nargs="*", help="real data: only these cameras (e.g. cam01)")
     ap.add_argument("--calibrated-only", action="store_true", help="real data: only the calibrated intrinsics")
     ap.add_argument("--skip-spread", action="store_true", help="real data: skip the three-camera reference runs")
+    ap.add_argument("--sources", action="store_true", help="real data: where the error comes from (2D / 3D prior "
+                    "from the camera or from the four-camera 3D)")
     a = ap.parse_args()
     os.environ.setdefault("MOCAP3D_NO_PROGRESS", "1")
     print(f"machine load (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
@@ -292,7 +363,7 @@ def main() -> None:
     a.cache.mkdir(parents=True, exist_ok=True)
     if not a.skip_real:
         bench_real(a.cache, work, a.cameras, ("calibrated",) if a.calibrated_only else ("calibrated", "default FOV"),
-                   not a.skip_spread)
+                   not a.skip_spread, a.sources)
     if not a.skip_video:
         bench_video(work, a.cache)
 
