@@ -227,8 +227,9 @@ def bench_depth_sources(ref: Path, cameras: list[str], sync: dict[str, float], h
 
     print("\n3c. where the error comes from: knee flexion RMSE (deg, L and R) of the fitted 3D keypoints vs the "
           "four-camera 3D,\n    2D keypoints / 3D prior taken from the camera (BlazePose) or from the four-camera 3D")
-    print(f"   {'camera':7s} {'2D BlazePose':>13s} {'2D four-cam':>12s} {'2D BlazePose':>13s} {'2D four-cam':>12s}")
-    print(f"   {'':7s} {'3D BlazePose':>13s} {'3D BlazePose':>12s} {'3D four-cam':>13s} {'3D four-cam':>12s}")
+    print(f"   {'camera':7s} {'BlazePose 3D':>13s} {'2D BlazePose':>13s} {'2D four-cam':>12s} {'2D BlazePose':>13s} "
+          f"{'2D four-cam':>12s}")
+    print(f"   {'':7s} {'alone':>13s} {'3D BlazePose':>13s} {'3D BlazePose':>12s} {'3D four-cam':>13s} {'3D four-cam':>12s}")
     for cam in cameras:
         kp = read_openpose_folders(ref / "pose", cameras=[cam], skeleton=sk, rate=60.0)
         d, frames, c = kp.data[0][:, 0], np.asarray(kp.frames), rig[cam]
@@ -243,12 +244,13 @@ def bench_depth_sources(ref: Path, cameras: list[str], sync: dict[str, float], h
         four2d = d.copy()
         four2d[..., :2] = c.project(Xw)
         four2d[..., 2] = np.where(np.isfinite(four2d[..., :2]).all(-1), 0.9, np.nan)
-        row = []
+        own = _knee_angles(xyz, names) - _knee_angles(ref_at(frames + sync[cam]), names)
+        row = [float(np.sqrt(np.nanmean(own ** 2)))]
         for kpts, prior in ((d, blaze), (four2d, blaze), (d, four3d), (four2d, four3d)):
             res = reconstruct(kpts, names, frames, c, 60.0, model, height, prior, show_progress=False, fix_swaps=False)
             truth = _knee_angles(ref_at(res.frames + sync[cam]), names)
             row.append(float(np.sqrt(np.nanmean((_knee_angles(res.points, res.names) - truth) ** 2))))
-        print(f"   {cam:7s} {row[0]:13.1f} {row[1]:12.1f} {row[2]:13.1f} {row[3]:12.1f}")
+        print(f"   {cam:7s} {row[0]:13.1f} {row[1]:13.1f} {row[2]:12.1f} {row[3]:13.1f} {row[4]:12.1f}")
 
 
 def bench_real(cache: Path, work: Path, cameras: list[str] | None = None,
