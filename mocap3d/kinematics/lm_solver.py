@@ -246,18 +246,25 @@ class LMSolver:
                 J = np.vstack([J, self.task_rows])
             H = J.T @ J
             g = J.T @ r
-            diag = np.diag(H).copy()
+            diag = H.diagonal().copy()
             reg = 1e-9 * (diag.max() if diag.size else 1.0)
             free = self._free(q, g)
-            Hf, gf = H[np.ix_(free, free)], g[free]
+            every = bool(free.all())                # the usual case: no copies of the free block
+            Hf, gf, df = (H, g, diag) if every else (H[np.ix_(free, free)], g[free], diag[free])
+            on_diag = np.diag_indices_from(Hf)
             improved = dirty = False
             for _ in range(12):
-                du = np.zeros_like(g)
-                du[free] = -np.linalg.solve(Hf + np.diag(lam * diag[free] + reg), gf)
+                A = Hf.copy()
+                A[on_diag] += lam * df + reg
+                if every:
+                    du = -np.linalg.solve(A, gf)
+                else:
+                    du = np.zeros_like(g)
+                    du[free] = -np.linalg.solve(A, gf)
                 predicted = -(2 * g @ du + du @ H @ du)          # linearized cost decrease
                 if predicted <= self.rel_cost_tol * cost or np.abs(du).max() < self.tol:
                     break                                       # nothing left worth a step
-                q_new = np.clip(q + self._dq(du), self.lower, self.upper)
+                q_new = np.minimum(np.maximum(q + self._dq(du), self.lower), self.upper)
                 p_new = self.positions(q_new).ravel()
                 r_new = self._residual(w3, p_new, obs, q_new, px)
                 cost_new = r_new @ r_new
