@@ -226,7 +226,9 @@ def attach_markers(model: osim.Model, markers: str | Path | dict, replace: bool 
         loc = np.asarray(loc, float) * (scale.get(body, 1.0) if scale else 1.0)
         if ms.contains(name):
             ms.remove(ms.get(name))
-        model.addMarker(osim.Marker(name, bodies.get(body), osim.Vec3(*map(float, loc))))
+        # into the set directly: Model.addMarker re-finalizes the whole model for each marker
+        ms.adoptAndAppend(osim.Marker(name, bodies.get(body), osim.Vec3(*map(float, loc))))
+    model.finalizeFromProperties()
     model.finalizeConnections()
     model.initSystem()
     return list(defs)
