@@ -29,8 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from functools import lru_cache
+from itertools import permutations
+
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from .camera import CameraRig, triangulate_normalized
 from .errors import ConfigError, Mocap3dError
@@ -240,6 +242,33 @@ def _attach_singles(multi, skel, singles, data_f, valid_f, rig, opts) -> None:
             multi[best].append((c, p))
 
 
+@lru_cache(maxsize=None)
+def _injections(m: int, n: int) -> np.ndarray:
+    """Every ordered choice of n distinct columns among m: (m! / (m - n)!, n)."""
+    return np.array(list(permutations(range(m), n)), dtype=int).reshape(-1, n)
+
+
+def min_cost_assignment(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) of the one-to-one assignment of least total cost of a finite (n, m) matrix.
+
+    As ``scipy.optimize.linear_sum_assignment`` (rows ascending, min(n, m) pairs). Tracks and
+    clusters are few: up to 7 rows or columns every assignment is scored at once (scipy.optimize
+    costs about half a second of CPU to import); larger matrices go to scipy.
+    """
+    n, m = cost.shape
+    if min(n, m) == 0:
+        return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
+    if max(n, m) > 7:
+        from scipy.optimize import linear_sum_assignment
+        return linear_sum_assignment(cost)
+    if n > m:
+        cols, rows = min_cost_assignment(cost.T)
+        order = np.argsort(rows)
+        return rows[order], cols[order]
+    choices = _injections(m, n)
+    return np.arange(n), choices[np.argmin(cost[np.arange(n), choices].sum(axis=1))]
+
+
 def _track(tracks: list[dict], clusters, skel, f: int, slots: np.ndarray, opts: AssociationOptions) -> None:
     """Match this frame's clusters to open tracks by 3D distance (Hungarian), open new tracks."""
     open_ids = [i for i, t in enumerate(tracks) if f - t["last"] <= opts.max_unseen_frames + 1]
@@ -255,7 +284,7 @@ def _track(tracks: list[dict], clusters, skel, f: int, slots: np.ndarray, opts: 
     assigned = {}
     if cost.size:
         big = 1e6
-        r, k = linear_sum_assignment(np.where(np.isfinite(cost), cost, big))
+        r, k = min_cost_assignment(np.where(np.isfinite(cost), cost, big))
         for a, b in zip(r, k):
             if cost[a, b] <= opts.max_distance_m:
                 assigned[a] = open_ids[b]

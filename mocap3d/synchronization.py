@@ -43,11 +43,11 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from scipy.signal import butter, filtfilt
 
 from .camera import CameraRig
 from .config import options_from_section
 from .errors import ConfigError, FileFormatError, Mocap3dError
+from .filtering.iir import butter, filtfilt
 from .keypoints import Keypoints2D, require_detections
 from .logs import get_logger, write_report
 from .sync_offsets import (apply_offsets, match_slots, offsets_are_worse, resample_camera,  # noqa: F401
@@ -152,14 +152,19 @@ def vertical_speed(person: np.ndarray, kps: list[int], threshold: float, rate: f
     t = np.arange(F)
     yf = np.full_like(y, np.nan)
     b, a = butter(order, min(cutoff / (rate / 2), 0.99)) if cutoff and cutoff > 0 else (None, None)
+    cols, series = [], []
     for c in range(C):
         for j in range(k):
             ok = np.isfinite(y[c, :, j])
-            if ok.sum() < max(3 * order + 2, 10):
-                continue
-            s = np.interp(t, t[ok], y[c, ok, j])
-            if b is not None and F > 3 * max(len(a), len(b)):
-                s = filtfilt(b, a, s)
+            if ok.sum() >= max(3 * order + 2, 10):
+                cols.append((c, j, ok))
+                series.append(np.interp(t, t[ok], y[c, ok, j]))
+    if cols:
+        filled = np.column_stack(series)                            # (F, columns), filtered in one call
+        if b is not None and F > 3 * max(len(a), len(b)):
+            filled = filtfilt(b, a, filled, axis=0)
+        for (c, j, ok), s in zip(cols, filled.T):
+            s = s.copy()
             s[: np.argmax(ok)] = np.nan
             s[F - np.argmax(ok[::-1]):] = np.nan
             yf[c, :, j] = s

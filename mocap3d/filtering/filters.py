@@ -8,8 +8,8 @@ tells how short is too short.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage, signal
 
+from .iir import butter, filtfilt
 from .runs import Block, apply_on_runs, sliding_windows
 
 
@@ -28,7 +28,7 @@ def butter_coefficients(cutoff: float, rate: float, order: int = 4) -> tuple[np.
     _check_cutoff(cutoff, rate)
     if order < 2 or order % 2:
         raise ValueError(f"Butterworth order must be an even integer >= 2 (forward + backward passes), got {order}")
-    return signal.butter(order // 2, cutoff / (rate / 2), btype="low")
+    return butter(order // 2, cutoff / (rate / 2))
 
 
 def _padlen(b: np.ndarray, a: np.ndarray) -> int:
@@ -38,7 +38,7 @@ def _padlen(b: np.ndarray, a: np.ndarray) -> int:
 def butterworth(x: np.ndarray, rate: float, cut_off_frequency: float = 6.0, order: int = 4) -> np.ndarray:
     """Zero-phase low-pass Butterworth (``scipy.signal.filtfilt``) on each valid run of (F, ...)."""
     b, a = butter_coefficients(cut_off_frequency, rate, order)
-    return apply_on_runs(x, lambda blk: signal.filtfilt(b, a, blk, axis=0), min_len=_padlen(b, a) + 1)
+    return apply_on_runs(x, lambda blk: filtfilt(b, a, blk, axis=0), min_len=_padlen(b, a) + 1)
 
 
 def butterworth_on_speed(x: np.ndarray, rate: float, cut_off_frequency: float = 10.0,
@@ -52,7 +52,7 @@ def butterworth_on_speed(x: np.ndarray, rate: float, cut_off_frequency: float = 
     b, a = butter_coefficients(cut_off_frequency, rate, order)
 
     def _block(blk: Block) -> Block:
-        speed = signal.filtfilt(b, a, np.diff(blk, axis=0), axis=0)
+        speed = filtfilt(b, a, np.diff(blk, axis=0), axis=0)
         shape = np.concatenate((np.zeros((1, blk.shape[1])), np.cumsum(speed, axis=0)))
         return shape + (blk - shape).mean(axis=0)
 
@@ -63,6 +63,7 @@ def gaussian(x: np.ndarray, rate: float, sigma_kernel: float = 1.0) -> np.ndarra
     """Gaussian-weighted moving average, ``sigma_kernel`` in frames; edges use the nearest sample."""
     if sigma_kernel <= 0:
         raise ValueError(f"gaussian sigma_kernel must be > 0 frames, got {sigma_kernel}")
+    from scipy import ndimage
     return apply_on_runs(x, lambda blk: ndimage.gaussian_filter1d(blk, sigma_kernel, axis=0, mode="nearest"))
 
 
@@ -70,6 +71,7 @@ def median(x: np.ndarray, rate: float, kernel_size: int = 3) -> np.ndarray:
     """Running median over ``kernel_size`` frames (odd); edges use the nearest sample, not zeros."""
     if kernel_size < 1 or kernel_size % 2 == 0:
         raise ValueError(f"median kernel_size must be a positive odd number of frames, got {kernel_size}")
+    from scipy import ndimage
     return apply_on_runs(x, lambda blk: ndimage.median_filter(blk, size=(kernel_size, 1), mode="nearest"))
 
 
