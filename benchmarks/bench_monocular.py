@@ -201,7 +201,8 @@ def _knee_angles(x: np.ndarray, names: list[str]) -> np.ndarray:
     return np.stack(out, 1)
 
 
-def bench_depth_sources(ref: Path, cameras: list[str], sync: dict[str, float], height: float) -> None:
+def bench_depth_sources(ref: Path, cameras: list[str], sync: dict[str, float], height: float,
+                        overrides: dict | None = None) -> None:
     """Knee angle RMSE of each camera's fit with its 2D / 3D prior from the camera or from the four-camera 3D."""
     from mocap3d.io.calibration_toml import read_calibration
     from mocap3d.io.openpose import read_openpose_folders
@@ -212,6 +213,9 @@ def bench_depth_sources(ref: Path, cameras: list[str], sync: dict[str, float], h
     from mocap3d.skeletons import get_skeleton
     from mocap3d.synthetic.body import scaled_model
     from mocap3d.triangulation.inputs import calibration_file
+    from mocap3d.config import overrides_layer
+    from mocap3d.monocular.stage import MonocularOptions
+    opts = MonocularOptions.from_config(overrides_layer(overrides or {})).refine()
     rig = read_calibration(calibration_file(ref / "calibration"))
     trc = read_trc(sorted((ref / "pose-3d").glob("*_[0-9]*-[0-9]*.trc"), key=lambda p: len(p.name))[0])
     sk = get_skeleton("BLAZEPOSE")
@@ -247,7 +251,8 @@ def bench_depth_sources(ref: Path, cameras: list[str], sync: dict[str, float], h
         own = _knee_angles(xyz, names) - _knee_angles(ref_at(frames + sync[cam]), names)
         row = [float(np.sqrt(np.nanmean(own ** 2)))]
         for kpts, prior in ((d, blaze), (four2d, blaze), (d, four3d), (four2d, four3d)):
-            res = reconstruct(kpts, names, frames, c, 60.0, model, height, prior, show_progress=False, fix_swaps=False)
+            res = reconstruct(kpts, names, frames, c, 60.0, model, height, prior, opts, show_progress=False,
+                              fix_swaps=False)
             truth = _knee_angles(ref_at(res.frames + sync[cam]), names)
             row.append(float(np.sqrt(np.nanmean((_knee_angles(res.points, res.names) - truth) ** 2))))
         print(f"   {cam:7s} {row[0]:13.1f} {row[1]:13.1f} {row[2]:12.1f} {row[3]:13.1f} {row[4]:12.1f}")
@@ -255,7 +260,7 @@ def bench_depth_sources(ref: Path, cameras: list[str], sync: dict[str, float], h
 
 def bench_real(cache: Path, work: Path, cameras: list[str] | None = None,
                intrinsics: tuple[str, ...] = ("calibrated", "default FOV"), spread: bool = True,
-               sources: bool = False) -> None:
+               sources: bool = False, overrides: dict | None = None) -> None:
     import json
     demos = fetch_demos(cache)
     src = demos / "Demo_SinglePerson"
@@ -273,7 +278,7 @@ def bench_real(cache: Path, work: Path, cameras: list[str] | None = None,
     sync = json.loads((ref / "pose-sync" / "synchronization_report.json").read_text())["offsets_frames"]
     rate = 60.0
     if sources:
-        bench_depth_sources(ref, [c for c in sorted(sync) if not cameras or c in cameras], sync, height)
+        bench_depth_sources(ref, [c for c in sorted(sync) if not cameras or c in cameras], sync, height, overrides)
     if spread:
         bench_reference_spread(ref, work, ref_mot, [c for c in sorted(sync) if not cameras or c in cameras])
     print(f"\n3. each camera alone vs the four-camera result ({ref_mot.name}); participant_height = {height:.2f} m "
@@ -297,7 +302,7 @@ def bench_real(cache: Path, work: Path, cameras: list[str] | None = None,
                 write_calibration(rig.subset([cam]), trial / "calibration" / "Calib.toml")
             w, c = timed_run(trial, ["triangulation", "filtering", "augmentation", "kinematics"],
                              **{"pose.pose_model": "BLAZEPOSE", "project.participant_height": height,
-                                "project.frame_range": "all"})
+                                "project.frame_range": "all", **(overrides or {})})
             rep = json.loads((trial / "pose-3d" / "monocular_report.json").read_text())
             e = compare(sorted((trial / "kinematics").glob("*.mot"))[0], ref_mot, float(sync[cam]), rate)
             swaps = (rep.get("left_right_swaps") or {}).get("frames_swapped_any_group", "-")
@@ -352,9 +357,12 @@ def main() -> None:
     ap.add_argument("--cameras", nargs="*", help="real data: only these cameras (e.g. cam01)")
     ap.add_argument("--calibrated-only", action="store_true", help="real data: only the calibrated intrinsics")
     ap.add_argument("--skip-spread", action="store_true", help="real data: skip the three-camera reference runs")
+    ap.add_argument("--set", action="append", metavar="KEY=VALUE", help="real data: a config override for the "
+                    "one-camera runs, e.g. monocular.subtalar_sigma_deg=10 (repeatable)")
     ap.add_argument("--sources", action="store_true", help="real data: where the error comes from (2D / 3D prior "
                     "from the camera or from the four-camera 3D)")
     a = ap.parse_args()
+    from mocap3d.config import parse_set
     os.environ.setdefault("MOCAP3D_NO_PROGRESS", "1")
     print(f"machine load (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     if not a.skip_synthetic:
@@ -365,7 +373,7 @@ def main() -> None:
     a.cache.mkdir(parents=True, exist_ok=True)
     if not a.skip_real:
         bench_real(a.cache, work, a.cameras, ("calibrated",) if a.calibrated_only else ("calibrated", "default FOV"),
-                   not a.skip_spread, a.sources)
+                   not a.skip_spread, a.sources, dict(parse_set(x) for x in a.set or []))
     if not a.skip_video:
         bench_video(work, a.cache)
 

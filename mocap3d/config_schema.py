@@ -331,6 +331,7 @@ SCHEMA: dict[str, Spec] = {
     "monocular.reprojection_sigma_px": number(gt=0),
     "monocular.lifter_sigma_m": number(gt=0),
     "monocular.contact_sigma_m": number(gt=0),
+    "monocular.subtalar_sigma_deg": number(gt=0),
     "monocular.smoothing_cutoff": number(gt=0),
     "monocular.overlay_frames": integer(ge=0),
     "monocular.fix_swaps": boolean(),

@@ -229,6 +229,18 @@ def test_monocular_options_defaults_agree_with_the_packaged_config():
     assert not opts.extra
 
 
+def test_subtalar_sigma_reaches_the_model_fit_and_leaves_the_other_priors():
+    from mocap3d.monocular.refine import RefineOptions
+    from mocap3d.monocular.stage import MonocularOptions
+    prior = dict((c, (v, sd)) for c, v, sd in MonocularOptions.from_config(
+        {"monocular": {"subtalar_sigma_deg": 10.0}}).refine().posture_prior_deg)
+    default = dict((c, (v, sd)) for c, v, sd in RefineOptions().posture_prior_deg)
+    assert prior.keys() == default.keys()
+    for c, (v, sd) in prior.items():
+        assert v == default[c][0] and sd == (10.0 if c.startswith("subtalar") else default[c][1]), c
+    assert dict((c, sd) for c, _, sd in MonocularOptions().refine().posture_prior_deg)["subtalar_angle_r"] == 3.0
+
+
 # ----------------------------------------------------------------------------- left/right swaps
 def test_left_right_swaps_in_runs_are_found_and_the_side_view_bars_still_met():
     """The detector swaps the sides in runs of 3-10 frames (2D and lifted 3D together, as BlazePose does):

@@ -47,6 +47,7 @@ class MonocularOptions:
     reprojection_sigma_px: float = 2.0
     lifter_sigma_m: float = 0.05
     contact_sigma_m: float = 0.01
+    subtalar_sigma_deg: float = 3.0
     smoothing_cutoff: float = 6.0
     overlay_frames: int = 4
     fix_swaps: bool = True
@@ -58,9 +59,12 @@ class MonocularOptions:
 
     def refine(self) -> RefineOptions:
         """The model-fit weights."""
+        posture = tuple((c, v, float(self.subtalar_sigma_deg) if c.startswith("subtalar") else sd)
+                        for c, v, sd in RefineOptions.posture_prior_deg)
         return RefineOptions(sigma_px=float(self.reprojection_sigma_px), sigma_prior_m=float(self.lifter_sigma_m),
                              sigma_contact_m=float(self.contact_sigma_m), smooth_cutoff_hz=float(self.smoothing_cutoff),
-                             likelihood_threshold=float(self.likelihood_threshold_monocular))
+                             likelihood_threshold=float(self.likelihood_threshold_monocular),
+                             posture_prior_deg=posture)
 
 
 def camera_folders(pose_dir: Path) -> list[str]:
