@@ -32,10 +32,11 @@ def progress(iterable: Iterable[T], desc: str, total: int | None = None, unit: s
 def _umask() -> int:
     """The process umask (read without changing it where /proc allows)."""
     try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
+        with open("/proc/self/status", "rb") as fh:        # "Umask:" is on the second line
+            head = fh.read(1024)
+        i = head.find(b"Umask:")
+        if i >= 0:
+            return int(head[i + 6:head.find(b"\n", i)].strip(), 8)
     except (OSError, ValueError):
         pass
     mask = os.umask(0o022)
@@ -49,15 +50,18 @@ def _unwritable(path: Path, exc: OSError) -> Exception:
                         "(or copy the trial to a folder you can write to)")
 
 
-def _temporary(path: Path, prefix: str, suffix: str) -> Path:
-    """A new empty file next to ``path``; a folder that cannot be written is a one-line Mocap3dError."""
+def _temporary(path: Path, prefix: str, suffix: str, keep_open: bool = False) -> tuple[Path, int | None]:
+    """A new empty file next to ``path`` (and its open descriptor if ``keep_open``); a folder that cannot
+    be written is a one-line Mocap3dError."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
     except OSError as exc:
         raise _unwritable(path, exc) from exc
-    os.close(fd)
-    return Path(tmp)
+    if not keep_open:
+        os.close(fd)
+        fd = None
+    return Path(tmp), fd
 
 
 def _publish(tmp: Path, path: Path) -> None:
@@ -78,9 +82,14 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator
     folder that cannot be written raises a one-line Mocap3dError.
     """
     path = Path(path)
-    tmp = _temporary(path, f".{path.name}.", ".tmp")
+    tmp, fd = _temporary(path, f".{path.name}.", ".tmp", keep_open=True)
     try:
-        with open(tmp, mode, **kwargs) as fh:
+        try:
+            fh = os.fdopen(fd, mode, **kwargs)       # the descriptor mkstemp opened: no second open
+        except BaseException:
+            os.close(fd)
+            raise
+        with fh:
             yield fh
         _publish(tmp, path)
     except BaseException:
@@ -93,7 +102,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path for libraries that write files themselves; rename on success."""
     path = Path(path)
-    tmp = _temporary(path, f".{path.stem}.", path.suffix)
+    tmp, _ = _temporary(path, f".{path.stem}.", path.suffix)
     try:
         yield tmp
         _publish(tmp, path)
