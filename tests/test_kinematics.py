@@ -230,18 +230,20 @@ def test_face_keypoints_far_from_the_model_are_placed():
         assert on_k < 0.6 * off_k, (k, on_k, off_k)          # measured: hip 1.05 vs 2.3-2.7, lumbar 1.4 vs 2.5
 
 
-def test_blazepose_heel_sits_at_the_sole():
-    """BlazePose's heel is the back of the heel at the sole (the floor under the standing generic model); the heel
-    keypoints of the other detectors, and OpenCap's calcaneus marker, sit 30-35 mm higher."""
+def test_blazepose_foot_keypoints_sit_at_the_sole():
+    """BlazePose's heel and foot index are points of the sole (the floor under the standing generic model); the heel
+    and toe keypoints of the other detectors, and OpenCap's calcaneus marker, sit 15-35 mm higher."""
     model = build_model("simple")
-    defs = {"B" + n: d for n, d in marker_definitions("BLAZEPOSE").items() if "Heel" in n}
-    defs |= {"H" + n: d for n, d in marker_definitions("HALPE_26").items() if "Heel" in n}
+    defs = {"B" + n: d for n, d in marker_definitions("BLAZEPOSE").items() if "Heel" in n or "FootIndex" in n}
+    defs |= {"H" + n: d for n, d in marker_definitions("HALPE_26").items() if "Heel" in n or "BigToe" in n}
     defs |= {n: d for n, d in marker_definitions("LSTM").items() if "calc" in n}
     names = attach_markers(model, defs)
     y = dict(zip(names, marker_positions(model, np.zeros((1, 0)), [], names)[0][:, 1]))
     floor = min(y.values())
-    assert y["BRHeel"] == pytest.approx(floor, abs=1e-9) and y["BLHeel"] == pytest.approx(floor, abs=1e-9)
-    assert y["HRHeel"] - floor == pytest.approx(0.03, abs=1e-9) and 0.03 <= y["r_calc_study"] - floor <= 0.04
+    for n in ("BRHeel", "BLHeel", "BRFootIndex", "BLFootIndex"):
+        assert y[n] == pytest.approx(floor, abs=1e-9), n
+    assert y["HRHeel"] - floor == pytest.approx(0.03, abs=1e-9) and y["HRBigToe"] - floor == pytest.approx(0.015, abs=1e-9)
+    assert 0.03 <= y["r_calc_study"] - floor <= 0.04
 
 
 def test_posture_ratios_and_robust_distance():

@@ -52,6 +52,7 @@ def _landmarks() -> dict[str, Landmark]:
         # foot surface
         "heel": ("calcn", (heel_x + 0.005, fl_c + 0.03, 0.0)),
         "heel_sole": ("calcn", (heel_x + 0.005, fl_c, 0.0)),
+        "foot_index_sole": ("toes", (tip_x, fl_t, -0.005)),
         "big_toe": ("toes", (tip_x, fl_t + 0.015, -0.02)),
         "small_toe": ("toes", (tip_x - 0.04, fl_t + 0.012, 0.035)),
         "foot_index": ("toes", (tip_x, fl_t + 0.015, -0.005)),
@@ -91,9 +92,11 @@ _KEYPOINTS = {"Hip": "hip", "Knee": "knee", "Ankle": "ankle", "Shoulder": "shoul
               "Ear": "ear", "Mouth": "mouth", "Pinky": "pinky", "Index": "index", "Thumb": "thumb"}
 _CENTRAL_KEYPOINTS = {"Hip": "mid_hip", "CHip": "mid_hip", "Neck": "neck", "Head": "head_top", "Nose": "nose"}
 #: Keypoints a skeleton puts elsewhere than the others (name without side prefix -> landmark). BlazePose's heel
-#: is the back of the heel at the sole: on Pose2Sim's demos (3 persons, 6 heels) it sat 17-49 mm (median 28 mm)
-#: below the heel landmark of the other detectors' keypoints (30 mm above the sole) once placed from the data.
-_SKELETON_KEYPOINTS = {"BLAZEPOSE": {"Heel": "heel_sole"}}
+#: and foot index are points of the sole (back of the heel, tip of the second toe): on Pose2Sim's demos (3 persons,
+#: 6 feet) its heels sat 17-49 mm (median 28 mm) below the heel landmark of the other detectors' keypoints (30 mm
+#: above the sole) once placed from the data, and with the toe tip 15 mm above the sole IK flexed the toes by
+#: 13-23 deg on average to bring it down.
+_SKELETON_KEYPOINTS = {"BLAZEPOSE": {"Heel": "heel_sole", "FootIndex": "foot_index_sole"}}
 
 #: OpenCap v0.3 augmenter outputs (lower-body model then upper-body model), in order.
 LSTM_MARKERS = (
