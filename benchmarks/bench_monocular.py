@@ -175,7 +175,8 @@ def compare(ours: Path, ref: Path, offset_frames: float, rate: float) -> dict[st
 def bench_reference_spread(ref: Path, work: Path, ref_mot: Path, cameras: list[str]) -> None:
     """The four-camera pipeline rerun on three cameras (each left out in turn) against the four-camera result."""
     print("\n3b. the reference's own spread: three cameras (one left out) vs four, same 2D, sync and association")
-    print(f"   {'left out':9s} {'hip':>5s} {'knee':>5s} {'ankle':>6s} {'pelvis cm':>9s}  (flexion RMSE, deg; L and R)")
+    print(f"   {'left out':9s} {'hip':>5s} {'knee':>5s} {'ankle':>6s} {'pelvis cm':>9s} {'hip*':>5s} {'knee*':>5s}  "
+          f"(flexion RMSE, deg; L and R; * on the 3D keypoints: trunk-thigh and knee angles)")
     for drop in cameras:
         trial = work / f"without_{drop}" / ref.name                  # same trial name: same file stems
         shutil.rmtree(trial.parent, ignore_errors=True)
@@ -187,7 +188,9 @@ def bench_reference_spread(ref: Path, work: Path, ref_mot: Path, cameras: list[s
         timed_run(trial, ["triangulation", "filtering", "augmentation", "kinematics"],
                   **{"pose.pose_model": "BLAZEPOSE"})
         e = compare(sorted((trial / "kinematics").glob("*.mot"))[0], ref_mot, 0.0, 60.0)
-        print(f"   {drop:9s} {e['hip_flexion']:5.1f} {e['knee_angle']:5.1f} {e['ankle_angle']:6.1f} {e['pelvis_cm']:9.1f}")
+        k = compare_keypoints(_raw_trc(trial), _raw_trc(ref), 0.0)
+        print(f"   {drop:9s} {e['hip_flexion']:5.1f} {e['knee_angle']:5.1f} {e['ankle_angle']:6.1f} {e['pelvis_cm']:9.1f} "
+              f"{k['trunk_thigh']:5.1f} {k['knee']:5.1f}")
 
 
 def _knee_angles(x: np.ndarray, names: list[str]) -> np.ndarray:
@@ -199,6 +202,41 @@ def _knee_angles(x: np.ndarray, names: list[str]) -> np.ndarray:
         c = np.sum(u * v, -1) / (np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1))
         out.append(180 - np.degrees(np.arccos(np.clip(c, -1, 1))))
     return np.stack(out, 1)
+
+
+def _raw_trc(trial: Path) -> Path:
+    """The trial's unfiltered 3D keypoints: pose-3d/<trial>_<first>-<last>.trc (the shortest such name)."""
+    return sorted((trial / "pose-3d").glob("*_[0-9]*-[0-9]*.trc"), key=lambda p: len(p.name))[0]
+
+
+def keypoint_angles(x: np.ndarray, names: list[str]) -> np.ndarray:
+    """(F, 4) knee R, L and trunk-thigh R, L flexion (deg, 0 = straight) from 3D keypoints (F, K, 3).
+
+    Trunk-thigh: the thigh (hip -> knee) against the trunk (mid-hip -> mid-shoulder), i.e. hip flexion plus
+    lumbar flexion, without the pelvis orientation that IK has to guess from three collinear hip keypoints.
+    """
+    g = {n: x[:, names.index(n)] for n in ("LHip", "RHip", "LShoulder", "RShoulder", "LKnee", "RKnee")}
+    trunk = (g["LShoulder"] + g["RShoulder"] - g["LHip"] - g["RHip"]) / 2
+    out = [_knee_angles(x, names)]
+    for s in "RL":
+        thigh = g[s + "Knee"] - g[s + "Hip"]
+        c = np.sum(trunk * thigh, -1) / (np.linalg.norm(trunk, axis=-1) * np.linalg.norm(thigh, axis=-1))
+        out.append(180 - np.degrees(np.arccos(np.clip(c, -1, 1)))[:, None])
+    return np.concatenate(out, 1)
+
+
+def compare_keypoints(ours: Path, ref: Path, offset_frames: float) -> dict[str, float]:
+    """RMSE (deg, L and R) of the keypoint angles of two .trc files, ours shifted to the common clock."""
+    from mocap3d.io.trc import read_trc
+    a, b = read_trc(ours), read_trc(ref)
+    names = ["LHip", "RHip", "LShoulder", "RShoulder", "LKnee", "RKnee", "LAnkle", "RAnkle"]
+    xa = keypoint_angles(a.data[:, [a.names.index(n) for n in names]], names)
+    xb = keypoint_angles(b.data[:, [b.names.index(n) for n in names]], names)
+    t = a.first_frame + np.arange(len(xa)) + offset_frames
+    tb = b.first_frame + np.arange(len(xb))
+    ref_at = np.stack([np.interp(t, tb, c, left=np.nan, right=np.nan) for c in xb.T], 1)
+    e = xa - ref_at
+    return {"knee": float(np.sqrt(np.nanmean(e[:, :2] ** 2))), "trunk_thigh": float(np.sqrt(np.nanmean(e[:, 2:] ** 2)))}
 
 
 def bench_depth_sources(ref: Path, cameras: list[str], sync: dict[str, float], height: float,
@@ -217,7 +255,7 @@ def bench_depth_sources(ref: Path, cameras: list[str], sync: dict[str, float], h
     from mocap3d.monocular.stage import MonocularOptions
     opts = MonocularOptions.from_config(overrides_layer(overrides or {})).refine()
     rig = read_calibration(calibration_file(ref / "calibration"))
-    trc = read_trc(sorted((ref / "pose-3d").glob("*_[0-9]*-[0-9]*.trc"), key=lambda p: len(p.name))[0])
+    trc = read_trc(_raw_trc(ref))
     sk = get_skeleton("BLAZEPOSE")
     names = list(sk.names)
     model, _ = scaled_model(round(height, 3), sk.name)
@@ -284,8 +322,9 @@ def bench_real(cache: Path, work: Path, cameras: list[str] | None = None,
     print(f"\n3. each camera alone vs the four-camera result ({ref_mot.name}); participant_height = {height:.2f} m "
           f"(the reference's estimate, as a user would type it)")
     print(f"   {'camera':7s} {'intrinsics':15s} {'lifter':9s} {'hip':>5s} {'knee':>5s} {'ankle':>6s} "
-          f"{'pelvis cm':>9s} {'frames':>6s} {'swaps':>5s} {'wall s':>7s} {'CPU s':>6s}  (flexion RMSE, deg; L and R; "
-          f"swaps: frames relabelled left/right)")
+          f"{'pelvis cm':>9s} {'hip*':>5s} {'knee*':>5s} {'frames':>6s} {'swaps':>5s} {'wall s':>7s} {'CPU s':>6s}  "
+          f"(flexion RMSE, deg; L and R; * on the 3D keypoints: trunk-thigh and knee angles; swaps: frames "
+          f"relabelled left/right)")
     for cam in [c for c in sorted(sync) if not cameras or c in cameras]:
         for intr in intrinsics:
             trial = work / f"{cam}_{intr.split()[0]}"
@@ -306,8 +345,10 @@ def bench_real(cache: Path, work: Path, cameras: list[str] | None = None,
             rep = json.loads((trial / "pose-3d" / "monocular_report.json").read_text())
             e = compare(sorted((trial / "kinematics").glob("*.mot"))[0], ref_mot, float(sync[cam]), rate)
             swaps = (rep.get("left_right_swaps") or {}).get("frames_swapped_any_group", "-")
+            k = compare_keypoints(_raw_trc(trial), _raw_trc(ref), float(sync[cam]))
             print(f"   {cam:7s} {intr:15s} {rep['lifter']:9s} {e['hip_flexion']:5.1f} {e['knee_angle']:5.1f} "
-                  f"{e['ankle_angle']:6.1f} {e['pelvis_cm']:9.1f} {e['frames']:6d} {swaps:>5} {w:7.1f} {c:6.1f}")
+                  f"{e['ankle_angle']:6.1f} {e['pelvis_cm']:9.1f} {k['trunk_thigh']:5.1f} {k['knee']:5.1f} "
+                  f"{e['frames']:6d} {swaps:>5} {w:7.1f} {c:6.1f}")
 
 
 def bench_video(work: Path, cache: Path) -> None:
