@@ -256,3 +256,41 @@ def test_detector_corruptions_and_two_cameras():
     est = calibrate_from_keypoints(list(two.rig), kp.data[:, :, 0], kp.keypoints, two.height[0]).rig
     assert rotation_angle_deg(est[1].R @ est[0].R.T, two.rig[1].R @ two.rig[0].R.T) < 0.1
     assert all(rotation_angle_deg(e.R, t.R) < 1.5 for e, t in zip(est, two.rig))   # no alignment at all
+
+
+def _centre_errors_mm(est: CameraRig, true: CameraRig) -> np.ndarray:
+    s, R, t = _align(est, true)
+    return np.array([np.linalg.norm(s * R @ e.position + t - c.position) * 1000 for e, c in zip(est, true)])
+
+
+def test_time_offsets_recovered_during_calibration():
+    """Unsynchronized cameras: the offsets are estimated with the rig and the keypoints resampled, until they
+    settle. Measured: offsets within 0.15 frame, centres 1.4-2.3 mm (22-37 mm when the offsets are ignored)."""
+    true_off = np.array([0.0, 2.4, -1.7, 3.2])
+    cap = make_capture(4, "walking", n_frames=120, rate=60, noise_px=1.0, occlusion=False, seed=0, offsets=true_off)
+    kp = cap.keypoints2d
+    res = calibrate_from_keypoints(list(cap.rig), kp.data[:, :, 0], kp.keypoints, cap.height[0], max_offset_frames=5,
+                                   rate=60.0)
+    est = res.offsets_frames - res.offsets_frames[0]
+    np.testing.assert_allclose(est, true_off - true_off[0], atol=0.25)
+    assert res.summary()["offsets_frames"]["cam02"] == pytest.approx(res.offsets_frames[1], abs=1e-3)
+    assert np.all(_centre_errors_mm(res.rig, cap.rig) < 5.0)
+    assert np.all(res.rms_px < 1.6)
+
+
+def test_left_right_swaps_undone_against_truth():
+    """Runs of whole-body left/right swaps in every camera (at most 2 of the 4 at once: with 3, the majority
+    of views wins and the fourth camera is relabelled): the swapped camera-frames found are the true ones,
+    and the rig improves. Measured: all 60 found, none wrongly; centres 3.1-4.5 mm (7.4-8.3 mm with
+    fix_swaps=False, where the robust loss only drops the swapped observations)."""
+    cap = make_capture(4, "walking", n_frames=90, rate=60, noise_px=1.0, occlusion=False, swaps=0.02, swap_runs=2,
+                       seed=6)
+    kp = cap.keypoints2d
+    truth = cap.swapped[:, :, 0] & np.isfinite(kp.data[:, :, 0, :, 0]).any(-1)
+    assert truth.sum() >= 40 and truth.sum(0).max() == 2
+    res = calibrate_from_keypoints(list(cap.rig), kp.data[:, :, 0], kp.keypoints, cap.height[0])
+    found = res.swapped
+    assert (found & truth).sum() >= 0.9 * truth.sum()           # recall
+    assert (found & ~truth).sum() <= 0.1 * max(1, found.sum())  # precision
+    assert np.all(_centre_errors_mm(res.rig, cap.rig) < 6.0)
+    assert res.summary()["swapped_frames"] == dict(zip(cap.rig.names, found.sum(1).tolist()))

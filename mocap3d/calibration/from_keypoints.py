@@ -67,6 +67,8 @@ log = get_logger("calibration")
 
 MIN_POINTS = 30          # correspondences needed to start from a pair, and per camera in the end
 MIN_ANGLE_DEG = 2.0      # median triangulation angle of a usable initial pair
+OFFSET_ROUNDS = 6        # offsets estimated with the rig, then the rig adjusted on the resampled keypoints...
+OFFSET_TOLERANCE = 0.05  # ...until no offset moves by more than this (frames)
 
 
 @dataclass
@@ -87,6 +89,9 @@ class KeypointCalibration:
         points: (F, K, 3) triangulated keypoints of every frame in the world frame (m); NaN = not seen.
         up_axis: 'Y' or 'Z'.
         scale_from: 'stature' (whole-body segment lengths) or 'leg' (step 4 of the module docstring).
+        offsets_frames: (C,) time offsets estimated and applied (frames; camera c's frame n is common
+            frame n + offset), zeros when not estimated.
+        swapped: (C, F) camera-frames whose left/right labels were exchanged (limb groups, any).
     """
 
     rig: CameraRig
@@ -100,6 +105,8 @@ class KeypointCalibration:
     points: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0, 3)))
     up_axis: str = "Y"
     scale_from: str = "leg"
+    offsets_frames: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    swapped: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0), bool))
 
     def summary(self) -> dict:
         """JSON-able diagnostics."""
@@ -107,7 +114,9 @@ class KeypointCalibration:
                 "n_observations": dict(zip(self.rig.names, self.n_observations.tolist())),
                 "n_points": self.n_points, "n_outliers": self.n_outliers, "scale": self.scale,
                 "leg_length_m": self.leg_length_m, "leg_fraction_of_height": LEG_FRACTION,
-                "init_pair": list(self.init_pair), "up_axis": self.up_axis, "scale_from": self.scale_from}
+                "init_pair": list(self.init_pair), "up_axis": self.up_axis, "scale_from": self.scale_from,
+                "offsets_frames": dict(zip(self.rig.names, np.round(self.offsets_frames, 3).tolist())),
+                "swapped_frames": dict(zip(self.rig.names, self.swapped.sum(1).astype(int).tolist()))}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -344,15 +353,51 @@ def bundle_adjust_points(cameras: Sequence[Camera], uv: np.ndarray, valid: np.nd
 
 
 # --------------------------------------------------------------------------- main entry
+def _observations(cams: Sequence[Camera], kp: np.ndarray, likelihood_threshold: float, max_frames: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pixels (C, N, 2), usable observations (C, N) and ideal normalized coordinates (C, N, 2) of the
+    (frame, keypoint) points of <= ``max_frames`` evenly spread frames seen by 2+ cameras, and the
+    usable mask of every frame (C, F, K)."""
+    C = kp.shape[0]
+    valid = np.isfinite(kp).all(-1) & (kp[..., 2] >= likelihood_threshold)
+    frames = np.flatnonzero((valid.sum(0) >= 2).any(1))
+    if len(frames) > max_frames:
+        frames = frames[np.round(np.linspace(0, len(frames) - 1, max_frames)).astype(int)]
+    uv = kp[:, frames, :, :2].reshape(C, -1, 2)
+    v = valid[:, frames].reshape(C, -1)
+    v &= v.sum(0)[None] >= 2
+    xy = np.stack([c.undistort_points(np.nan_to_num(p)) for c, p in zip(cams, uv)])
+    return uv, v, xy, valid
+
+
+def _adjust(cams: list[Camera], uv: np.ndarray, v: np.ndarray, xy: np.ndarray, fixed: int, max_err: np.ndarray,
+            passes: Sequence[int] = (30, 60)) -> tuple[list[Camera], np.ndarray, np.ndarray]:
+    """Adjust; re-triangulate every point with the adjusted poses (outliers out); adjust again (step 3).
+    ``passes``: the evaluations allowed to each adjustment."""
+    C = len(cams)
+    prev = None
+    for nfev in passes:
+        Rc = np.stack([c.R for c in cams])
+        tc = np.stack([c.translation for c in cams])
+        X, use = _triangulate(xy, v, Rc, tc, np.ones(C, bool), max_err)
+        if prev is not None and np.array_equal(use, prev):
+            break
+        cams, X, err = bundle_adjust_points(cams, uv, use, X, fixed, max_nfev=nfev)
+        prev = use
+    return cams, X, err
+
+
 def calibrate_from_keypoints(cameras: Sequence[Camera], keypoints: np.ndarray, names: Sequence[str],
                              height_m: float, likelihood_threshold: float = 0.5, max_frames: int = 300,
-                             up: str = "Y", threshold_px: float = 4.0, outlier_px: float = 10.0) -> KeypointCalibration:
+                             up: str = "Y", threshold_px: float = 4.0, outlier_px: float = 10.0,
+                             fix_swaps: bool = True, max_offset_frames: float = 0.0,
+                             rate: float = 60.0) -> KeypointCalibration:
     """Pose cameras of known intrinsics from one person's 2D keypoints (module docstring).
 
     Args:
         cameras: (C) cameras with intrinsics (their poses are ignored).
         keypoints: (C, F, K, 3) pixels x, y and likelihood of one person on a common
-            frame clock (synchronized); NaN = missing.
+            frame clock (synchronized, or within ``max_offset_frames``); NaN = missing.
         names: (K,) keypoint names (hips, knees, ankles, shoulders needed).
         height_m: the person's stature, metres (sets the metric scale).
         likelihood_threshold: keypoints below it are not used.
@@ -360,10 +405,17 @@ def calibrate_from_keypoints(cameras: Sequence[Camera], keypoints: np.ndarray, n
         up: world up axis 'Y' (OpenSim) or 'Z'.
         threshold_px: RANSAC threshold of the initialization, pixels.
         outlier_px: residual above which an observation counts as an outlier, pixels.
+        fix_swaps: undo left/right swaps found with the first rig, then adjust again
+            (:func:`.keypoint_consistency.fix_swaps`).
+        max_offset_frames: > 0: the cameras' time offsets (up to this many frames) are
+            estimated with the first rig, the keypoints resampled on the common clock and
+            the rig adjusted again, twice (:func:`.keypoint_consistency.estimate_offsets`).
+        rate: frame rate, Hz (for the offsets' low-pass).
 
     Returns:
         :class:`KeypointCalibration`.
     """
+    from . import keypoint_consistency as kc
     kp = np.asarray(keypoints, float)
     C, F, K, _ = kp.shape
     names = list(names)
@@ -374,27 +426,34 @@ def calibrate_from_keypoints(cameras: Sequence[Camera], keypoints: np.ndarray, n
         raise Mocap3dError(f"participant height {height_m} m is implausible; set project.participant_height (m)")
     up = up.upper()
     cams = [c.copy(rotation=np.zeros(3), translation=np.zeros(3)) for c in cameras]
-    valid = np.isfinite(kp).all(-1) & (kp[..., 2] >= likelihood_threshold)
-    frames = np.flatnonzero((valid.sum(0) >= 2).any(1))
-    if len(frames) > max_frames:
-        frames = frames[np.round(np.linspace(0, len(frames) - 1, max_frames)).astype(int)]
-    uv = kp[:, frames, :, :2].reshape(C, -1, 2)
-    v = valid[:, frames].reshape(C, -1)
-    v &= v.sum(0)[None] >= 2
-    xy = np.stack([c.undistort_points(np.nan_to_num(p)) for c, p in zip(cams, uv)])
+    uv, v, xy, valid = _observations(cams, kp, likelihood_threshold, max_frames)
     focal = np.array([c.focal for c in cams])
     R, t, X, (a, b) = initialize(xy, v, focal, [c.name for c in cams], threshold_px)
     cams = [c.copy(rotation=matrix_to_rodrigues(R[i]), translation=t[i]) for i, c in enumerate(cams)]
     max_err = outlier_px / focal
-    prev = None
-    for nfev in (30, 60):  # adjust; re-triangulate every point with the adjusted poses (outliers out); adjust again
-        Rc = np.stack([c.R for c in cams])
-        tc = np.stack([c.translation for c in cams])
-        X, use = _triangulate(xy, v, Rc, tc, np.ones(C, bool), max_err)
-        if prev is not None and np.array_equal(use, prev):
+    cams, X, err = _adjust(cams, uv, v, xy, a, max_err)
+    swapped = np.zeros((C, F), bool)
+    offsets = np.zeros(C)
+    if fix_swaps:
+        kp, swapped = kc.fix_swaps(cams, kp, names, outlier_px, likelihood_threshold)
+        if swapped.any():
+            log.info("keypoint calibration: left/right swaps undone in %s camera-frames (%s)", int(swapped.sum()),
+                     ", ".join(f"{c.name} {n}" for c, n in zip(cams, swapped.sum(1)) if n))
+    raw = kp
+    for _ in range(OFFSET_ROUNDS if max_offset_frames > 0 else 0):
+        new, ref = kc.estimate_offsets(cams, raw, rate, max_offset_frames, likelihood_threshold)
+        log.info("keypoint calibration: time offsets %s frames (reference %s)",
+                 ", ".join(f"{c.name} {o:+.2f}" for c, o in zip(cams, new)), cams[ref].name)
+        done = np.abs(new - offsets).max() < OFFSET_TOLERANCE
+        offsets = new
+        if done:
             break
-        cams, X, err = bundle_adjust_points(cams, uv, use, X, a, max_nfev=nfev)
-        prev = use
+        kp = kc.resample(raw, offsets, names)
+        uv, v, xy, valid = _observations(cams, kp, likelihood_threshold, max_frames)
+        cams, X, err = _adjust(cams, uv, v, xy, a, max_err, passes=(20,))   # a short one: the offsets move next
+    if swapped.any() or np.any(offsets):
+        uv, v, xy, valid = _observations(cams, kp, likelihood_threshold, max_frames)
+        cams, X, err = _adjust(cams, uv, v, xy, a, max_err)
     used = np.isfinite(err)
     inl = used & (err <= outlier_px)
     rms = np.array([np.sqrt(np.mean(err[c][inl[c]] ** 2)) if inl[c].any() else np.nan for c in range(C)])
@@ -423,7 +482,7 @@ def calibrate_from_keypoints(cameras: Sequence[Camera], keypoints: np.ndarray, n
     Xw = Xall @ A.T + bvec
     result = KeypointCalibration(CameraRig(out), rms, n_obs, int(np.isfinite(X).all(1).sum()),
                                  int(np.sum(used & ~inl)), float(scale), leg_length(Xw, names),
-                                 (cams[a].name, cams[b].name), Xw, up, scale_from)
+                                 (cams[a].name, cams[b].name), Xw, up, scale_from, offsets, swapped)
     log.info("keypoint calibration: %d points, RMS %s px, scale %.4f m/unit from the %s (%.2f m tall; leg %.3f m "
              "= %.4f x height)", result.n_points, ", ".join(f"{r:.2f}" for r in rms), scale,
              "stature estimated from the segment lengths" if scale_from == "stature" else "leg length", height_m,
