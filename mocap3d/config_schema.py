@@ -335,6 +335,7 @@ SCHEMA: dict[str, Spec] = {
     "monocular.smoothing_cutoff": number(gt=0),
     "monocular.overlay_frames": integer(ge=0),
     "monocular.fix_swaps": boolean(),
+    "monocular.depth_hypotheses": boolean(),
 }
 
 PATTERNS: list[tuple[str, Spec]] = [

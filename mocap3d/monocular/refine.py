@@ -51,6 +51,9 @@ class RefineOptions:
                                      # step or two from the previous frame tracks the motion; the smoothed result
                                      # is only the second pass's start and prior
     max_iter_second: int = 2         # ... second pass, from the smoothed first pass
+    depth_hypotheses: bool = False   # per leg, depth-mirrored alternatives chosen over the clip (.hypotheses)
+    hypothesis_min_shift_m: float = 0.05   # m, an alternative only where it moves the knee/ankle more than this
+    hypothesis_switch_cost: float = 4.0    # cost units (squared sigmas) for changing a leg's branch
     # Weak priors (coordinate, degrees, sigma degrees) on what keypoints do not show. The three hip keypoints
     # are collinear, so how the trunk's lean splits between pelvis tilt and lumbar extension is not seen: adult
     # walking means (anterior pelvic tilt ~10 deg, Perry & Burnfield 2010; lumbar ~4 deg flexed) decide it and
@@ -84,6 +87,7 @@ class FitResult:
     frame: WorldFrame
     floor_shift_m: float = 0.0
     iterations: list[float] = field(default_factory=list)
+    branches: dict | None = None     # depth hypotheses: frames with alternatives / switched per leg (or None)
 
 
 def _ground_names(model) -> list[str]:
@@ -144,6 +148,13 @@ def fit_model(model, names: Sequence[str], uv: np.ndarray, conf: np.ndarray, K: 
     q1, track = _pass(solver, order, q0, obs, px, pw, qidx, 1 / sig_t ** 2, None,
                       "model fit 1/2" if show_progress else None, prior_tasks, max_iter=opts.max_iter_first)
     iters = [float(np.mean(solver.iterations))]
+    branches = None
+    if opts.depth_hypotheses:
+        from .hypotheses import choose_branches
+        q1, track, branches = choose_branches(
+            solver, q1, track, obs, px, pw, qidx, coords, list(names), frame.to_camera, frame.to_world,
+            1 / sig_t ** 2, prior_tasks, opts.hypothesis_min_shift_m, opts.hypothesis_switch_cost,
+            desc="depth hypotheses" if show_progress else None)
     root_idx = qidx[[coords.index(c) for c in _ROOT]] if all(c in coords for c in _ROOT) else None
     # track: (F, M + G, 3) model keypoints and soles
     if reframe is not None and root_idx is not None:
@@ -196,7 +207,7 @@ def fit_model(model, names: Sequence[str], uv: np.ndarray, conf: np.ndarray, K: 
     markers = _marker_track(solver, q, slice(0, M))
     proj = _project(markers, K, frame)
     err = np.where(seen, np.linalg.norm(proj - np.nan_to_num(uv), axis=-1), np.nan)
-    return FitResult(q, coords, q[:, qidx], markers, err, contacts, frame, shift_floor, iters)
+    return FitResult(q, coords, q[:, qidx], markers, err, contacts, frame, shift_floor, iters, branches)
 
 
 def _pass(solver, order: list[int], q0: np.ndarray, obs: np.ndarray, px: np.ndarray, pw: np.ndarray,
@@ -282,7 +293,7 @@ def fit_summary(fit: FitResult) -> dict:
                                       "p95": float(np.nanpercentile(e, 95)) if ok.any() else None},
             "floor_shift_m": fit.floor_shift_m,
             "contact_fraction": {"right": float(fit.contacts[:, 0].mean()), "left": float(fit.contacts[:, 1].mean())},
-            "solver_iterations_per_frame": fit.iterations}
+            "solver_iterations_per_frame": fit.iterations, "depth_branches": fit.branches}
 
 
 def check_model(model, names: Sequence[str]) -> list[str]:

@@ -51,6 +51,7 @@ class MonocularOptions:
     smoothing_cutoff: float = 6.0
     overlay_frames: int = 4
     fix_swaps: bool = True
+    depth_hypotheses: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -64,7 +65,7 @@ class MonocularOptions:
         return RefineOptions(sigma_px=float(self.reprojection_sigma_px), sigma_prior_m=float(self.lifter_sigma_m),
                              sigma_contact_m=float(self.contact_sigma_m), smooth_cutoff_hz=float(self.smoothing_cutoff),
                              likelihood_threshold=float(self.likelihood_threshold_monocular),
-                             posture_prior_deg=posture)
+                             posture_prior_deg=posture, depth_hypotheses=bool(self.depth_hypotheses))
 
 
 def camera_folders(pose_dir: Path) -> list[str]:

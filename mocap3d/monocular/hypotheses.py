@@ -1,0 +1,197 @@
+"""Depth-mirrored leg hypotheses, chosen over the whole clip by dynamic programming.
+
+One camera sees a thigh or a shank only up to the sign of its depth: a knee
+on the hip's side of the camera ray can sit in front of or behind the hip
+(same pixel, same bone length), and so can the ankle relative to the knee.
+A fit that tracks frame to frame from the previous frame keeps whichever
+branch it started on; which one that is depends on where it started (run
+backward in time, the same inputs give other legs).
+
+Here, after the tracked first pass, each leg gets per frame up to two
+alternatives built from the tracked model keypoints (camera axes):
+
+* thigh flip: the knee moved to the other point of its camera ray at the
+  thigh's length from the hip; the ankle then put at the shank's length from
+  the new knee on its own ray (the root nearer its tracked depth); the foot
+  points follow the ankle;
+* shank flip: the ankle moved to the other point of its ray at the shank's
+  length from the knee; the foot points follow.
+
+An alternative is built only where its joint moves by more than
+``min_shift_m`` (a segment seen side-on has one solution). The model is
+fitted to each alternative (its keypoints as 3D targets with the pixels, then
+a few steps with the real prior), and every candidate gets the frame's cost
+without its temporal term: reprojection + lifted-3D prior + posture prior
+(joint limits are hard bounds of the solver). Per leg, a Viterbi pass (:func:`best_path`) over
+frames picks the sequence of candidates minimizing the sum of those costs
+plus the temporal term between consecutive frames' coordinates (the first
+pass's own smoothness weights) plus a constant ``switch_cost`` for changing
+branch. Cost grows only where alternatives exist.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..logs import progress
+
+# leg chains: hip, knee, ankle, then the foot points that follow the ankle (those present are used)
+_FOOT = ("Heel", "BigToe", "SmallToe", "FootIndex")
+_LEG_COORDS = ("hip_flexion", "hip_adduction", "hip_rotation", "knee_angle", "ankle_angle", "subtalar_angle")
+
+
+def other_root(p: np.ndarray, parent: np.ndarray, length: float) -> np.ndarray | None:
+    """The other point on the camera ray through ``p`` (camera axes, m) at ``length`` from ``parent``.
+
+    Points on the ray are ``s * u`` (u = p / |p|); ``|s u - parent| = length`` has two roots
+    ``s = u.parent +- sqrt((u.parent)^2 - |parent|^2 + length^2)``: returns the one farther from ``p``
+    (None when the ray misses the sphere).
+    """
+    u = p / np.linalg.norm(p)
+    b = float(u @ parent)
+    disc = b * b - float(parent @ parent) + length * length
+    if disc < 0:
+        return None
+    r = np.sqrt(disc)
+    s = float(np.linalg.norm(p))
+    s2 = b - r if abs(b + r - s) < abs(b - r - s) else b + r
+    return s2 * u
+
+
+def leg_alternatives(cam: np.ndarray, chain: list[int], feet: list[int], lengths: tuple[float, float],
+                     min_shift_m: float) -> list[np.ndarray]:
+    """Depth-mirrored keypoints of one leg in one frame.
+
+    Args:
+        cam: (M, 3) model keypoints in camera axes (m); chain: indices of hip, knee, ankle;
+        feet: indices of the foot points; lengths: thigh and shank lengths (m).
+    Returns:
+        (M, 3) keypoint arrays (only the leg's rows changed), thigh flip then shank flip, each when it moves its
+        joint by more than ``min_shift_m``.
+    """
+    h, k, a = (cam[i] for i in chain)
+    out = []
+    k2 = other_root(k, h, lengths[0])
+    if k2 is not None and np.linalg.norm(k2 - k) > min_shift_m:
+        a2 = other_root(a, k2, lengths[1])
+        # nearer of the two roots to the tracked ankle: other_root gives the farther from a, so re-take
+        if a2 is not None:
+            a3 = other_root(a2, k2, lengths[1])
+            if a3 is not None and np.linalg.norm(a3 - a) < np.linalg.norm(a2 - a):
+                a2 = a3
+        else:
+            a2 = a + (k2 - k)
+        x = cam.copy()
+        x[chain[1]], x[chain[2]] = k2, a2
+        x[feet] += a2 - a
+        out.append(x)
+    a2 = other_root(a, k, lengths[1])
+    if a2 is not None and np.linalg.norm(a2 - a) > min_shift_m:
+        x = cam.copy()
+        x[chain[2]] = a2
+        x[feet] += a2 - a
+        out.append(x)
+    return out
+
+
+def best_path(unary: list[np.ndarray], pair: list[np.ndarray]) -> np.ndarray:
+    """Index per frame minimizing sum unary[f][i_f] + sum pair[f][i_{f-1}, i_f] (pair[0] unused)."""
+    acc = unary[0].copy()
+    back = []
+    for f in range(1, len(unary)):
+        tot = acc[:, None] + pair[f]
+        back.append(np.argmin(tot, 0))
+        acc = tot.min(0) + unary[f]
+    path = [int(np.argmin(acc))]
+    for b in reversed(back):
+        path.append(int(b[path[-1]]))
+    return np.array(path[::-1])
+
+
+def choose_branches(solver, q: np.ndarray, pts: np.ndarray, obs: np.ndarray, px: np.ndarray, pw: np.ndarray,
+                    qidx: np.ndarray, coords: list[str], names: list[str], to_camera, to_world,
+                    task_w: np.ndarray, prior: tuple[np.ndarray, np.ndarray], min_shift_m: float = 0.05,
+                    switch_cost: float = 4.0, max_iter: int = 6, desc: str | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Per leg, the sequence of depth branches of least cost (module docstring).
+
+    Args:
+        q: (F, NQ) tracked first-pass Q vectors; pts: (F, M', 3) the solver's markers there (world, m), the
+            first M = len(names) are keypoints.
+        obs, px, pw: the pass's 3D targets (F, M', 3), pixels (F, M', 2) and pixel weights (F, M').
+        to_camera / to_world: world <-> camera axes maps of (..., 3) arrays.
+        task_w: (N,) temporal weights per coordinate (1/rad^2, 1/m^2); prior: posture prior (weights, values).
+    Returns:
+        Q vectors (F, NQ), their markers (F, M', 3), and a summary (frames with alternatives, frames switched).
+    """
+    F, M = q.shape[0], len(names)
+    pw_, pv = prior
+    solver.set_coordinate_tasks(qidx, pw_, pv)            # posture prior only: no pull toward any frame
+    sw = solver.sqrt_w
+    K, R, t = solver.camera
+
+    def cost(qf: np.ndarray, f: int, p: np.ndarray) -> float:
+        xc = p @ R.T + t
+        uv = np.stack([K[0, 0] * xc[:, 0] / xc[:, 2] + K[0, 2], K[1, 1] * xc[:, 1] / xc[:, 2] + K[1, 2]], 1)
+        e_px = np.where(np.isfinite(px[f]).all(1), pw[f] ** 2 * np.sum((uv - np.nan_to_num(px[f])) ** 2, 1), 0.0)
+        d = np.where(np.isfinite(obs[f]), p - np.nan_to_num(obs[f]), 0.0)
+        e3 = sw ** 2 * np.sum(d ** 2, 1)
+        e_post = pw_ * (qf[qidx] - pv) ** 2
+        return float(e_px.sum() + e3.sum() + e_post.sum())
+
+    summary = {"frames_with_alternatives": {}, "frames_switched": {}}
+    out_q, out_p = q.copy(), pts.copy()
+    for side in "RL":
+        chain = [names.index(side + n) if side + n in names else -1 for n in ("Hip", "Knee", "Ankle")]
+        if min(chain) < 0:
+            continue
+        feet = [names.index(side + n) for n in _FOOT if side + n in names]
+        lc = [coords.index(f"{c}_{side.lower()}") for c in _LEG_COORDS if f"{c}_{side.lower()}" in coords]
+        cam = to_camera(out_p[:, :M])
+        lengths = (float(np.nanmedian(np.linalg.norm(cam[:, chain[1]] - cam[:, chain[0]], axis=-1))),
+                   float(np.nanmedian(np.linalg.norm(cam[:, chain[2]] - cam[:, chain[1]], axis=-1))))
+        hold = np.ones(len(coords), bool)
+        hold[lc] = False
+        hold_w = np.where(hold, 100 * task_w, pw_)
+        cands_q, cands_p, unary = [], [], []
+        it = progress(range(F), desc=f"{desc} ({side})", unit="frame") if desc else range(F)
+        n_alt = 0
+        for f in it:
+            qs, ps = [out_q[f]], [out_p[f]]
+            if np.isfinite(cam[f, chain]).all():
+                for alt in leg_alternatives(cam[f], chain, feet, lengths, min_shift_m):
+                    o = np.full_like(obs[f], np.nan)
+                    leg = [*chain, *feet]
+                    o[leg] = to_world(alt[leg])
+                    # the rest of the body held where it is: only the leg's coordinates move
+                    solver.set_coordinate_tasks(qidx, hold_w, np.where(hold, out_q[f, qidx], pv))
+                    qa, _ = solver.solve(out_q[f], o, max_iter)
+                    solver.set_coordinate_tasks(qidx, pw_, pv)
+                    qa, _ = solver.solve(qa, obs[f], 2, pixels=px[f], pixel_weights=pw[f])
+                    qs.append(qa)
+                    ps.append(solver.points.copy())
+            if len(qs) > 1:
+                n_alt += 1
+                # the tracked solution polished the same way (no temporal term), for a fair comparison
+                q0, _ = solver.solve(out_q[f], obs[f], 2, pixels=px[f], pixel_weights=pw[f])
+                qs[0], ps[0] = q0, solver.points.copy()
+            cands_q.append(np.array(qs))
+            cands_p.append(np.array(ps))
+            unary.append(np.array([cost(qc, f, pc) for qc, pc in zip(qs, ps)]))
+        if n_alt == 0:
+            continue
+        pair = [np.zeros((1, len(cands_q[0])))]
+        for f in range(1, F):
+            a, b = cands_q[f - 1][:, qidx], cands_q[f][:, qidx]
+            d = a[:, None, :] - b[None, :, :]
+            cst = np.sum(task_w * d ** 2, -1)
+            # a constant for leaving the tracked candidate's neighbourhood: discourages flickering
+            dl = np.abs(d[..., lc]).max(-1)
+            pair.append(cst + switch_cost * (dl > np.radians(20)))
+        path = best_path(unary, pair)
+        chosen = np.flatnonzero(path > 0)
+        for f in chosen:
+            out_q[f] = cands_q[f][path[f]]
+            out_p[f] = cands_p[f][path[f]]
+        summary["frames_with_alternatives"][side] = n_alt
+        summary["frames_switched"][side] = int(len(chosen))
+    return out_q, out_p, summary
