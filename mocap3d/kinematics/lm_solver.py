@@ -257,11 +257,11 @@ class LMSolver:
             free = self._free(q, g)
             every = bool(free.all())                # the usual case: no copies of the free block
             Hf, gf, df = (H, g, diag) if every else (H[np.ix_(free, free)], g[free], diag[free])
-            on_diag = np.diag_indices_from(Hf)
+            stride = len(df) + 1                  # flat stride of the diagonal
             improved = dirty = False
             for _ in range(12):
                 A = Hf.copy()
-                A[on_diag] += lam * df + reg
+                A.flat[::stride] += lam * df + reg
                 if every:
                     du = -np.linalg.solve(A, gf)
                 else:
