@@ -439,3 +439,16 @@ def test_asis_psis_weight_is_the_noise_variance_ratio():
     data, names = capture(0.001, 0.004)
     keep = [i for i, n in enumerate(names) if n not in dict(_PELVIS_SEGMENTS)]
     assert auto_pelvis_weight(data[:, keep], [names[i] for i in keep])[0] == DEFAULT_PELVIS_WEIGHT
+
+
+def test_lumbar_task_holds_whenever_no_pelvis_marker_is_fitted():
+    """BlazePose gets augmented arm markers only (no small toe for the lower-body model): the pelvis tilt is
+    still free, so the keypoint lumbar task stays; augmented ASIS/PSIS markers fix the pelvis and drop it."""
+    from mocap3d.kinematics.pipeline import KinematicsOptions, resolve_coordinate_weights
+    opts = KinematicsOptions()
+    keypoints = ["Nose", "LShoulder", "RShoulder", "LHip", "RHip", "LKnee", "RKnee", "LAnkle", "RAnkle"]
+    arms = ["r_lelbow_study", "r_melbow_study", "r_lwrist_study", "r_mwrist_study"]
+    assert resolve_coordinate_weights(opts, keypoints)["lumbar_extension"] == opts.keypoint_lumbar_weight
+    assert resolve_coordinate_weights(opts, keypoints + arms)["lumbar_extension"] == opts.keypoint_lumbar_weight
+    assert "lumbar_extension" not in resolve_coordinate_weights(opts, keypoints + arms + ["r.ASIS_study",
+                                                                                       "L.PSIS_study"])

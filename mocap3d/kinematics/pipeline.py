@@ -432,15 +432,17 @@ def _coordinate_weights(value: Any) -> dict[str, float]:
 
 def resolve_coordinate_weights(opts: KinematicsOptions, names: Sequence[str]) -> dict[str, float]:
     """Coordinate tasks for a marker list: ``opts.coordinate_weights`` when given; else, on our model,
-    ``{lumbar_extension: opts.keypoint_lumbar_weight}`` with detector keypoints alone and
+    ``{lumbar_extension: opts.keypoint_lumbar_weight}`` without pelvis markers (ASIS/PSIS: detector keypoints,
+    alone or with arm-only augmented markers as with BlazePose) and
     ``{mtp_angle_r/l: opts.keypoint_mtp_weight}`` whenever detector keypoints are used."""
     if opts.coordinate_weights:
         return dict(opts.coordinate_weights)
     if opts.osim_model:
         return {}
     study = [n for n in names if n.endswith("_study")]
+    pelvis_markers = [n for n in study if "ASIS" in n or "PSIS" in n]   # what fixes the pelvis tilt
     tasks = {}
-    if not study and opts.keypoint_lumbar_weight > 0:
+    if not pelvis_markers and opts.keypoint_lumbar_weight > 0:
         tasks["lumbar_extension"] = float(opts.keypoint_lumbar_weight)
     if len(names) - len(study) >= 6 and opts.keypoint_mtp_weight > 0:
         tasks |= {"mtp_angle_r": float(opts.keypoint_mtp_weight), "mtp_angle_l": float(opts.keypoint_mtp_weight)}
