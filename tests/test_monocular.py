@@ -99,13 +99,14 @@ def test_side_view_angles_translation_speed_and_stride(lifter):
 
 @pytest.mark.parametrize("lifter", ["none", "stand-in"])
 def test_45_degree_view_angles(lifter):
-    """Bar: 4 deg for hip, knee and ankle flexion with a lifter. From 2D alone ('none') the far foot, seen
-    obliquely and partly hidden, leaves its ankle at ~4.5 deg (asserted at 5: the measured limit, not the bar)."""
+    """Bar: 4 deg for hip, knee and ankle flexion. From 2D alone ('none') the far foot, seen obliquely and hidden
+    behind the near leg in mid-swing, leaves its ankle at 4.1 deg on this capture (3.6 deg mean over seeds 3-6,
+    2.8-4.1), asserted at 4.5: the measured limit, not the bar."""
     e = errors("45", lifter)
     print("45", lifter, {k: round(v, 4) for k, v in e.items()})
     for c in FLEXION:
         for s in "rl":
-            bar = 5.0 if (lifter == "none" and c == "ankle_angle") else 4.0
+            bar = 4.5 if (lifter == "none" and c == "ankle_angle" and s == "l") else 4.0
             assert e[f"{c}_{s}"] <= bar, (c, s, e)
     assert e["pelvis_m"] <= 0.03, e
     assert abs(e["speed"]) <= 0.03 and abs(e["stride"]) <= 0.03, e
@@ -156,6 +157,19 @@ def test_world_frame_from_true_keypoints_recovers_the_floor_and_walking_directio
     assert fr.walking and fr.travel_m == pytest.approx(1.3 * (N_FRAMES - 1) / RATE, rel=0.05)
     world = fr.to_world(cam)
     assert np.percentile(world[..., 1], 1) == pytest.approx(np.percentile(cap.keypoints3d.data[..., 1], 1), abs=0.02)
+
+
+def test_contacts_are_per_sole_point_heel_rises_before_the_toes():
+    """Push-off: the heel lifts while the metatarsal heads and toe stay on the floor; only those count as down."""
+    from mocap3d.monocular.refine import RefineOptions, _contacts
+    F, rate = 60, 60.0
+    t = np.arange(F) / rate
+    soles = np.zeros((F, 4, 3))                                  # heel, mth1, mth5, toe of one foot, still
+    soles[:, 0, 1] = np.clip(t - 0.3, 0, None) * 0.2             # heel rising from 0.3 s at 0.2 m/s
+    soles += np.random.default_rng(0).normal(0, 0.002, soles.shape)   # first-pass jitter (2 mm)
+    down = _contacts(soles, rate, RefineOptions())
+    assert down[:, 1:].all()                                     # forefoot on the floor throughout
+    assert down[:15, 0].all() and not down[-15:, 0].any()        # heel down, then up (> 3 cm after 0.45 s)
 
 
 # ----------------------------------------------------------------------------- bad input
