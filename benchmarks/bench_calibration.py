@@ -4,12 +4,33 @@
 Intrinsics: focal error (%), principal point error (px), RMS (px) for 6, 10
 and 16 views of a 9x6 checkerboard seen by a 1920x1080 camera; detection time
 per image. Run: python benchmarks/bench_calibration.py
+
+``--real TRIAL``: extrinsics from the person's keypoints on real footage
+(Pose2Sim's Demo_SinglePerson after ``mocap3d pose``: ``TRIAL/pose/`` BlazePose
+JSON, ``TRIAL/calibration/intrinsics/`` checkerboard photos, ``TRIAL/calibration/
+*.qca.txt`` Qualisys reference). Intrinsics from the checkerboard photos
+(4x7 inner corners, 60 mm), ``participant_height`` 1.69 m, then
+:func:`mocap3d.calibration.from_keypoints.calibrate_from_keypoints` with and
+without its left/right swap and time offset steps, and once with the
+reference's own intrinsics; each rig is compared with the reference after a
+similarity alignment of the camera centres: scale, centre error (mm) and
+orientation error (deg) per camera, reprojection RMS (px), offsets found
+(frames), camera-frames whose left/right labels were exchanged, CPU time.
+The adjustment's sparse solver runs single-threaded (OPENBLAS_NUM_THREADS=1 unless
+set: multi-threaded BLAS on 2 shared cores was 5x slower).
+Run: python benchmarks/bench_calibration.py --real /path/to/Demo_SinglePerson
 """
 from __future__ import annotations
 
-import time
+import os
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 from mocap3d.calibration.boards import Board
 from mocap3d.calibration.intrinsics import calibrate_intrinsics
@@ -17,7 +38,59 @@ from mocap3d.calibration.render import pixel_rays, random_board_views
 from mocap3d.camera import Camera
 
 
+def real_keypoints(trial: Path, height: float = 1.69, max_offset: float = 8.0) -> None:
+    """Keypoint calibration on a real trial against its Qualisys calibration (module docstring)."""
+    import logging
+    from mocap3d.calibration import calculate_intrinsics
+    from mocap3d.calibration.converters import read_qualisys
+    from mocap3d.calibration.from_keypoints import calibrate_from_keypoints
+    from mocap3d.calibration.person_select import select_person
+    from mocap3d.evaluation import rotation_angle_deg, similarity_align
+    from mocap3d.io.openpose import read_openpose_folders
+    from mocap3d.skeletons import get_skeleton
+    logging.getLogger("mocap3d").setLevel(logging.ERROR)
+    ref, _ = read_qualisys(sorted((trial / "calibration").glob("*.qca.txt"))[-1])
+    cal = {"calculate": {"intrinsics": {"overwrite_intrinsics": True, "intrinsics_corners_nb": [4, 7],
+                                        "intrinsics_square_size": 60}}}
+    board, _ = calculate_intrinsics(trial / "calibration", cal)
+    print(f"\nkeypoint calibration on {trial} (load average {os.getloadavg()[0]:.1f}); intrinsics:")
+    for c, r in zip(board, ref):
+        print(f"  {c.name}: checkerboard f {c.focal:.1f} px, principal point ({c.matrix[0, 2]:.1f}, "
+              f"{c.matrix[1, 2]:.1f}); reference f {r.focal:.1f}, ({r.matrix[0, 2]:.1f}, {r.matrix[1, 2]:.1f})")
+    sk = get_skeleton("BLAZEPOSE")
+    kp = read_openpose_folders(trial / "pose", cameras=ref.names, skeleton=sk, rate=60.0)
+    data, _ = select_person(list(ref), kp.data, 0.3)
+    unposed = [c.copy(rotation=np.zeros(3), translation=np.zeros(3)) for c in ref]
+    runs = [("checkerboard intrinsics, keypoints as recorded", board, False, 0.0),
+            ("+ left/right swaps undone", board, True, 0.0),
+            (f"+ time offsets (up to {max_offset:g} frames)", board, True, max_offset),
+            ("reference intrinsics, swaps + offsets", unposed, True, max_offset)]
+    names = ref.names
+    print(f"{'run':<48} {'scale':>6}  " + "  ".join(f"{n + ' mm':>9}" for n in names) + "  "
+          + "  ".join(f"{n + ' deg':>9}" for n in names) + f"  {'RMS px':>19}  {'offsets':>23}  swaps  {'CPU s':>5}")
+    for label, cams, swaps, mo in runs:
+        t = time.process_time()
+        res = calibrate_from_keypoints(cams, data, sk.names, height, 0.3, up="Z", fix_swaps=swaps,
+                                       max_offset_frames=mo, rate=60.0)
+        cpu = time.process_time() - t
+        e = np.array([c.position for c in res.rig])
+        r = np.array([ref[c.name].position for c in res.rig])
+        s, R, tr = similarity_align(e, r)
+        d = np.linalg.norm(s * e @ R.T + tr - r, axis=1) * 1000
+        ori = [rotation_angle_deg(c.R @ R.T, ref[c.name].R) for c in res.rig]
+        print(f"{label:<48} {s:6.3f}  " + "  ".join(f"{v:9.1f}" for v in d) + "  "
+              + "  ".join(f"{v:9.2f}" for v in ori) + "  " + "/".join(f"{v:.1f}" for v in res.rms_px)
+              + "  " + "/".join(f"{v:+.2f}" for v in res.offsets_frames) + f"  {int(res.swapped.sum()):5d}  {cpu:5.1f}")
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--real", type=Path, metavar="TRIAL", help="keypoint calibration on a real trial (docstring)")
+    ap.add_argument("--max-offset", type=float, default=8.0, help="offsets searched with --real, frames")
+    a = ap.parse_args()
+    if a.real:
+        real_keypoints(a.real, max_offset=a.max_offset)
+        return
     cam = Camera("bench", (1920, 1080), [[1450, 0, 965], [0, 1452, 538], [0, 0, 1]], [-0.08, 0.03, 0.0004, -0.0002])
     board = Board("checkerboard", (6, 9), 0.04)
     rays = pixel_rays(cam, 2)

@@ -269,6 +269,7 @@ SCHEMA: dict[str, Spec] = {
     "calibration.calculate.extrinsics.board.extrinsics_marker_size": number(gt=0),
     "calibration.calculate.intrinsics.extract_every_N_sec": number(gt=0),
     "calibration.calculate.extrinsics.extrinsics_method": choice("board", "scene", "keypoints"),
+    "calibration.calculate.extrinsics.keypoints_max_offset_frames": number(ge=0),
     "calibration.calculate.extrinsics.board.board_position": choice("vertical", "horizontal"),
     "calibration.calculate.extrinsics.scene.object_coords_3d": list_of(list_of(number(), length=3), min_len=4),
     # [personAssociation]

@@ -253,7 +253,10 @@ def keypoints_extrinsics(trial, cams: list[Camera], up: str, diagnostics: dict |
     log.info("keypoint calibration: %s, %d of %d frames ([project] frame_range), %d detection slot(s)", pose_dir,
              int(keep.sum()), kp.n_frames, kp.data.shape[2])
     data, person = select_person(cams, kp.data[:, keep], thr)
-    res = calibrate_from_keypoints(cams, data, kp.keypoints, _participant_height(config), thr, up=up)
+    max_offset = float(_get(config, "calibration", "calculate", "extrinsics", "keypoints_max_offset_frames",
+                            default=0) or 0)
+    res = calibrate_from_keypoints(cams, data, kp.keypoints, _participant_height(config), thr, up=up,
+                                   max_offset_frames=max_offset, rate=kp.rate)
     if diagnostics is not None:
         diagnostics.update(res.summary(), pose_dir=str(pose_dir), person=person,
                            frames=[int(kp.frames[keep][0]), int(kp.frames[keep][-1])])

@@ -69,6 +69,7 @@ MIN_POINTS = 30          # correspondences needed to start from a pair, and per 
 MIN_ANGLE_DEG = 2.0      # median triangulation angle of a usable initial pair
 OFFSET_ROUNDS = 6        # offsets estimated with the rig, then the rig adjusted on the resampled keypoints...
 OFFSET_TOLERANCE = 0.05  # ...until no offset moves by more than this (frames)
+OUTLIER_MEDIANS = 4.0    # outlier threshold: at least this many times the median residual of the first adjustment
 
 
 @dataclass
@@ -404,7 +405,9 @@ def calibrate_from_keypoints(cameras: Sequence[Camera], keypoints: np.ndarray, n
         max_frames: frames (evenly spread) in the bundle adjustment.
         up: world up axis 'Y' (OpenSim) or 'Z'.
         threshold_px: RANSAC threshold of the initialization, pixels.
-        outlier_px: residual above which an observation counts as an outlier, pixels.
+        outlier_px: residual above which an observation counts as an outlier, pixels; raised to
+            ``OUTLIER_MEDIANS`` x the median residual of the first adjustment when that is larger
+            (noisy detectors).
         fix_swaps: undo left/right swaps found with the first rig, then adjust again
             (:func:`.keypoint_consistency.fix_swaps`).
         max_offset_frames: > 0: the cameras' time offsets (up to this many frames) are
@@ -432,6 +435,15 @@ def calibrate_from_keypoints(cameras: Sequence[Camera], keypoints: np.ndarray, n
     cams = [c.copy(rotation=matrix_to_rodrigues(R[i]), translation=t[i]) for i, c in enumerate(cams)]
     max_err = outlier_px / focal
     cams, X, err = _adjust(cams, uv, v, xy, a, max_err)
+    # The detector's noise sets the outlier threshold: 1 px synthetic noise keeps ``outlier_px``; BlazePose on
+    # phones (median residual ~5 px) would lose a third of its observations to a 10 px threshold.
+    noise_px = float(np.nanmedian(err))
+    wider = OUTLIER_MEDIANS * noise_px > outlier_px
+    if wider:
+        log.info("keypoint calibration: median residual %.1f px: outlier threshold %.1f -> %.1f px", noise_px,
+                 outlier_px, OUTLIER_MEDIANS * noise_px)
+        outlier_px = OUTLIER_MEDIANS * noise_px
+        max_err = outlier_px / focal
     swapped = np.zeros((C, F), bool)
     offsets = np.zeros(C)
     if fix_swaps:
@@ -451,17 +463,19 @@ def calibrate_from_keypoints(cameras: Sequence[Camera], keypoints: np.ndarray, n
         kp = kc.resample(raw, offsets, names)
         uv, v, xy, valid = _observations(cams, kp, likelihood_threshold, max_frames)
         cams, X, err = _adjust(cams, uv, v, xy, a, max_err, passes=(20,))   # a short one: the offsets move next
-    if swapped.any() or np.any(offsets):
+    if wider or swapped.any() or np.any(offsets):
         uv, v, xy, valid = _observations(cams, kp, likelihood_threshold, max_frames)
         cams, X, err = _adjust(cams, uv, v, xy, a, max_err)
     used = np.isfinite(err)
     inl = used & (err <= outlier_px)
     rms = np.array([np.sqrt(np.mean(err[c][inl[c]] ** 2)) if inl[c].any() else np.nan for c in range(C)])
     n_obs = used.sum(1)
-    if np.nanmax(rms) > 5.0:  # detector noise is 1-4 px; unsynchronized cameras add more
-        log.warning("keypoint calibration: reprojection RMS up to %.1f px (%s): are the cameras synchronized "
-                    "(run 'mocap3d sync') and the intrinsics right?", np.nanmax(rms),
-                    ", ".join(f"{c.name} {r:.1f}" for c, r in zip(cams, rms)))
+    med = np.array([np.nanmedian(err[c]) if used[c].any() else np.nan for c in range(C)])
+    if np.nanmax(med) > 4.0:  # median residual: 1-3.5 px from detectors; unsynchronized cameras add more
+        log.warning("keypoint calibration: median reprojection error up to %.1f px (%s; RMS %s px): are the cameras "
+                    "synchronized (run 'mocap3d sync' or set keypoints_max_offset_frames) and the intrinsics right?",
+                    np.nanmax(med), ", ".join(f"{c.name} {r:.1f}" for c, r in zip(cams, med)),
+                    ", ".join(f"{r:.1f}" for r in rms))
     for c in range(C):
         if n_obs[c] < MIN_POINTS:
             raise Mocap3dError(f"camera {cams[c].name}: {n_obs[c]} keypoints survive the bundle adjustment "
