@@ -452,6 +452,12 @@ def calibrate_from_keypoints(cameras: Sequence[Camera], keypoints: np.ndarray, n
             log.info("keypoint calibration: left/right swaps undone in %s camera-frames (%s)", int(swapped.sum()),
                      ", ".join(f"{c.name} {n}" for c, n in zip(cams, swapped.sum(1)) if n))
     raw = kp
+    if max_offset_frames > 0:   # integer steps with each camera re-posed, then sub-frame with the adjusted rig
+        offsets = kc.search_offsets(cams, raw, offsets, names, max_offset_frames, likelihood_threshold, outlier_px)
+        if np.any(offsets):
+            kp = kc.resample(raw, offsets, names)
+            uv, v, xy, valid = _observations(cams, kp, likelihood_threshold, max_frames)
+            cams, X, err = _adjust(cams, uv, v, xy, a, max_err, passes=(20,))
     for _ in range(OFFSET_ROUNDS if max_offset_frames > 0 else 0):
         new, ref = kc.estimate_offsets(cams, raw, rate, max_offset_frames, likelihood_threshold)
         log.info("keypoint calibration: time offsets %s frames (reference %s)",
