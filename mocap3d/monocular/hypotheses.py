@@ -65,32 +65,54 @@ def leg_alternatives(cam: np.ndarray, chain: list[int], feet: list[int], lengths
         cam: (M, 3) model keypoints in camera axes (m); chain: indices of hip, knee, ankle;
         feet: indices of the foot points; lengths: thigh and shank lengths (m).
     Returns:
-        (M, 3) keypoint arrays (only the leg's rows changed), thigh flip then shank flip, each when it moves its
-        joint by more than ``min_shift_m``.
+        (M, 3) keypoint arrays (only the leg's rows changed): thigh flip (ankle at the depth nearer its own),
+        thigh and shank flip, shank flip, each where it moves its joint by more than ``min_shift_m``.
     """
     h, k, a = (cam[i] for i in chain)
     out = []
-    k2 = other_root(k, h, lengths[0])
-    if k2 is not None and np.linalg.norm(k2 - k) > min_shift_m:
-        a2 = other_root(a, k2, lengths[1])
-        # nearer of the two roots to the tracked ankle: other_root gives the farther from a, so re-take
-        if a2 is not None:
-            a3 = other_root(a2, k2, lengths[1])
-            if a3 is not None and np.linalg.norm(a3 - a) < np.linalg.norm(a2 - a):
-                a2 = a3
-        else:
-            a2 = a + (k2 - k)
+
+    def put(k2: np.ndarray, a2: np.ndarray) -> None:
         x = cam.copy()
         x[chain[1]], x[chain[2]] = k2, a2
         x[feet] += a2 - a
         out.append(x)
+
+    k2 = other_root(k, h, lengths[0])
+    if k2 is not None and np.linalg.norm(k2 - k) > min_shift_m:
+        far = other_root(a, k2, lengths[1])          # the ankle's two depths seen from the new knee
+        near = None if far is None else other_root(far, k2, lengths[1])
+        if far is None or near is None:
+            put(k2, a + (k2 - k))
+        else:
+            if np.linalg.norm(near - a) > np.linalg.norm(far - a):
+                near, far = far, near
+            put(k2, near)                            # thigh flip, ankle kept near its depth
+            if np.linalg.norm(far - near) > min_shift_m:
+                put(k2, far)                         # thigh and shank flipped
     a2 = other_root(a, k, lengths[1])
     if a2 is not None and np.linalg.norm(a2 - a) > min_shift_m:
-        x = cam.copy()
-        x[chain[2]] = a2
-        x[feet] += a2 - a
-        out.append(x)
+        put(k, a2)                                   # shank flip
     return out
+
+
+def leg_angles(x: np.ndarray, names: list[str], side: str) -> np.ndarray:
+    """(F, 2) hip angle (trunk to thigh) and knee flexion (deg, 0 = straight) of one leg from keypoints (F, M, 3).
+
+    Both depend on the leg's depth branch but not on where the skeleton is placed or how it is scaled,
+    so a lifter's 3D gives them even when its depth placement is off. NaN where a keypoint is missing.
+    """
+    def ang(u, v):
+        with np.errstate(invalid="ignore"):
+            c = np.sum(u * v, -1) / (np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1))
+        return np.degrees(np.arccos(np.clip(c, -1, 1)))
+    g = {n: x[:, names.index(n)] for n in ("LHip", "RHip", "LShoulder", "RShoulder") if n in names}
+    h, k, a = (x[:, names.index(side + n)] for n in ("Hip", "Knee", "Ankle"))
+    if len(g) == 4:
+        trunk = (g["LShoulder"] + g["RShoulder"] - g["LHip"] - g["RHip"]) / 2
+        hip = 180 - ang(trunk, k - h)
+    else:
+        hip = np.full(len(x), np.nan)
+    return np.stack([hip, 180 - ang(h - k, a - k)], -1)
 
 
 def best_path(unary: list[np.ndarray], pair: list[np.ndarray]) -> np.ndarray:
@@ -110,8 +132,8 @@ def best_path(unary: list[np.ndarray], pair: list[np.ndarray]) -> np.ndarray:
 def choose_branches(solver, q: np.ndarray, pts: np.ndarray, obs: np.ndarray, px: np.ndarray, pw: np.ndarray,
                     qidx: np.ndarray, coords: list[str], names: list[str], to_camera, to_world,
                     task_w: np.ndarray, prior: tuple[np.ndarray, np.ndarray], min_shift_m: float = 0.05,
-                    switch_cost: float = 4.0, max_iter: int = 6, desc: str | None = None
-                    ) -> tuple[np.ndarray, np.ndarray, dict]:
+                    switch_cost: float = 4.0, sigma_angle_deg: float = 10.0, max_iter: int = 6, polish_iter: int = 4,
+                    desc: str | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """Per leg, the sequence of depth branches of least cost (module docstring).
 
     Args:
@@ -125,17 +147,17 @@ def choose_branches(solver, q: np.ndarray, pts: np.ndarray, obs: np.ndarray, px:
     """
     F, M = q.shape[0], len(names)
     pw_, pv = prior
-    solver.set_coordinate_tasks(qidx, pw_, pv)            # posture prior only: no pull toward any frame
     sw = solver.sqrt_w
     K, R, t = solver.camera
 
-    def cost(qf: np.ndarray, f: int, p: np.ndarray) -> float:
+    def cost(qf: np.ndarray, f: int, p: np.ndarray, rows: list[int], lc: list[int]) -> float:
+        """The frame's cost on one leg: its keypoints' reprojection and prior, its coordinates' posture prior."""
+        p, x, o, w = p[rows], px[f, rows], obs[f, rows], pw[f, rows]
         xc = p @ R.T + t
         uv = np.stack([K[0, 0] * xc[:, 0] / xc[:, 2] + K[0, 2], K[1, 1] * xc[:, 1] / xc[:, 2] + K[1, 2]], 1)
-        e_px = np.where(np.isfinite(px[f]).all(1), pw[f] ** 2 * np.sum((uv - np.nan_to_num(px[f])) ** 2, 1), 0.0)
-        d = np.where(np.isfinite(obs[f]), p - np.nan_to_num(obs[f]), 0.0)
-        e3 = sw ** 2 * np.sum(d ** 2, 1)
-        e_post = pw_ * (qf[qidx] - pv) ** 2
+        e_px = np.where(np.isfinite(x).all(1), w ** 2 * np.sum((uv - np.nan_to_num(x)) ** 2, 1), 0.0)
+        e3 = sw[rows] ** 2 * np.sum(np.where(np.isfinite(o), p - np.nan_to_num(o), 0.0) ** 2, 1)
+        e_post = pw_[lc] * (qf[qidx[lc]] - pv[lc]) ** 2
         return float(e_px.sum() + e3.sum() + e_post.sum())
 
     summary = {"frames_with_alternatives": {}, "frames_switched": {}}
@@ -145,6 +167,7 @@ def choose_branches(solver, q: np.ndarray, pts: np.ndarray, obs: np.ndarray, px:
         if min(chain) < 0:
             continue
         feet = [names.index(side + n) for n in _FOOT if side + n in names]
+        leg = [*chain, *feet]
         lc = [coords.index(f"{c}_{side.lower()}") for c in _LEG_COORDS if f"{c}_{side.lower()}" in coords]
         cam = to_camera(out_p[:, :M])
         lengths = (float(np.nanmedian(np.linalg.norm(cam[:, chain[1]] - cam[:, chain[0]], axis=-1))),
@@ -157,26 +180,33 @@ def choose_branches(solver, q: np.ndarray, pts: np.ndarray, obs: np.ndarray, px:
         n_alt = 0
         for f in it:
             qs, ps = [out_q[f]], [out_p[f]]
-            if np.isfinite(cam[f, chain]).all():
-                for alt in leg_alternatives(cam[f], chain, feet, lengths, min_shift_m):
-                    o = np.full_like(obs[f], np.nan)
-                    leg = [*chain, *feet]
-                    o[leg] = to_world(alt[leg])
-                    # the rest of the body held where it is: only the leg's coordinates move
-                    solver.set_coordinate_tasks(qidx, hold_w, np.where(hold, out_q[f, qidx], pv))
-                    qa, _ = solver.solve(out_q[f], o, max_iter)
-                    solver.set_coordinate_tasks(qidx, pw_, pv)
-                    qa, _ = solver.solve(qa, obs[f], 2, pixels=px[f], pixel_weights=pw[f])
+            alts = leg_alternatives(cam[f], chain, feet, lengths, min_shift_m) if np.isfinite(cam[f, chain]).all() \
+                else []
+            if alts:
+                n_alt += 1
+                # the rest of the body held where it is: only the leg's coordinates move, so candidates
+                # differ only in the leg and compare on the leg's own cost
+                solver.set_coordinate_tasks(qidx, hold_w, np.where(hold, out_q[f, qidx], pv))
+                qs, ps = [], []
+                for alt in [None, *alts]:
+                    qa = out_q[f]
+                    if alt is not None:
+                        o = np.full_like(obs[f], np.nan)
+                        o[leg] = to_world(alt[leg])
+                        qa, _ = solver.solve(qa, o, max_iter)
+                    # every candidate (the tracked one too) polished the same way, without a temporal term
+                    qa, _ = solver.solve(qa, obs[f], polish_iter, pixels=px[f], pixel_weights=pw[f])
                     qs.append(qa)
                     ps.append(solver.points.copy())
-            if len(qs) > 1:
-                n_alt += 1
-                # the tracked solution polished the same way (no temporal term), for a fair comparison
-                q0, _ = solver.solve(out_q[f], obs[f], 2, pixels=px[f], pixel_weights=pw[f])
-                qs[0], ps[0] = q0, solver.points.copy()
             cands_q.append(np.array(qs))
             cands_p.append(np.array(ps))
-            unary.append(np.array([cost(qc, f, pc) for qc, pc in zip(qs, ps)]))
+            u = np.array([cost(qc, f, pc, leg, lc) for qc, pc in zip(qs, ps)])
+            if sigma_angle_deg > 0 and len(qs) > 1:
+                lift = leg_angles(obs[f][None, :M], names, side)[0]
+                if np.isfinite(lift).all():
+                    cand = leg_angles(np.array(ps)[:, :M], names, side)
+                    u = u + np.sum(((cand - lift) / sigma_angle_deg) ** 2, -1)
+            unary.append(u)
         if n_alt == 0:
             continue
         pair = [np.zeros((1, len(cands_q[0])))]
