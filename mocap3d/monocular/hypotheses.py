@@ -7,26 +7,33 @@ A fit that tracks frame to frame from the previous frame keeps whichever
 branch it started on; which one that is depends on where it started (run
 backward in time, the same inputs give other legs).
 
-Here, after the tracked first pass, each leg gets per frame up to two
+Here, after the tracked first pass, each leg gets per frame up to three
 alternatives built from the tracked model keypoints (camera axes):
 
 * thigh flip: the knee moved to the other point of its camera ray at the
   thigh's length from the hip; the ankle then put at the shank's length from
   the new knee on its own ray (the root nearer its tracked depth); the foot
   points follow the ankle;
+* thigh and shank flip: the same with the ankle's other root;
 * shank flip: the ankle moved to the other point of its ray at the shank's
   length from the knee; the foot points follow.
 
 An alternative is built only where its joint moves by more than
-``min_shift_m`` (a segment seen side-on has one solution). The model is
-fitted to each alternative (its keypoints as 3D targets with the pixels, then
-a few steps with the real prior), and every candidate gets the frame's cost
-without its temporal term: reprojection + lifted-3D prior + posture prior
-(joint limits are hard bounds of the solver). Per leg, a Viterbi pass (:func:`best_path`) over
-frames picks the sequence of candidates minimizing the sum of those costs
-plus the temporal term between consecutive frames' coordinates (the first
-pass's own smoothness weights) plus a constant ``switch_cost`` for changing
-branch. Cost grows only where alternatives exist.
+``min_shift_m`` (a segment square to the camera ray has one solution). The
+model's leg is fitted to each alternative (its keypoints as 3D targets, the
+rest of the body held by strong coordinate tasks), then every candidate, the
+tracked one included, takes a few solver steps on the frame's real cost with
+the rest of the body still held and without the temporal term. Candidates thus
+differ in the leg only and are compared on the leg's own cost: its keypoints'
+reprojection and lifted-3D prior, its coordinates' posture prior, and the
+distance of its hip (trunk-thigh) and knee angles to the lifter's
+(``sigma_angle_deg``; angles do not depend on where the lifted skeleton was
+placed). Joint limits are hard bounds of the solver. Per leg, a Viterbi pass
+(:func:`best_path`) over frames picks the sequence of candidates minimizing the
+sum of those costs plus the temporal term between consecutive frames'
+coordinates (the first pass's own smoothness weights) plus ``switch_cost``
+where a leg coordinate jumps by more than 20 degrees. Cost grows only where
+alternatives exist.
 """
 from __future__ import annotations
 
