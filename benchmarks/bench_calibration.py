@@ -16,21 +16,16 @@ reference's own intrinsics; each rig is compared with the reference after a
 similarity alignment of the camera centres: scale, centre error (mm) and
 orientation error (deg) per camera, reprojection RMS (px), offsets found
 (frames), camera-frames whose left/right labels were exchanged, CPU time.
-The adjustment's sparse solver runs single-threaded (OPENBLAS_NUM_THREADS=1 unless
-set: multi-threaded BLAS on 2 shared cores was 5x slower).
 Run: python benchmarks/bench_calibration.py --real /path/to/Demo_SinglePerson
 """
 from __future__ import annotations
 
+import argparse
 import os
+import time
+from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-import argparse  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 from mocap3d.calibration.boards import Board
 from mocap3d.calibration.intrinsics import calibrate_intrinsics
