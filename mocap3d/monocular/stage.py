@@ -197,7 +197,7 @@ def run_monocular(trial) -> dict[str, Any]:
     names = list(skeleton.names)
     camera, intr = intrinsics(trial, cam, data[..., :2], opts)
     lifted, method = _lift(opts, data, names, camera.size, data3d, rate)
-    from ..synthetic.body import scaled_model
+    from ..kinematics.generic_model import scaled_model
     height = participant_height(config)
     height_src = "project.participant_height"
     if height is None:

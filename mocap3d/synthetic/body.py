@@ -18,52 +18,19 @@ between take-off and landing; before, running touched the floor only once per cy
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Callable
 
 import numpy as np
 
 from ..kinematics.forward import marker_positions
-from ..kinematics.markersets import LSTM_MARKERS, attach_markers, marker_definitions
-from ..kinematics.model_builder import build_model, foot_points, model_height
-from ..kinematics.scaling import scale_model
+from ..kinematics.generic_model import MODEL_VARIANT, ground_points, scaled_model  # noqa: F401 (re-exported)
+from ..kinematics.markersets import LSTM_MARKERS
 from ..skeletons import Skeleton, get_skeleton
 from .motion import TRANSLATIONS, Motion
 
 #: Anatomical marker names produced (OpenCap v0.3 augmenter outputs, ``*_study``).
 MARKER_NAMES: tuple[str, ...] = tuple(LSTM_MARKERS)
-MODEL_VARIANT = "full"
 GROUND_TAU = 0.003  # m, soft-min temperature of the floor-contact points
-
-
-def ground_points() -> dict[str, tuple[str, tuple[float, float, float]]]:
-    """Floor-contact points of the generic model's feet: name -> (body, location (m))."""
-    fp = foot_points()
-    floor_c, floor_t = float(fp["floor_calcn"]), float(fp["floor_toes"])
-    mtp_x = float(fp["mtp"][0])
-    right = {"heel": ("calcn", (float(fp["heel_calcn"][0]), floor_c, 0.0)),
-             "mth1": ("calcn", (mtp_x, floor_c, -0.035)), "mth5": ("calcn", (mtp_x - 0.02, floor_c, 0.035)),
-             "toe": ("toes", (float(fp["toe_tip_toes"][0]), floor_t, -0.01))}
-    out = {}
-    for side, z in (("r", 1.0), ("l", -1.0)):
-        for k, (body, (x, y, zz)) in right.items():
-            out[f"_ground_{k}_{side}"] = (f"{body}_{side}", (x, y, z * zz))
-    return out
-
-
-@lru_cache(maxsize=8)
-def scaled_model(height: float, skeleton: str, variant: str = MODEL_VARIANT):
-    """Our OpenSim model scaled uniformly to ``height`` (m), with the skeleton's and LSTM markers.
-
-    Returns (model, marker names). Cached per process.
-    """
-    model = build_model(variant)
-    defs = marker_definitions(skeleton) | marker_definitions("LSTM") | ground_points()
-    attach_markers(model, defs)
-    f = height / model_height()
-    bodies = model.getBodySet()
-    scale_model(model, {bodies.get(i).getName(): f for i in range(bodies.getSize())})
-    return model, tuple(defs)
 
 
 def standing_pelvis_ty(height: float, skeleton: str = "HALPE_26") -> float:
