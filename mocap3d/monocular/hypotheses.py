@@ -150,7 +150,8 @@ def choose_branches(solver, q: np.ndarray, pts: np.ndarray, obs: np.ndarray, px:
         to_camera / to_world: world <-> camera axes maps of (..., 3) arrays.
         task_w: (N,) temporal weights per coordinate (1/rad^2, 1/m^2); prior: posture prior (weights, values).
     Returns:
-        Q vectors (F, NQ), their markers (F, M', 3), and a summary (frames with alternatives, frames switched).
+        Q vectors (F, NQ), their markers (F, M', 3), and a summary per leg: frames with alternatives, frames
+        where another candidate than the tracked one was kept.
     """
     F, M = q.shape[0], len(names)
     pw_, pv = prior
@@ -221,7 +222,7 @@ def choose_branches(solver, q: np.ndarray, pts: np.ndarray, obs: np.ndarray, px:
             a, b = cands_q[f - 1][:, qidx], cands_q[f][:, qidx]
             d = a[:, None, :] - b[None, :, :]
             cst = np.sum(task_w * d ** 2, -1)
-            # a constant for leaving the tracked candidate's neighbourhood: discourages flickering
+            # plus a constant where a leg coordinate jumps by more than 20 deg (a change of branch): no flickering
             dl = np.abs(d[..., lc]).max(-1)
             pair.append(cst + switch_cost * (dl > np.radians(20)))
         path = best_path(unary, pair)
