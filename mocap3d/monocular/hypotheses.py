@@ -139,7 +139,7 @@ def best_path(unary: list[np.ndarray], pair: list[np.ndarray]) -> np.ndarray:
 def choose_branches(solver, q: np.ndarray, pts: np.ndarray, obs: np.ndarray, px: np.ndarray, pw: np.ndarray,
                     qidx: np.ndarray, coords: list[str], names: list[str], to_camera, to_world,
                     task_w: np.ndarray, prior: tuple[np.ndarray, np.ndarray], min_shift_m: float = 0.05,
-                    switch_cost: float = 4.0, sigma_angle_deg: float = 10.0, max_iter: int = 6, polish_iter: int = 4,
+                    switch_cost: float = 4.0, sigma_angle_deg: float = 2.5, max_iter: int = 6, polish_iter: int = 4,
                     desc: str | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """Per leg, the sequence of depth branches of least cost (module docstring).
 

@@ -55,6 +55,7 @@ class RefineOptions:
     depth_hypotheses: bool = False   # per leg, depth-mirrored alternatives chosen over the clip (.hypotheses)
     hypothesis_min_shift_m: float = 0.05   # m, an alternative only where it moves the knee/ankle more than this
     hypothesis_switch_cost: float = 4.0    # cost units (squared sigmas) for changing a leg's branch
+    hypothesis_sigma_angle_deg: float = 2.5  # deg, pull of a candidate's hip and knee angles to the lifter's
     # Weak priors (coordinate, degrees, sigma degrees) on what keypoints do not show. The three hip keypoints
     # are collinear, so how the trunk's lean splits between pelvis tilt and lumbar extension is not seen: adult
     # walking means (anterior pelvic tilt ~10 deg, Perry & Burnfield 2010; lumbar ~4 deg flexed) decide it and
@@ -158,6 +159,7 @@ def fit_model(model, names: Sequence[str], uv: np.ndarray, conf: np.ndarray, K: 
         q1, track, branches = choose_branches(
             solver, q1, track, obs, px, pw, qidx, coords, list(names), frame.to_camera, frame.to_world,
             1 / sig_t ** 2, prior_tasks, opts.hypothesis_min_shift_m, opts.hypothesis_switch_cost,
+            opts.hypothesis_sigma_angle_deg,
             desc="depth hypotheses" if show_progress else None)
     root_idx = qidx[[coords.index(c) for c in _ROOT]] if all(c in coords for c in _ROOT) else None
     # track: (F, M + G, 3) model keypoints and soles
