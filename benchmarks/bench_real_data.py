@@ -28,11 +28,12 @@ output is removed before its association, so both tools triangulate the
 recorded frames when mocap3d finds no offset to apply).
 
 Timings are disturbed by whatever else runs on the machine; each stage's CPU
-time is printed too.
+time is printed too, and ``--repeat N`` runs both tools N times from the 2D
+JSON, interleaved, and prints the medians (per-stage figures are the first run's).
 
 Usage:
     python benchmarks/bench_real_data.py [--demos single,batch,multi] [--pose2sim PYTHON]
-                                         [--cache DIR] [--work DIR] [--no-profile]
+                                         [--cache DIR] [--work DIR] [--no-profile] [--repeat N]
 """
 from __future__ import annotations
 
@@ -247,6 +248,9 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None, help="work folder (default: a temporary one, removed)")
     ap.add_argument("--no-profile", action="store_true", help="skip the reprojection error around the offsets")
     ap.add_argument("--reuse", action="store_true", help="with --work: print the results of an earlier run again")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs of each tool from 2D JSON to .mot, interleaved (ours, Pose2Sim, Pose2Sim, ours...); "
+                         "the medians are printed (the load of a shared machine changes between runs)")
     a = ap.parse_args()
     a.cache.mkdir(parents=True, exist_ok=True)
     demos_root = fetch_demos(a.cache)
@@ -261,17 +265,32 @@ def main() -> None:
             shutil.rmtree(ours_dir, ignore_errors=True)
             shutil.copytree(demos_root / demo, ours_dir)
         _, _, pose_s = run_ours(ours_dir, POSE, "pose", reuse)
-        wall, cpu, mot_s = run_ours(ours_dir, TO_MOT, "to_mot", reuse)
+        ours_runs, p2s_runs = [], []
+        for r in range(1 if reuse else max(1, a.repeat)):
+            for who in ("ours", "p2s") if r % 2 == 0 else ("p2s", "ours"):
+                if who == "ours":
+                    ours_runs.append(run_ours(ours_dir, TO_MOT, "to_mot" if r == 0 else f"to_mot_{r}", reuse))
+                elif a.pose2sim:
+                    p2s_dir = work / "pose2sim" / demo
+                    if not (reuse and (p2s_dir / "bench_pose2sim.json").is_file()):
+                        shutil.rmtree(p2s_dir, ignore_errors=True)
+                        shutil.copytree(demos_root / demo, p2s_dir)
+                        for t in trials:
+                            shutil.copytree(ours_dir / t / "pose", p2s_dir / t / "pose",
+                                            ignore=shutil.ignore_patterns("*.mp4", "*.json.tmp"))
+                    p2s_runs.append(run_pose2sim(a.pose2sim, p2s_dir, trials, reuse))
+        wall, cpu = (float(np.median([run[i] for run in ours_runs])) for i in (0, 1))
+        mot_s = ours_runs[0][2]
         p2s_all = None
-        if a.pose2sim:
-            p2s_dir = work / "pose2sim" / demo
-            if not (reuse and (p2s_dir / "bench_pose2sim.json").is_file()):
-                shutil.rmtree(p2s_dir, ignore_errors=True)
-                shutil.copytree(demos_root / demo, p2s_dir)
-                for t in trials:
-                    shutil.copytree(ours_dir / t / "pose", p2s_dir / t / "pose",
-                                    ignore=shutil.ignore_patterns("*.mp4", "*.json.tmp"))
-            p2s_all = run_pose2sim(a.pose2sim, p2s_dir, trials, reuse)
+        if p2s_runs:
+            p2s_all = p2s_runs[0]
+            for t in trials:
+                for key in ("wall", "cpu"):
+                    p2s_all[t][key] = float(np.median([run[t][key] for run in p2s_runs]))
+        if len(ours_runs) > 1:
+            print(f"{demo}: 2D JSON -> .mot CPU s per run, ours {[round(run[1], 2) for run in ours_runs]}, Pose2Sim "
+                  f"{[round(sum(run[t]['cpu'] for t in trials), 2) for run in p2s_runs]} (medians below); "
+                  f"load average {os.getloadavg()[0]:.1f}")
         for t in trials:
             tname = demo if t == "." else t
             stage_s = {st: s for (tr, st), s in {**pose_s, **mot_s}.items() if tr == tname}
