@@ -139,8 +139,8 @@ def best_path(unary: list[np.ndarray], pair: list[np.ndarray]) -> np.ndarray:
 def choose_branches(solver, q: np.ndarray, pts: np.ndarray, obs: np.ndarray, px: np.ndarray, pw: np.ndarray,
                     qidx: np.ndarray, coords: list[str], names: list[str], to_camera, to_world,
                     task_w: np.ndarray, prior: tuple[np.ndarray, np.ndarray], min_shift_m: float = 0.05,
-                    switch_cost: float = 4.0, sigma_angle_deg: float = 2.5, max_iter: int = 6, polish_iter: int = 4,
-                    desc: str | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+                    switch_cost: float = 4.0, sigma_angle_deg: float = 2.5, max_iter: int = 2, polish_iter: int = 1,
+                    desc: str | None = None, iter_no_prior: tuple[int, int] = (6, 4)) -> tuple[np.ndarray, np.ndarray, dict]:
     """Per leg, the sequence of depth branches of least cost (module docstring).
 
     Args:
@@ -149,12 +149,17 @@ def choose_branches(solver, q: np.ndarray, pts: np.ndarray, obs: np.ndarray, px:
         obs, px, pw: the pass's 3D targets (F, M', 3), pixels (F, M', 2) and pixel weights (F, M').
         to_camera / to_world: world <-> camera axes maps of (..., 3) arrays.
         task_w: (N,) temporal weights per coordinate (1/rad^2, 1/m^2); prior: posture prior (weights, values).
+        max_iter, polish_iter: solver steps toward an alternative, then on the frame's cost (every candidate);
+            ``iter_no_prior`` replaces both when there is no lifted 3D (no angle term to decide).
     Returns:
         Q vectors (F, NQ), their markers (F, M', 3), and a summary per leg: frames with alternatives, frames
         where another candidate than the tracked one was kept.
     """
     F, M = q.shape[0], len(names)
     pw_, pv = prior
+    if not np.isfinite(obs[:, :M]).any():
+        # no lifter: candidates differ by little more than perspective, so they are compared well converged
+        max_iter, polish_iter = iter_no_prior
     sw = solver.sqrt_w
     K, R, t = solver.camera
 
