@@ -452,3 +452,41 @@ def test_lumbar_task_holds_whenever_no_pelvis_marker_is_fitted():
     assert resolve_coordinate_weights(opts, keypoints + arms)["lumbar_extension"] == opts.keypoint_lumbar_weight
     assert "lumbar_extension" not in resolve_coordinate_weights(opts, keypoints + arms + ["r.ASIS_study",
                                                                                        "L.PSIS_study"])
+
+
+def test_backward_sweep_leaves_a_wrong_minimum_the_warm_start_kept():
+    """Frames 3-7 warm-started from a pelvis turned half a turn stay in that local minimum (cost ~1e-4,
+    the forward chain keeps it); the backward sweep from frame 8's solution finds the true pose there
+    and leaves the other frames as they were."""
+    from mocap3d.kinematics.forward import q_indices
+    from mocap3d.kinematics.ik import BACKWARD_ITERATIONS, _backward_sweep
+    from mocap3d.kinematics.lm_solver import LMSolver
+    model = build_model("simple")
+    names = attach_markers(model, "HALPE_26")
+    n = 12
+    traj = gait(n)
+    pts = marker_positions(model, np.column_stack(list(traj.values())), list(traj), names)
+    solver = LMSolver(model, names, np.ones(len(names)))
+    qi = q_indices(model, solver.state, list(traj))
+    truth = np.zeros((n, solver.state.getNQ()))
+    truth[:, qi] = np.column_stack(list(traj.values()))
+    rot = qi[list(traj).index("pelvis_rotation")]
+    q, errors, points, cost = (np.zeros_like(truth), np.zeros(pts.shape[:2]), np.zeros(pts.shape),
+                               np.zeros(n))
+    for f in range(n):
+        start = truth[f].copy()
+        if f == 3:
+            start[rot] += 1.1 * np.pi                               # the warm start lands in the wrong minimum
+        elif 3 < f < 8:
+            start = q[f - 1]                                        # ... and the forward chain keeps it
+        q[f], errors[f] = solver.solve(start, pts[f], 500)
+        points[f], cost[f] = solver.points, solver.cost
+    assert cost[3:8].min() > 1e-5 and cost[[0, 1, 2, 8, 9, 10, 11]].max() < 1e-12
+    before = q.copy()
+    replaced = _backward_sweep(solver, pts, np.arange(n), q, errors, points, cost, BACKWARD_ITERATIONS)
+    assert replaced >= 5 and cost.max() < 1e-12 and np.nanmax(errors) < 1e-5
+    wrapped = np.angle(np.exp(1j * (q[:, qi] - truth[:, qi])))     # pelvis_rotation modulo a turn
+    assert np.degrees(np.abs(wrapped)).max() < 0.01
+    outside = [0, 1, 2, 8, 9, 10, 11]
+    assert np.abs(q[outside] - before[outside]).max() < 1e-6
+    assert np.abs(points - pts).max() < 1e-5

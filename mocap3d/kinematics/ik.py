@@ -25,6 +25,10 @@ from .forward import q_indices
 
 log = get_logger("kinematics")
 
+#: fast IK: LM iterations per frame of the backward sweep after the forward pass
+#: (0 = no sweep); see :func:`_backward_sweep`
+BACKWARD_ITERATIONS = 2
+
 
 @dataclass
 class IKResult:
@@ -130,7 +134,8 @@ def solve_ik(model: osim.Model, data: np.ndarray, names: Sequence[str], times: n
              weights: dict[str, float] | None = None, accuracy: float = 1e-6, constraint_weight: float = np.inf,
              min_markers: int = 6, solver: str = "auto", show_progress: bool = True,
              coordinate_tasks: dict[str, float] | None = None, initial: np.ndarray | None = None,
-             rel_cost_tol: float | None = None, state: osim.State | None = None) -> IKResult:
+             rel_cost_tol: float | None = None, state: osim.State | None = None,
+             backward_iterations: int = BACKWARD_ITERATIONS) -> IKResult:
     """Solve IK frame by frame.
 
     Args:
@@ -156,6 +161,9 @@ def solve_ik(model: osim.Model, data: np.ndarray, names: Sequence[str], times: n
             cost by less than this fraction (default :data:`lm_solver.REL_COST_TOL`).
         state: the state of a ``model.initSystem()`` the caller has just made
             (saves initializing the system again); default: initialized here.
+        backward_iterations: fast solver without ``initial`` only: LM iterations per
+            frame of a backward sweep after the forward pass that keeps, per frame,
+            the lower-cost solution (0 = no sweep); see :func:`_backward_sweep`.
 
     Returns:
         :class:`IKResult`.
@@ -216,7 +224,8 @@ def solve_ik(model: osim.Model, data: np.ndarray, names: Sequence[str], times: n
             q0 = guesses[frames[0]]
     points = None
     if solver == "fast":
-        q, errors, points = _solve_fast(model, used_names, w, sub, frames, q0, it, tasks, guesses, rel_cost_tol, state)
+        q, errors, points = _solve_fast(model, used_names, w, sub, frames, q0, it, tasks, guesses, rel_cost_tol, state,
+                                        backward_iterations)
     else:
         q, errors = _solve_opensim(model, used_names, w, sub, times, frames, q0, it, accuracy, constraint_weight,
                                    tasks)
@@ -234,7 +243,8 @@ def solve_ik(model: osim.Model, data: np.ndarray, names: Sequence[str], times: n
                     dict(zip(used_names, w.tolist())), model_points=points)
 
 
-def _solve_fast(model, names, w, sub, frames, q0, frame_iter, tasks, guesses=None, rel_cost_tol=None, state=None):
+def _solve_fast(model, names, w, sub, frames, q0, frame_iter, tasks, guesses=None, rel_cost_tol=None, state=None,
+                backward_iterations=BACKWARD_ITERATIONS):
     from .lm_solver import REL_COST_TOL, LMSolver
     solver = LMSolver(model, names, w, rel_cost_tol=REL_COST_TOL if rel_cost_tol is None else rel_cost_tol,
                       state=state)
@@ -246,15 +256,48 @@ def _solve_fast(model, names, w, sub, frames, q0, frame_iter, tasks, guesses=Non
     q = np.full((sub.shape[0], len(q0)), np.nan)
     errors = np.full(sub.shape[:2], np.nan)
     points = np.full(sub.shape, np.nan)
+    cost = np.full(sub.shape[0], np.nan)
     prev, prev2, last = q0, None, None
     for f in frame_iter:
         given = guesses is not None and np.isfinite(guesses[f, 0])
         guess = guesses[f] if given else prev if prev2 is None or last != f - 1 else 2 * prev - prev2
         q[f], errors[f] = solver.solve(guess, sub[f], None if last is not None or given else 500)
         points[f] = solver.points
+        cost[f] = solver.cost
         prev2, prev, last = (prev if last == f - 1 else None), q[f], f
-    log.debug("fast IK: %.2f iterations per frame", np.mean(solver.iterations))
+    replaced = 0
+    if guesses is None and backward_iterations > 0:
+        replaced = _backward_sweep(solver, sub, frames, q, errors, points, cost, backward_iterations)
+    log.debug("fast IK: %.2f iterations per frame; backward sweep kept %d frame(s)",
+              np.mean(solver.iterations), replaced)
     return q, errors, points
+
+
+def _backward_sweep(solver, sub, frames, q, errors, points, cost, iterations):
+    """Sweep the frames backward and keep, per frame, the lower-cost solution (in place).
+
+    A warm start carried forward can settle in the worse of two minima (e.g. the
+    pelvis rolled about the hip line) and stay there for a stretch of frames.
+    The backward chain starts each frame from its own solutions of the next two
+    frames (linearly extrapolated) with only ``iterations`` LM iterations (enough
+    to follow a minimum it is already in), so it costs a fraction of a second pass.
+
+    Returns:
+        number of frames whose solution was replaced.
+    """
+    n, nxt, nxt2 = 0, None, None
+    for k in range(len(frames) - 1, -1, -1):
+        f = frames[k]
+        if nxt is None or frames[k + 1] != f + 1:
+            nxt, nxt2 = q[f], None                  # a gap: restart the chain from the forward solution
+            continue
+        guess = nxt if nxt2 is None else 2 * nxt - nxt2     # linearly extrapolated, as forward
+        qb, eb = solver.solve(guess, sub[f], iterations)
+        nxt, nxt2 = qb, nxt
+        if solver.cost < cost[f] * (1 - 1e-9):
+            q[f], errors[f], points[f], cost[f] = qb, eb, solver.points, solver.cost
+            n += 1
+    return n
 
 
 def _solve_opensim(model, names, w, sub, times, frames, q0, frame_iter, accuracy, constraint_weight, tasks):

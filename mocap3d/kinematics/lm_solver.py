@@ -293,6 +293,7 @@ class LMSolver:
         self.iterations.append(it)
         self.damping = min(lam, MAX_START_DAMPING)
         self.points = p.reshape(-1, 3)
+        self.cost = float(cost)                   # final weighted cost of this frame (m**2, normalized)
         err = np.sqrt(np.sum(np.where(comp, (p - obs).reshape(-1, 3), 0.0) ** 2, axis=1))
         err[~valid] = np.nan
         return q, err

@@ -259,7 +259,8 @@ def place_markers(model: osim.Model, data: np.ndarray, names: list[str], frames:
     res = solve_ik(model, data[idx], names, np.arange(len(idx)) / rate, trusted, opts.accuracy,
                    opts.constraint_weight, min(opts.min_markers, 3), opts.solver, show_progress=False,
                    coordinate_tasks=resolve_coordinate_weights(opts, [n for n in names if trusted.get(n, 0) > 0]),
-                   initial=initial if initial is not None and len(initial) == len(idx) else None, state=state)
+                   initial=initial if initial is not None and len(initial) == len(idx) else None, state=state,
+                   backward_iterations=0)
     qi = q_indices(model, state, res.coordinates)
     q0 = default_q(model, state)
     ms = model.updMarkerSet()
