@@ -30,25 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def truth_cycles(cap) -> list[dict]:
-    """Per-cycle parameters from the geometric contact truth, with the report's definitions."""
-    from mocap3d.gait.cycles import side_cycles
-    from mocap3d.gait.events import foot_markers, pelvis_centre, walking_direction
-    from mocap3d.synthetic.contacts import foot_contacts
-    truth, kp, rate = foot_contacts(cap), cap.keypoints3d, cap.rate
-    direction, _ = walking_direction(pelvis_centre(kp), rate)
-    ev = {s: (np.asarray(truth[s]["strikes_s"]) * rate, np.asarray(truth[s]["toe_offs_s"]) * rate) for s in truth}
-    rows = []
-    for side, other in (("right", "left"), ("left", "right")):
-        rows += side_cycles(side, *ev[side], *ev[other], kp[foot_markers(kp.names, side).heel],
-                            kp[foot_markers(kp.names, other).heel], direction, rate)
-    return rows
-
-
 def figures(cap, report: dict, curves_csv: Path | None = None) -> dict:
     """Errors of one gait report against the capture's truth."""
     from mocap3d.gait.curves import cycle_curves, mean_sd
-    from mocap3d.synthetic.contacts import foot_contacts
+    from mocap3d.synthetic.contacts import foot_contacts, truth_cycles
     truth = foot_contacts(cap)
     out: dict = {"mode": report.get("mode"), "status": report["status"]}
     if report["status"] != "ok":

@@ -13,7 +13,7 @@ from mocap3d.errors import Mocap3dError
 from mocap3d.gait import analyze, foot_markers, moving_average, refine_peak
 from mocap3d.markers import Markers3D
 from mocap3d.synthetic import make_capture, write_capture
-from mocap3d.synthetic.contacts import foot_contacts
+from mocap3d.synthetic.contacts import foot_contacts, truth_cycles
 from mocap3d.gait.running import strike_pattern
 
 
@@ -115,20 +115,6 @@ def test_sub_frame_peak_and_moving_average():
     assert m[5, 0] == pytest.approx(5.0) and m[3, 0] == pytest.approx(3.0)     # the gap is skipped
 
 
-def _truth_cycles(cap) -> list[dict]:
-    """Per-cycle parameters of the geometric contact truth (same definitions as the report)."""
-    from mocap3d.gait.cycles import side_cycles
-    from mocap3d.gait.events import pelvis_centre, walking_direction
-    truth, kp, rate = foot_contacts(cap), cap.keypoints3d, cap.rate
-    direction, _ = walking_direction(pelvis_centre(kp), rate)
-    ev = {s: (np.asarray(truth[s]["strikes_s"]) * rate, np.asarray(truth[s]["toe_offs_s"]) * rate) for s in truth}
-    rows = []
-    for side, other in (("right", "left"), ("left", "right")):
-        rows += side_cycles(side, *ev[side], *ev[other], kp[f"{side[0].upper()}Heel"],
-                            kp[f"{other[0].upper()}Heel"], direction, rate)
-    return rows
-
-
 @pytest.fixture(scope="module")
 def walk_run(tmp_path_factory):
     """4 cameras, 1 px noise, 60 Hz walking (4 s) through triangulation, filtering, kinematics and gait."""
@@ -176,7 +162,7 @@ def test_gait_stage_through_the_pipeline(seed, request, tmp_path):
     for key in ("strikes_s", "toe_offs_s"):
         err = np.concatenate([_event_errors(noisy["events"][s][key], truth[s][key]) for s in ("right", "left")])
         assert len(err) >= 5 and np.abs(err).mean() < 1 / 60, (key, err)
-    true_rows = _truth_cycles(cap)
+    true_rows = truth_cycles(cap)
     assert len(noisy["cycles"]) >= 4
     for row in noisy["cycles"]:
         ref = min((r for r in true_rows if r["side"] == row["side"]), key=lambda r: abs(r["start_s"] - row["start_s"]))
@@ -221,7 +207,7 @@ def test_normalized_curves_match_the_truths(walk_run):
     cap, folder, noisy = walk_run
     m = cap.motion
     table = {n: m.values[:, k] for k, n in enumerate(m.names)}
-    truth = mean_sd(cycle_curves(m.times, table, _truth_cycles(cap)))
+    truth = mean_sd(cycle_curves(m.times, table, truth_cycles(cap)))
     est_csv = np.genfromtxt(next((folder / "gait").glob("*_curves.csv")), delimiter=",", names=True)
     for side, c in (("right", "r"), ("left", "l")):
         for base, bar in (("hip_flexion", 2.0), ("knee_angle", 2.0), ("ankle_angle", 3.0)):

@@ -84,3 +84,18 @@ def foot_contacts(capture, rate: float = TRUTH_RATE) -> dict[str, dict[str, Any]
         out[side] = contacts_of_heights(t, xyz[:, cols, 1])
         out[side]["strike_angle_deg"] = strike_angles(xyz[:, cols], t, out[side]["strikes_s"])
     return out
+
+
+def truth_cycles(capture) -> list[dict[str, Any]]:
+    """Per-cycle gait parameters of the capture's geometric contact truth (:func:`foot_contacts`), with the gait
+    report's definitions (:func:`mocap3d.gait.cycles.side_cycles`): what the report's cycles are compared with."""
+    from ..gait.cycles import side_cycles
+    from ..gait.events import foot_markers, pelvis_centre, walking_direction
+    truth, kp, rate = foot_contacts(capture), capture.keypoints3d, capture.rate
+    direction, _ = walking_direction(pelvis_centre(kp), rate)
+    ev = {s: (np.asarray(truth[s]["strikes_s"]) * rate, np.asarray(truth[s]["toe_offs_s"]) * rate) for s in truth}
+    rows = []
+    for side, other in (("right", "left"), ("left", "right")):
+        rows += side_cycles(side, *ev[side], *ev[other], kp[foot_markers(kp.names, side).heel],
+                            kp[foot_markers(kp.names, other).heel], direction, rate)
+    return rows
