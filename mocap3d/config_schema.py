@@ -244,6 +244,8 @@ SCHEMA: dict[str, Spec] = {
     "pose.import_from": choice("none", "alphapose", "deeplabcut", "mmpose"),
     "pose.tracking_mode": choice("sports2d", "none"),
     "pose.blazepose_runtime": choice("onnxruntime", "mediapipe"),
+    "pose.blazepose_model": choice("lite", "full", "heavy"),
+    "pose.blazepose_model_file": text(),
     "pose.max_unseen_frames": integer(ge=0),
     "pose.rotate": where(integer(), lambda v: v in (0, 90, 180, 270), "0, 90, 180 or 270"),
     "pose.max_image_side": integer(ge=0),

@@ -200,6 +200,7 @@ def test_run_pose_on_videos_image_folder_and_portrait_video(tmp_path):
     on_disk = json.loads((tmp_path / "pose" / "pose_report.json").read_text())
     assert on_disk["pose_model"] == "BLAZEPOSE"
     assert on_disk["backend"] == "onnxruntime" and by_cam["cam01"]["backend"] == "onnxruntime"
+    assert on_disk["landmark_model"] == "pose_landmark_full.tflite" == by_cam["cam01"]["landmark_model"]
 
     kp = read_openpose_folders(tmp_path / "pose", skeleton=BLAZEPOSE, rate=25.0)
     assert kp.cameras == ["cam01", "cam02", "cam03"] and kp.data.shape[2:] == (1, 33, 3)

@@ -6,7 +6,9 @@ Backends, chosen by ``[pose] pose_model`` and ``mode``:
   mediapipe wheel, so it runs offline; by default its landmark model runs on
   onnxruntime without the segmentation head (:mod:`mocap3d.pose.blazepose_onnx`,
   about twice as fast as mediapipe's graph; ``blazepose_runtime = 'mediapipe'``
-  runs mediapipe's own graph). One person per video; with ``[project]
+  runs mediapipe's own graph); ``blazepose_model`` = 'lite' or 'heavy' runs
+  BlazePose's other landmark models, fetched once from the npm registry
+  (:mod:`mocap3d.pose.blazepose_models`). One person per video; with ``[project]
   multi_person = true``, every person BlazePose's own detector finds, each
   followed by the landmark model (:mod:`mocap3d.pose.blazepose_multi`); or, when
   ``mode`` names an ONNX person detector (``{det_model = ...}``), people are
@@ -23,7 +25,7 @@ One worker process per video (``parallel_workers_pose``), started with the
 ``if __name__ == "__main__":`` guard. Each camera is written
 to a temporary folder first and swapped in when complete, so a failed run never
 destroys earlier results. ``pose_report.json`` gives, per camera, the frames read,
-frames with a detection, mean confidence and frame rate.
+frames with a detection, mean confidence, frame rate and (BlazePose) the landmark model run.
 """
 from __future__ import annotations
 
@@ -84,12 +86,22 @@ def make_estimator(pose_cfg: Mapping[str, Any], rate: float = 30.0) -> tuple[Est
 
 
 def _blazepose(pose_cfg: Mapping[str, Any], rate: float, static: bool) -> Estimator:
-    """Single-person BlazePose on the configured runtime (onnxruntime unless it is unavailable)."""
+    """Single-person BlazePose on the configured runtime (onnxruntime unless it is unavailable) and landmark model
+    (``blazepose_model``: 'full' from the mediapipe wheel; 'lite' and 'heavy' fetched once, onnxruntime only)."""
     from .blazepose import BlazePose
+    from .blazepose_models import check_variant, landmark_tflite
     max_side = int(pose_cfg.get("max_image_side", 0)) or None
     runtime = str(pose_cfg.get("blazepose_runtime", "onnxruntime")).lower()
     if runtime not in ("onnxruntime", "mediapipe"):
         raise ConfigError(f"pose.blazepose_runtime = {runtime!r} is not allowed; use 'onnxruntime' or 'mediapipe'")
+    variant = check_variant(pose_cfg.get("blazepose_model", "full"))
+    local = str(pose_cfg.get("blazepose_model_file", "") or "") or None
+    if variant != "full" or local:
+        if runtime != "onnxruntime" or max_side:
+            raise ConfigError(f"pose.blazepose_model = '{variant}' (or blazepose_model_file) runs on onnxruntime only: "
+                              "set blazepose_runtime = 'onnxruntime' and max_image_side = 0, or blazepose_model = 'full'")
+        from .blazepose_onnx import BlazePoseOnnx
+        return BlazePoseOnnx(landmark_tflite(variant, local), static=static, rate=rate)  # errors are not hidden
     if runtime == "onnxruntime" and not max_side:
         from .blazepose_onnx import BlazePoseOnnx
         try:
@@ -120,6 +132,17 @@ def backend_of(estimator: Any) -> str:
     inner = getattr(estimator, "_pose", None)
     from .blazepose import BlazePose
     return "mediapipe" if isinstance(estimator, BlazePose) or isinstance(inner, BlazePose) else "onnxruntime"
+
+
+def model_of(estimator: Any) -> str | None:
+    """File name of the BlazePose landmark model an estimator ran (mediapipe's graph: the wheel's full model)."""
+    from .blazepose import BlazePose
+    for obj in (estimator, getattr(estimator, "pose", None), getattr(estimator, "_pose", None)):
+        if isinstance(obj, BlazePose):
+            return "pose_landmark_full.tflite"
+        if getattr(obj, "model_name", None):
+            return str(obj.model_name)
+    return None
 
 
 def filter_persons(persons: np.ndarray, average_threshold: float, keypoint_threshold: float) -> np.ndarray:
@@ -223,7 +246,7 @@ def estimate_camera(source: str | os.PathLike, out_dir: str | os.PathLike, pose_
                 overlay.add(i, image, kp)
         ok = True
     finally:
-        backend = backend_of(estimator)
+        backend, model = backend_of(estimator), model_of(estimator)
         if overlay is not None:
             overlay.close(ok)
         if hasattr(estimator, "close"):
@@ -244,7 +267,8 @@ def estimate_camera(source: str | os.PathLike, out_dir: str | os.PathLike, pose_
             "mean_confidence": float(np.nanmean(lik)) if np.isfinite(lik).any() else None,
             "fps": src.fps, "size": list(src.size), "metadata_rotation": src.metadata_rotation,
             "processing_fps": len(frames) / elapsed if elapsed > 0 else None, "seconds": elapsed,
-            "cpu_seconds": cpu, "skeleton": skeleton.name, "backend": backend}
+            "cpu_seconds": cpu, "skeleton": skeleton.name, "backend": backend,
+            **({"landmark_model": model} if model else {})}
 
 
 def _write_camera(kp: Keypoints2D, folder: Path) -> None:
@@ -392,7 +416,9 @@ def run_pose(trial: Any) -> dict:
                  "-" if r["mean_confidence"] is None else f"{r['mean_confidence']:.2f}")
     total = sum(r["frames"] for r in results)
     backends = sorted({r.get("backend", "onnxruntime") for r in results})
+    models = sorted({r["landmark_model"] for r in results if r.get("landmark_model")})
     report = {"pose_model": skeleton.name, "backend": ", ".join(backends) if backends else None,
+              **({"landmark_model": ", ".join(models)} if models else {}),
               "cameras": results, "skipped_cameras": skipped, "workers": workers,
               "frames_total": total, "seconds": elapsed, "total_fps": total / elapsed if elapsed > 0 and total else None,
               "dropped": f"persons whose good keypoints average < {pose_cfg.get('average_likelihood_threshold_pose', 0.5)}"}

@@ -178,17 +178,25 @@ def world_to_image_axes(world: np.ndarray, roi: Roi) -> np.ndarray:
     return out
 
 
-def model_file(name: str = "pose_landmark_full.tflite") -> Path:
-    """A BlazePose model file inside the installed mediapipe package (found without importing it)."""
+def mediapipe_model(name: str) -> Path | None:
+    """A BlazePose model file inside the installed mediapipe package (found without importing it), or None."""
     spec = importlib.util.find_spec("mediapipe")
     if spec is None or not spec.submodule_search_locations:
-        raise Mocap3dError("BlazePose needs mediapipe's model files: pip install mocap3d[video] "
-                           "(mediapipe==0.10.14 with protobuf<5)")
+        return None
     sub = "pose_landmark" if "landmark" in name else "pose_detection"
     path = Path(list(spec.submodule_search_locations)[0]) / "modules" / sub / name
-    if not path.is_file():
-        raise Mocap3dError(f"{path} is missing from the mediapipe installation; reinstall mediapipe==0.10.14")
-    return path
+    return path if path.is_file() else None
+
+
+def model_file(name: str = "pose_landmark_full.tflite") -> Path:
+    """A BlazePose model file inside the installed mediapipe package, or a Mocap3dError saying how to get it."""
+    path = mediapipe_model(name)
+    if path is not None:
+        return path
+    if importlib.util.find_spec("mediapipe") is None:
+        raise Mocap3dError("BlazePose needs mediapipe's model files: pip install mocap3d[video] "
+                           "(mediapipe==0.10.14 with protobuf<5)")
+    raise Mocap3dError(f"{name} is missing from the mediapipe installation; reinstall mediapipe==0.10.14")
 
 
 def converted_model(tflite: Path, outputs: tuple[str, ...] = OUTPUTS) -> Path:
@@ -325,10 +333,11 @@ class PoseDetector:
 
 
 class BlazePoseOnnx:
-    """Single-person BlazePose full, tracked between frames; same interface as :class:`BlazePose`.
+    """Single-person BlazePose (lite, full or heavy), tracked between frames; same interface as :class:`BlazePose`.
 
     Args:
-        model: ONNX landmark model (default: mediapipe's, converted and cached).
+        model: ONNX landmark model, or a ``.tflite`` one (converted and cached); default: the full model
+            of the mediapipe wheel (see :func:`mocap3d.pose.blazepose_models.landmark_tflite` for the others).
         detector: callable BGR image -> :class:`Roi` or None (default: :class:`PoseDetector`).
         static: True to detect afresh in every image.
         rate: frame rate (Hz) of the video, for the smoothing of the ROI.
@@ -343,7 +352,10 @@ class BlazePoseOnnx:
                  rate: float = 30.0, threads: int = 1, min_detection_confidence: float = 0.5) -> None:
         import cv2
         self._cv2 = cv2
-        path = Path(model) if model else converted_model(model_file())
+        path = Path(model) if model else model_file()
+        self.model_name = path.name                                 # the landmark model run, for the reports
+        if path.suffix.lower() == ".tflite":
+            path = converted_model(path)
         self._session = make_session(path, "cpu", threads)
         self._input = self._session.get_inputs()[0].name
         have = {o.name for o in self._session.get_outputs()}

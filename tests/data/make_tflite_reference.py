@@ -1,9 +1,14 @@
 """Write ``tflite_reference.npz``: TFLite's own outputs for mediapipe's pose models on one image.
 
-Run ONCE by a developer (not by the tests: it needs TensorFlow, which mocap3d never requires),
-in an environment with tensorflow, opencv and matplotlib::
+Run ONCE by a developer (not by the tests: it needs TensorFlow or its LiteRT runtime, which mocap3d never
+requires), in an environment with tensorflow (or ai-edge-litert), opencv and matplotlib::
 
     python tests/data/make_tflite_reference.py <pose_landmark_full.tflite> <pose_detection.tflite>
+    python tests/data/make_tflite_reference.py --npm <pose_landmark_lite.tflite> <pose_landmark_heavy.tflite>
+
+The second form writes ``tflite_reference_npm.npz`` for the lite and heavy landmark models of the npm
+tarball ``@mediapipe/pose`` 0.5.1675469404 (keys prefixed ``lite_`` / ``heavy_`` instead of ``lm_``;
+written with ai-edge-litert 2.3.0's interpreter, reference kernels).
 
 The models are the ones in the mediapipe 0.10.14 wheel (``mediapipe/modules/...``). The numbers
 come from ``tf.lite.Interpreter`` with TFLite's reference kernels (``OpResolverType.BUILTIN_REF``;
@@ -28,7 +33,12 @@ from pathlib import Path
 import cv2
 import matplotlib.cbook
 import numpy as np
-import tensorflow as tf
+
+try:
+    import tensorflow as tf
+    Interpreter, OpResolverType = tf.lite.Interpreter, tf.lite.experimental.OpResolverType
+except ImportError:  # the LiteRT runtime alone (pip install ai-edge-litert)
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 
 def model_input(size: int) -> tuple[np.ndarray, str]:
@@ -40,29 +50,44 @@ def model_input(size: int) -> tuple[np.ndarray, str]:
 
 def run(model: str, x: np.ndarray) -> dict[str, np.ndarray]:
     """Outputs by tensor name of the TFLite model (reference kernels, one thread)."""
-    it = tf.lite.Interpreter(model_path=model, num_threads=1,
-                             experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
+    it = Interpreter(model_path=model, num_threads=1, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
     it.allocate_tensors()
     it.set_tensor(it.get_input_details()[0]["index"], x)
     it.invoke()
     return {d["name"]: it.get_tensor(d["index"]).copy() for d in it.get_output_details()}
 
 
+def landmark_keys(prefix: str, lm: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The stored landmark outputs, keys prefixed by ``prefix``."""
+    heat = lm["Identity_3"][0]
+    return {f"{prefix}_Identity": lm["Identity"], f"{prefix}_Identity_1": lm["Identity_1"],
+            f"{prefix}_Identity_4": lm["Identity_4"], f"{prefix}_heat_grid": heat[8::16, 8::16, :],
+            f"{prefix}_heat_max": heat.max(axis=(0, 1))}
+
+
+def main_npm(lite: str, heavy: str) -> None:
+    x256, sha256 = model_input(256)
+    out = Path(__file__).with_name("tflite_reference_npm.npz")
+    np.savez_compressed(out, **landmark_keys("lite", run(lite, x256)), **landmark_keys("heavy", run(heavy, x256)),
+                        sha_256=sha256)
+    print(f"wrote {out} ({out.stat().st_size} bytes)")
+
+
 def main(landmark: str, detector: str) -> None:
     x256, sha256 = model_input(256)
     x224, sha224 = model_input(224)
     lm, det = run(landmark, x256), run(detector, x224)
-    heat = lm["Identity_3"][0]
     scores = det["Identity_1"][0, :, 0]
     top = np.argsort(scores)[::-1][:5]
     out = Path(__file__).with_name("tflite_reference.npz")
-    np.savez_compressed(out, lm_Identity=lm["Identity"], lm_Identity_1=lm["Identity_1"],
-                        lm_Identity_4=lm["Identity_4"], lm_heat_grid=heat[8::16, 8::16, :],
-                        lm_heat_max=heat.max(axis=(0, 1)), det_top=top, det_scores=scores[top],
+    np.savez_compressed(out, **landmark_keys("lm", lm), det_top=top, det_scores=scores[top],
                         det_boxes=det["Identity"][0, top], det_scores_every50=scores[::50],
                         sha_256=sha256, sha_224=sha224)
     print(f"wrote {out} ({out.stat().st_size} bytes)")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    if sys.argv[1] == "--npm":
+        main_npm(*sys.argv[2:4])
+    else:
+        main(*sys.argv[1:3])
