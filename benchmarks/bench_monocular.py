@@ -20,6 +20,13 @@
    How exact is that reference? The same pipeline on three of the four cameras
    (each left out in turn, from the same synchronized and associated 2D) against
    the four-camera result: the spread a 5 deg comparison has to fit within.
+   Per frame, the three-camera runs' RMS difference from the reference; frames
+   within 5 deg are "stable", and each camera's RMSE is printed again over those
+   frames only (``|st``). That table also gives how much of the hip flexion
+   difference is the pelvis/lumbar trade (RMSE of hip flexion minus lumbar
+   extension) and the frames whose lumbar extension rests on its 45 deg limit.
+   ``--kinematics-set KEY=VALUE`` applies to the kinematics of every run, the
+   reference included (e.g. ``kinematics.keypoint_lumbar_weight=1e-3``; own folders).
    Where the error comes from (``--sources``): each camera's model fit with its
    2D keypoints and its 3D prior each taken either from the camera (BlazePose 2D,
    BlazePose world landmarks) or from the four-camera 3D (projected into the
@@ -177,7 +184,10 @@ def align_yaw(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return ca @ R.T + b.mean(0)
 
 
-def compare(ours: Path, ref: Path, offset_frames: float, rate: float) -> dict[str, float]:
+def compare(ours: Path, ref: Path, offset_frames: float, rate: float,
+            stable: dict[str, np.ndarray] | None = None) -> dict[str, float]:
+    """RMSE (deg, L and R) of flexion against the reference and pelvis position (cm); with ``stable`` (coordinate ->
+    (reference frames, 2) bool, R and L) also ``<coordinate>_stable``: the RMSE over the reference's stable frames."""
     t, o = read_mot(ours)
     tr, r = read_mot(ref)
     tt = t + offset_frames / rate                           # our camera's clock -> the common clock
@@ -186,6 +196,10 @@ def compare(ours: Path, ref: Path, offset_frames: float, rate: float) -> dict[st
     for c in FLEXION:
         errs = [np.interp(tt[ok], tr, r[f"{c}_{s}"]) - o[f"{c}_{s}"][ok] for s in "rl"]
         out[c] = float(np.sqrt(np.mean(np.square(errs))))
+        if stable is not None:
+            keep = [np.interp(tt[ok], tr, stable[c][:, i].astype(float)) > 0.5 for i in range(2)]
+            e = np.concatenate([err[k] for err, k in zip(errs, keep)])
+            out[f"{c}_stable"] = float(np.sqrt(np.mean(np.square(e)))) if len(e) else float("nan")
     P = np.stack([o[f"pelvis_t{a}"][ok] for a in "xyz"], 1)
     Q = np.stack([np.interp(tt[ok], tr, r[f"pelvis_t{a}"]) for a in "xyz"], 1)
     out["pelvis_cm"] = float(100 * np.sqrt(np.mean(np.sum((align_yaw(P, Q) - Q) ** 2, 1))))
@@ -193,13 +207,40 @@ def compare(ours: Path, ref: Path, offset_frames: float, rate: float) -> dict[st
     return out
 
 
-def bench_reference_spread(ref: Path, work: Path, ref_mot: Path, cameras: list[str]) -> None:
-    """The four-camera pipeline rerun on three cameras (each left out in turn) against the four-camera result."""
+#: The reference is called stable at a frame (per coordinate and side) when the pipeline rerun without one of its
+#: cameras (each in turn) lands within this many degrees of it, RMS over the four reruns: a 5 deg comparison needs
+#: a reference better than 5 deg.
+STABLE_DEG = 5.0
+#: Our model's lumbar_extension upper limit (deg): IK solutions resting on it are the pelvis/lumbar trade below.
+LUMBAR_LIMIT_DEG = 45.0
+
+
+def _tag(overrides: dict) -> str:
+    """A folder-name suffix for a set of config overrides ('' for none)."""
+    return "".join(f"_{k.split('.')[-1]}-{v}" for k, v in sorted(overrides.items()))
+
+
+def bench_reference_spread(ref: Path, work: Path, ref_mot: Path, cameras: list[str],
+                           kin: dict | None = None) -> dict[str, np.ndarray]:
+    """The four-camera pipeline rerun on three cameras (each left out in turn) against the four-camera result.
+
+    Returns, per flexion coordinate, (reference frames, 2) bool (R, L): frames where the three-camera runs are within
+    :data:`STABLE_DEG` of the reference (RMS over the runs). Also prints how much of the hip flexion difference is the pelvis/lumbar
+    trade (the three hip keypoints are collinear, so the pelvis's rotation about the hip axis is only weakly seen):
+    the RMSE of the difference of hip flexion minus lumbar extension, and the frames whose lumbar extension rests
+    on its limit.
+    """
+    kin = kin or {}
     print("\n3b. the reference's own spread: three cameras (one left out) vs four, same 2D, sync and association")
-    print(f"   {'left out':9s} {'hip':>5s} {'knee':>5s} {'ankle':>6s} {'pelvis cm':>9s} {'hip*':>5s} {'knee*':>5s}  "
-          f"(flexion RMSE, deg; L and R; * on the 3D keypoints: trunk-thigh and knee angles)")
+    print(f"   {'left out':9s} {'hip':>5s} {'knee':>5s} {'ankle':>6s} {'pelvis cm':>9s} {'hip*':>5s} {'knee*':>5s} "
+          f"{'hip-lumb':>8s} {'lumbar at limit (frames)':>24s}  (flexion RMSE, deg; L and R; * on the 3D keypoints: "
+          f"trunk-thigh and knee angles; hip-lumb: of hip flexion minus lumbar extension; limit "
+          f"{LUMBAR_LIMIT_DEG:.0f} deg: this run / the reference)")
+    tr, r = read_mot(ref_mot)
+    at_limit = lambda x: int(np.sum(x["lumbar_extension"] >= LUMBAR_LIMIT_DEG - 1))   # noqa: E731
+    dev = {c: np.zeros((len(tr), 2)) for c in FLEXION}             # sum of squared differences
     for drop in cameras:
-        trial = work / f"without_{drop}" / ref.name                  # same trial name: same file stems
+        trial = work / f"without_{drop}{_tag(kin)}" / ref.name        # same trial name: same file stems
         shutil.rmtree(trial.parent, ignore_errors=True)
         trial.mkdir(parents=True)
         shutil.copy(ref / "Config.toml", trial / "Config.toml")
@@ -207,11 +248,27 @@ def bench_reference_spread(ref: Path, work: Path, ref_mot: Path, cameras: list[s
         for sub in ("pose-sync", "pose-associated"):
             shutil.copytree(ref / sub, trial / sub, ignore=shutil.ignore_patterns(f"{drop}_json"))
         timed_run(trial, ["triangulation", "filtering", "augmentation", "kinematics"],
-                  **{"pose.pose_model": "BLAZEPOSE"})
-        e = compare(sorted((trial / "kinematics").glob("*.mot"))[0], ref_mot, 0.0, 60.0)
+                  **{"pose.pose_model": "BLAZEPOSE", **kin})
+        mot = sorted((trial / "kinematics").glob("*.mot"))[0]
+        e = compare(mot, ref_mot, 0.0, 60.0)
         k = compare_keypoints(_raw_trc(trial), _raw_trc(ref), 0.0)
+        t, o = read_mot(mot)
+        for c in FLEXION:
+            d = np.stack([np.interp(tr, t, o[f"{c}_{s}"], left=np.nan, right=np.nan) - r[f"{c}_{s}"] for s in "rl"], 1)
+            dev[c] += np.where(np.isfinite(d), d * d, np.inf)
+        dl = np.interp(tr, t, o["lumbar_extension"]) - r["lumbar_extension"]
+        split = np.sqrt(np.mean([(np.interp(tr, t, o[f"hip_flexion_{s}"]) - r[f"hip_flexion_{s}"] - dl) ** 2
+                                 for s in "rl"]))
         print(f"   {drop:9s} {e['hip_flexion']:5.1f} {e['knee_angle']:5.1f} {e['ankle_angle']:6.1f} {e['pelvis_cm']:9.1f} "
-              f"{k['trunk_thigh']:5.1f} {k['knee']:5.1f}")
+              f"{k['trunk_thigh']:5.1f} {k['knee']:5.1f} {split:8.1f} {at_limit(o):>14d} / {at_limit(r):d}")
+    stable = {c: np.sqrt(d / len(cameras)) <= STABLE_DEG for c, d in dev.items()}
+    print(f"   stable reference frames (three-camera runs within {STABLE_DEG:.0f} deg RMS), of {len(tr)}, R / L: "
+          + ", ".join(f"{c.split('_')[0]} {v[:, 0].sum()} / {v[:, 1].sum()}" for c, v in stable.items()))
+    for c in ("hip_flexion", "knee_angle"):
+        from mocap3d.filtering.runs import runs as true_runs
+        runs = [f"{a}-{b - 1}" if b - a > 1 else f"{a}" for a, b in true_runs(~stable[c].all(1))]
+        print(f"   {c.split('_')[0]} unstable at reference frames (0-based): {', '.join(runs) or '-'}")
+    return stable
 
 
 def _knee_angles(x: np.ndarray, names: list[str]) -> np.ndarray:
@@ -319,18 +376,26 @@ def bench_depth_sources(ref: Path, cameras: list[str], sync: dict[str, float], h
 
 def bench_real(cache: Path, work: Path, cameras: list[str] | None = None,
                intrinsics: tuple[str, ...] = ("calibrated", "default FOV"), spread: bool = True,
-               sources: bool = False, overrides: dict | None = None) -> None:
+               sources: bool = False, overrides: dict | None = None, kin: dict | None = None) -> None:
+    """``overrides``: the one-camera runs only; ``kin``: kinematics of the reference, the three-camera and the
+    one-camera runs alike (the reference's kinematics rerun in its own folder)."""
     import json
+    kin = kin or {}
     demos = fetch_demos(cache)
     src = demos / "Demo_SinglePerson"
-    ref = work / "four_cameras"
-    if not (ref / "kinematics").is_dir():
-        shutil.rmtree(ref, ignore_errors=True)
-        shutil.copytree(src, ref)
+    base = work / "four_cameras"
+    if not (base / "kinematics").is_dir():
+        shutil.rmtree(base, ignore_errors=True)
+        shutil.copytree(src, base)
         print("\n3. real data: four-camera reference (BlazePose, 60 fps) ...")
-        w, c = timed_run(ref, ["calibration", "pose", "synchronization", "association", "triangulation", "filtering",
-                               "augmentation", "kinematics"], **{"pose.pose_model": "BLAZEPOSE"})
+        w, c = timed_run(base, ["calibration", "pose", "synchronization", "association", "triangulation", "filtering",
+                                "augmentation", "kinematics"], **{"pose.pose_model": "BLAZEPOSE"})
         print(f"   reference done in {w:.0f} s wall, {c:.0f} s CPU")
+    ref = base.with_name(base.name + _tag(kin))
+    if kin and not (ref / "kinematics").is_dir():                 # same 3D, kinematics rerun with ``kin``
+        shutil.rmtree(ref, ignore_errors=True)
+        shutil.copytree(base, ref, ignore=shutil.ignore_patterns("kinematics", "gait"))
+        timed_run(ref, ["kinematics"], **{"pose.pose_model": "BLAZEPOSE", **kin})
     ref_mot = sorted((ref / "kinematics").glob("*.mot"))[0]
     height = json.loads((ref / "kinematics" / "kinematics_report.json").read_text())["persons"][0]["height_m"]
     height = float(height.get("given") or height.get("estimated"))
@@ -338,17 +403,20 @@ def bench_real(cache: Path, work: Path, cameras: list[str] | None = None,
     rate = 60.0
     if sources:
         bench_depth_sources(ref, [c for c in sorted(sync) if not cameras or c in cameras], sync, height, overrides)
+    stable = None
     if spread:
-        bench_reference_spread(ref, work, ref_mot, [c for c in sorted(sync) if not cameras or c in cameras])
+        stable = bench_reference_spread(ref, work, ref_mot, [c for c in sorted(sync) if not cameras or c in cameras],
+                                        kin)
     print(f"\n3. each camera alone vs the four-camera result ({ref_mot.name}); participant_height = {height:.2f} m "
           f"(the reference's estimate, as a user would type it)")
     print(f"   {'camera':7s} {'intrinsics':15s} {'lifter':9s} {'hip':>5s} {'knee':>5s} {'ankle':>6s} "
-          f"{'pelvis cm':>9s} {'hip*':>5s} {'knee*':>5s} {'frames':>6s} {'swaps':>5s} {'wall s':>7s} {'CPU s':>6s}  "
-          f"(flexion RMSE, deg; L and R; * on the 3D keypoints: trunk-thigh and knee angles; swaps: frames "
-          f"relabelled left/right)")
+          f"{'pelvis cm':>9s} {'hip*':>5s} {'knee*':>5s} {'frames':>6s} {'swaps':>5s} {'wall s':>7s} {'CPU s':>6s}"
+          + (f" {'hip|st':>6s} {'knee|st':>7s} {'ankle|st':>8s}" if stable else "")
+          + "  (flexion RMSE, deg; L and R; * on the 3D keypoints: trunk-thigh and knee angles; swaps: frames "
+          f"relabelled left/right" + ("; |st: on the reference's stable frames only (3b)" if stable else "") + ")")
     for cam in [c for c in sorted(sync) if not cameras or c in cameras]:
         for intr in intrinsics:
-            trial = work / f"{cam}_{intr.split()[0]}"
+            trial = work / f"{cam}_{intr.split()[0]}{_tag(kin)}"
             shutil.rmtree(trial, ignore_errors=True)
             trial.mkdir(parents=True)
             shutil.copy(ref / "Config.toml", trial / "Config.toml")
@@ -362,14 +430,16 @@ def bench_real(cache: Path, work: Path, cameras: list[str] | None = None,
                 write_calibration(rig.subset([cam]), trial / "calibration" / "Calib.toml")
             w, c = timed_run(trial, ["triangulation", "filtering", "augmentation", "kinematics"],
                              **{"pose.pose_model": "BLAZEPOSE", "project.participant_height": height,
-                                "project.frame_range": "all", **(overrides or {})})
+                                "project.frame_range": "all", **kin, **(overrides or {})})
             rep = json.loads((trial / "pose-3d" / "monocular_report.json").read_text())
-            e = compare(sorted((trial / "kinematics").glob("*.mot"))[0], ref_mot, float(sync[cam]), rate)
+            e = compare(sorted((trial / "kinematics").glob("*.mot"))[0], ref_mot, float(sync[cam]), rate, stable)
             swaps = (rep.get("left_right_swaps") or {}).get("frames_swapped_any_group", "-")
             k = compare_keypoints(_raw_trc(trial), _raw_trc(ref), float(sync[cam]))
             print(f"   {cam:7s} {intr:15s} {rep['lifter']:9s} {e['hip_flexion']:5.1f} {e['knee_angle']:5.1f} "
                   f"{e['ankle_angle']:6.1f} {e['pelvis_cm']:9.1f} {k['trunk_thigh']:5.1f} {k['knee']:5.1f} "
-                  f"{e['frames']:6d} {swaps:>5} {w:7.1f} {c:6.1f}")
+                  f"{e['frames']:6d} {swaps:>5} {w:7.1f} {c:6.1f}"
+                  + (f" {e['hip_flexion_stable']:6.1f} {e['knee_angle_stable']:7.1f} {e['ankle_angle_stable']:8.1f}"
+                     if stable else ""))
 
 
 def bench_video(work: Path, cache: Path) -> None:
@@ -425,6 +495,8 @@ def main() -> None:
     ap.add_argument("--skip-spread", action="store_true", help="real data: skip the three-camera reference runs")
     ap.add_argument("--set", action="append", metavar="KEY=VALUE", help="real data: a config override for the "
                     "one-camera runs, e.g. monocular.subtalar_sigma_deg=10 (repeatable)")
+    ap.add_argument("--kinematics-set", action="append", metavar="KEY=VALUE", help="real data: a config override for "
+                    "the kinematics of the reference and of every run, e.g. kinematics.keypoint_lumbar_weight=1e-3")
     ap.add_argument("--sources", action="store_true", help="real data: where the error comes from (2D / 3D prior "
                     "from the camera or from the four-camera 3D)")
     a = ap.parse_args()
@@ -440,7 +512,8 @@ def main() -> None:
     a.cache.mkdir(parents=True, exist_ok=True)
     if not a.skip_real:
         bench_real(a.cache, work, a.cameras, ("calibrated",) if a.calibrated_only else ("calibrated", "default FOV"),
-                   not a.skip_spread, a.sources, dict(parse_set(x) for x in a.set or []))
+                   not a.skip_spread, a.sources, dict(parse_set(x) for x in a.set or []),
+                   dict(parse_set(x) for x in a.kinematics_set or []))
     if not a.skip_video:
         bench_video(work, a.cache)
 
