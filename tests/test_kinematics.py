@@ -192,8 +192,8 @@ def test_scale_model_keeps_mass_and_lifts_standing_height():
 
 
 def test_lm_marker_positions_match_opensim(monkeypatch):
-    """The solver reads marker positions through the bindings' C entry points; they are OpenSim's own
-    positions (and the public API is used where those entry points are missing)."""
+    """The solver reads marker positions and station Jacobians through the bindings' C entry points; they
+    are OpenSim's own (and the public API is used where those entry points are missing)."""
     from mocap3d.kinematics import lm_solver
     model = build_model("full")
     names = attach_markers(model, "HALPE_26")
@@ -205,10 +205,12 @@ def test_lm_marker_positions_match_opensim(monkeypatch):
     q = default_q(model, solver.state)
     q[q_indices(model, solver.state, list(traj))] = q_traj[2]
     fast = solver.positions(q)
-    monkeypatch.setattr(lm_solver, "_location_in_ground", None)
+    fast_jacobian = solver._jacobian()
+    monkeypatch.setattr(lm_solver, "_FAST_BINDINGS", False)
     public = solver.positions(q)
-    assert fast.shape == (len(names), 3)
+    assert fast.shape == (len(names), 3) and fast_jacobian.shape == (3 * len(names), solver.nu)
     np.testing.assert_array_equal(fast, public)
+    np.testing.assert_array_equal(fast_jacobian, solver._jacobian())
     np.testing.assert_allclose(fast, truth[2], atol=1e-12)
 
 

@@ -39,7 +39,7 @@ import opensim as osim
 
 from ..errors import Mocap3dError
 from ..logs import atomic_write
-from .forward import _sweep, load_model
+from .forward import _sweep, load_model, working_state
 
 FORMAT = "mocap3d.body_transforms"
 FORMAT_VERSION = 1
@@ -60,7 +60,7 @@ def body_transforms(model: str | Path | osim.Model, coordinates: np.ndarray, coo
     """
     model = load_model(model)
     coordinates = np.atleast_2d(np.asarray(coordinates, dtype=float))
-    state = model.initSystem()
+    state = working_state(model)
     bs = model.getBodySet()
     names = list(body_names) if body_names is not None else [bs.get(i).getName() for i in range(bs.getSize())]
     missing = [n for n in names if not bs.contains(n)]

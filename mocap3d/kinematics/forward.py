@@ -22,6 +22,15 @@ def load_model(model: str | Path | osim.Model) -> osim.Model:
     return osim.Model(str(path))
 
 
+def working_state(model: osim.Model) -> osim.State:
+    """The model's working state when it has a system (saves an ``initSystem()``, ~10 ms), else a new one.
+
+    Only for models whose topology has not changed since their last ``initSystem()``
+    (moving markers, or scaling with ``Model.scale``, which rebuilds the system itself, is fine).
+    """
+    return model.updWorkingState() if model.hasSystem() else model.initSystem()
+
+
 def q_indices(model: osim.Model, state: osim.State, names: Sequence[str]) -> np.ndarray:
     """Index in the state's Q vector of each coordinate in ``names`` (N,)."""
     cs = model.getCoordinateSet()
@@ -48,8 +57,8 @@ def default_q(model: osim.Model, state: osim.State) -> np.ndarray:
 
 
 def marker_positions(model: str | Path | osim.Model, coordinates: np.ndarray, coordinate_names: Sequence[str],
-                     marker_names: Sequence[str] | None = None, markerset: str | Path | dict | None = None
-                     ) -> np.ndarray:
+                     marker_names: Sequence[str] | None = None, markerset: str | Path | dict | None = None,
+                     state: osim.State | None = None) -> np.ndarray:
     """Marker positions in ground for a trajectory of coordinate values.
 
     Args:
@@ -62,6 +71,8 @@ def marker_positions(model: str | Path | osim.Model, coordinates: np.ndarray, co
             (after attaching ``markerset``).
         markerset: optional marker set to attach first: a name (``HALPE_26``,
             ``LSTM``...), a MarkerSet XML path or a dict name -> (body, location).
+        state: the working state of ``model`` (a Model whose system is up to date, no
+            ``markerset``), which saves an ``initSystem()``; its Q values are overwritten.
 
     Returns:
         (F, M, 3) positions in metres, ground frame (Y up).
@@ -72,7 +83,7 @@ def marker_positions(model: str | Path | osim.Model, coordinates: np.ndarray, co
     coordinates = np.atleast_2d(np.asarray(coordinates, dtype=float))
     if coordinates.shape[1] != len(coordinate_names):
         raise Mocap3dError(f"coordinates have {coordinates.shape[1]} columns but {len(coordinate_names)} names")
-    state = model.initSystem()
+    state = state if state is not None and markerset is None else model.initSystem()
     ms = model.getMarkerSet()
     names = list(marker_names) if marker_names is not None else [ms.get(i).getName() for i in range(ms.getSize())]
     missing = [n for n in names if not ms.contains(n)]

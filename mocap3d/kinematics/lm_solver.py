@@ -25,10 +25,16 @@ import opensim as osim
 from ..errors import Mocap3dError
 
 try:    # the bindings' own C entry points: a third of the Python wrappers' cost per marker and frame
+    from opensim._simbody import MatrixBaseDouble__to_numpy as _matrix_to_numpy
+    from opensim._simbody import SimbodyMatterSubsystem_calcStationJacobian as _station_jacobian
+    from opensim._simbody import State_setQ as _set_q
     from opensim._simbody import Vec3__to_numpy as _vec3_to_numpy
+    from opensim._simbody import Vector_createFromMat as _vector
+    from opensim._simulation import Model_realizePosition as _realize_position
     from opensim._simulation import Point_getLocationInGround as _location_in_ground
+    _FAST_BINDINGS = True
 except ImportError:  # pragma: no cover - other builds of the bindings
-    _vec3_to_numpy = _location_in_ground = None
+    _FAST_BINDINGS = False
 
 
 def supports(model: osim.Model) -> str | None:
@@ -152,11 +158,14 @@ class LMSolver:
 
     def positions(self, q: np.ndarray) -> np.ndarray:
         """(M, 3) marker positions in ground at Q vector ``q``."""
-        self.state.setQ(osim.Vector.createFromMat(q))
-        self.model.realizePosition(self.state)
-        if _location_in_ground is not None:
-            return np.array([_vec3_to_numpy(_location_in_ground(mk, self.state), 3) for mk in self.markers])
-        return np.array([mk.getLocationInGround(self.state).to_numpy() for mk in self.markers])
+        state = self.state
+        if _FAST_BINDINGS:
+            _set_q(state, _vector(q))
+            _realize_position(self.model, state)
+            return np.array([_vec3_to_numpy(_location_in_ground(mk, state), 3) for mk in self.markers])
+        state.setQ(osim.Vector.createFromMat(q))
+        self.model.realizePosition(state)
+        return np.array([mk.getLocationInGround(state).to_numpy() for mk in self.markers])
 
     def set_coordinate_tasks(self, q_index: np.ndarray, weights: np.ndarray, targets: np.ndarray) -> None:
         """Coordinate tasks as in OpenSim IK: add ``weight * (q - target)**2`` (rad or m) to the cost."""
@@ -181,6 +190,12 @@ class LMSolver:
         return r
 
     def _jacobian(self) -> np.ndarray:
+        """(3M, NU) station Jacobian of the markers at the realized state (a new array)."""
+        if _FAST_BINDINGS:
+            _station_jacobian(self.matter, self.state, self.mobods, self.stations, self.J)
+            out = np.empty((3 * len(self.markers), self.nu))
+            _matrix_to_numpy(self.J, out)
+            return out
         self.matter.calcStationJacobian(self.state, self.mobods, self.stations, self.J)
         return self.J.to_numpy()
 
@@ -240,23 +255,33 @@ class LMSolver:
         r = self._residual(w3, p, obs, q, px)
         cost = r @ r
         lam, nu = self.damping, 2.0             # damping carried over from the previous frame (capped)
+        n3 = w3.size
+        jbuf = np.empty((n3 + self.task_q.size, self.nu))      # weighted marker rows, then the task rows
+        jbuf[n3:] = self.task_rows
         it = 0
         for it in range(1, (max_iter or self.max_iter) + 1):
             J3 = self._jacobian()
-            J = w3[:, None] * J3
-            if px is not None:
+            if px is None:                      # markers and coordinate tasks: task rows are constant
+                J = jbuf
+                np.multiply(w3[:, None], J3, out=J[:n3])
+            else:
+                J = w3[:, None] * J3
                 _, d = self._project(p.reshape(-1, 3))
                 Jp = np.matmul(d, J3.reshape(len(d), 3, -1)) * px[0][:, :, None]
                 J = np.vstack([J, Jp.reshape(-1, J3.shape[1])])
-            if self.task_q.size:
-                J = np.vstack([J, self.task_rows])
+                if self.task_q.size:
+                    J = np.vstack([J, self.task_rows])
             H = J.T @ J
             g = J.T @ r
             diag = H.diagonal().copy()
             reg = 1e-9 * (diag.max() if diag.size else 1.0)
             free = self._free(q, g)
             every = bool(free.all())                # the usual case: no copies of the free block
-            Hf, gf, df = (H, g, diag) if every else (H[np.ix_(free, free)], g[free], diag[free])
+            if every:
+                Hf, gf, df = H, g, diag
+            else:
+                fi = np.flatnonzero(free)
+                Hf, gf, df = H[fi[:, None], fi], g[fi], diag[fi]
             stride = len(df) + 1                  # flat stride of the diagonal
             improved = dirty = False
             for _ in range(12):

@@ -17,7 +17,7 @@ from ..logs import get_logger
 from ..markers import Markers3D
 from ..skeletons import SKELETONS, get_skeleton
 from . import scaling
-from .forward import marker_positions
+from .forward import marker_positions, working_state
 from .ik import IKResult, solve_ik
 from .markersets import (DEFAULT_PELVIS_WEIGHT, LOOSE_KEYPOINTS, _base, attach_markers, auto_pelvis_weight,
                          default_weights, marker_definitions)
@@ -50,7 +50,7 @@ class KinematicsOptions:
     min_markers: int = 6
     scaling_iterations: int = 6               # posture-corrected refinements of the scale factors
     scaling_frames_max: int = 40              # frames used by each refinement IK
-    scaling_tolerance: float = 1e-4           # refinements stop when no factor changes more (relative)
+    scaling_tolerance: float = 1e-3           # refinements stop when no factor changes more (relative)
     scaling_rel_cost_tol: float = 1e-4        # LM convergence of the refinement IK (relative cost decrease)
     coordinate_weights: dict[str, float] = field(default_factory=dict)   # IK coordinate tasks (OpenSim units)
     keypoint_lumbar_weight: float = 1e-5      # lumbar_extension task with detector keypoints alone (0 = off)
@@ -181,8 +181,7 @@ def scale_from_markers(model: osim.Model, markers: Markers3D, opts: KinematicsOp
     measured = scaling.segment_lengths(data[:, cols], measure, markers.rate, frames,
                                        trimmed_percent=opts.trimmed_extrema_percent)
     used = int(frames.sum())
-    generic_model = osim.Model(model)
-    generic_pts = marker_positions(generic_model, np.zeros((1, 0)), [], measure)[0]
+    generic_pts = marker_positions(model, np.zeros((1, 0)), [], measure, state=working_state(model))[0]
     generic = scaling.model_lengths(generic_pts, measure)
     h_model = model_height()
     fallback = (opts.height / h_model) if opts.height else None
@@ -194,13 +193,13 @@ def scale_from_markers(model: osim.Model, markers: Markers3D, opts: KinematicsOp
         log.warning("no segment could be measured from the markers; model scaled uniformly to %.2f m",
                     opts.height or opts.default_height)
     else:
-        factors, posture = _refine(generic_model, factors, how, data, names, frames, markers.rate, opts, label,
+        factors, posture = _refine(model, factors, how, data, names, frames, markers.rate, opts, label,
                                    measure)
     est = scaling.estimate_height(factors, h_model)
     if opts.height and abs(est - opts.height) > 0.1 * opts.height:
         log.warning("height from the markers (%.2f m) differs from participant_height (%.2f m) by more than 10%%",
                     est, opts.height)
-    scaling.scale_model(model, factors, opts.mass, scaling.pelvis_axes(factors, how))
+    scaling.scale_model(model, factors, opts.mass, scaling.pelvis_axes(factors, how), state=working_state(model))
     moved = {}
     movable = [n for n in names if n.endswith("_study") and trusted.get(n, 0.0) == 0.0]
     if opts.place_markers and movable and sum(w > 0 for w in trusted.values()) >= 6:
@@ -249,13 +248,14 @@ def place_markers(model: osim.Model, data: np.ndarray, names: list[str], frames:
     scaling refinement's solution on the same frames). Only markers whose
     median position lies more than ``min_move`` (m) from their current one move.
     ``solutions``: if given, the IK's coordinates are appended to it (to start a next placement from).
-    The model's system is not rebuilt after the markers move: its next user calls ``initSystem()``.
+    The model's system is not rebuilt after the markers move (marker locations are read from their
+    properties, so its working state stays usable: :func:`working_state`).
 
     Returns ``{marker: displacement (m)}``.
     """
     from .forward import default_q, q_indices
     idx = _scaling_subset(frames, opts)
-    state = model.initSystem()
+    state = working_state(model)
     res = solve_ik(model, data[idx], names, np.arange(len(idx)) / rate, trusted, opts.accuracy,
                    opts.constraint_weight, min(opts.min_markers, 3), opts.solver, show_progress=False,
                    coordinate_tasks=resolve_coordinate_weights(opts, [n for n in names if trusted.get(n, 0) > 0]),
@@ -323,13 +323,22 @@ def _refine(generic: osim.Model, factors: dict[str, float], how: dict[str, str],
     cols = [names.index(n) for n in measure]
     values, previous = None, None
     groups = scaling.segment_pairs(measure)
+    trial_model, applied = osim.Model(generic), None      # one copy, rescaled in place by each round's ratios
     for k in range(opts.scaling_iterations):
-        trial_model = osim.Model(generic)
-        scaling.scale_model(trial_model, factors, None, scaling.pelvis_axes(factors, how))
+        axes = scaling.pelvis_axes(factors, how)
+        if applied is None:
+            scaling.scale_model(trial_model, factors, None, axes)
+        else:
+            done = scaling.pelvis_axes(applied, how)
+            scaling.scale_model(trial_model, {b: factors[b] / applied[b] for b in factors}, None,
+                                {b: tuple(np.divide(axes[b], done[b])) for b in axes},
+                                state=trial_model.updWorkingState())
+        applied = dict(factors)
         res = solve_ik(trial_model, data[idx], names, times, weights, opts.accuracy, opts.constraint_weight,
                        min(opts.min_markers, 3), opts.solver, show_progress=False,
                        coordinate_tasks=opts.coordinate_weights, initial=values,
-                       rel_cost_tol=opts.scaling_rel_cost_tol, state=trial_model.updWorkingState())
+                       rel_cost_tol=opts.scaling_rel_cost_tol, state=trial_model.updWorkingState(),
+                       backward_iterations=0)
         values = res.values
         if res.model_points is not None and all(n in res.marker_names for n in measure):
             pts = res.model_points[:, [res.marker_names.index(n) for n in measure]]
@@ -380,7 +389,7 @@ def kinematics_from_markers(markers: Markers3D, opts: KinematicsOptions | None =
                                                                          opts.skeleton, pelvis_weight)
     result = solve_ik(scaled.model, markers.data, markers.names, markers.times, weights, opts.accuracy,
                       opts.constraint_weight, opts.min_markers, opts.solver, show_progress,
-                      resolve_coordinate_weights(opts, markers.names))
+                      resolve_coordinate_weights(opts, markers.names), state=working_state(scaled.model))
     result.weighting = weighting
     return scaled, result
 

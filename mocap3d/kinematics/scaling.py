@@ -232,7 +232,7 @@ def estimate_height(factors: dict[str, float], model_height: float) -> float:
 
 
 def scale_model(model: osim.Model, factors: dict[str, float | Sequence[float]], mass: float | None = None,
-                axes: dict[str, Sequence[float]] | None = None) -> osim.Model:
+                axes: dict[str, Sequence[float]] | None = None, state: osim.State | None = None) -> osim.Model:
     """Scale ``model`` in place with OpenSim (bodies, joints, splines, markers) and set its total mass.
 
     Args:
@@ -243,8 +243,10 @@ def scale_model(model: osim.Model, factors: dict[str, float | Sequence[float]], 
 
     The default value of ``pelvis_ty`` (standing height) is multiplied by the
     mean thigh/shank factor so the default pose keeps the feet on the floor.
+    ``state``: the model's working state when it already has a system (saves an ``initSystem()``).
+    Scaling a scaled model again multiplies the factors (geometry; masses are kept).
     """
-    state = model.initSystem()
+    state = state if state is not None else model.initSystem()
     cs = model.updCoordinateSet()
     if cs.contains("pelvis_ty"):        # before Model.scale, whose last step rebuilds the system
         leg = [factors[b] for b in ("femur_r", "femur_l", "tibia_r", "tibia_l") if b in factors]
