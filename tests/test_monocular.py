@@ -99,15 +99,14 @@ def test_side_view_angles_translation_speed_and_stride(lifter):
 
 @pytest.mark.parametrize("lifter", ["none", "stand-in"])
 def test_45_degree_view_angles(lifter):
-    """Bar: 4 deg for hip, knee and ankle flexion. From 2D alone ('none') the far foot, seen obliquely and hidden
-    behind the near leg in mid-swing, leaves its ankle at 4.1 deg on this capture (3.6 deg mean over seeds 3-6,
-    2.8-4.1), asserted at 4.5: the measured limit, not the bar."""
+    """Bar: 4 deg for hip, knee and ankle flexion. The hardest row is the far ankle from 2D alone ('none'): its foot,
+    seen obliquely and hidden behind the near leg in mid-swing, is at 3.5 deg on this capture (2.3-3.5 over the
+    benchmark's seeds 1-8)."""
     e = errors("45", lifter)
     print("45", lifter, {k: round(v, 4) for k, v in e.items()})
     for c in FLEXION:
         for s in "rl":
-            bar = 4.5 if (lifter == "none" and c == "ankle_angle" and s == "l") else 4.0
-            assert e[f"{c}_{s}"] <= bar, (c, s, e)
+            assert e[f"{c}_{s}"] <= 4.0, (c, s, e)
     assert e["pelvis_m"] <= 0.03, e
     assert abs(e["speed"]) <= 0.03 and abs(e["stride"]) <= 0.03, e
 

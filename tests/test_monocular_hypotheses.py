@@ -101,5 +101,5 @@ def test_frontal_view_branch_matches_truth():
             knee = np.degrees(res.fit.values[:, res.fit.coordinates.index("knee_angle_r")])
             rmse = np.sqrt(np.mean((knee - cap.motion["knee_angle_r"][res.frames]) ** 2))
             assert rmse < 10.0, rmse
-    # measured: 0.92 tracked frame to frame, 1.00 chosen over the clip
+    # measured: 0.92 tracked frame to frame, 0.98 chosen over the clip (3 of 179 clear frames differ)
     assert agree[True] >= 0.98, agree
