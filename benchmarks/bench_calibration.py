@@ -16,6 +16,10 @@ reference's own intrinsics; each rig is compared with the reference after a
 similarity alignment of the camera centres: scale, centre error (mm) and
 orientation error (deg) per camera, reprojection RMS (px), offsets found
 (frames), camera-frames whose left/right labels were exchanged, CPU time.
+Then what the keypoints pin (:func:`pinning`): the same keypoints (left/right
+swaps undone) adjusted with the reference rig held, with its centres held and
+free, and the free optimum on block-bootstrap resamplings of the frames
+(``--boot N``).
 Run: python benchmarks/bench_calibration.py --real /path/to/Demo_SinglePerson
 """
 from __future__ import annotations
@@ -30,15 +34,16 @@ import numpy as np
 from mocap3d.calibration.boards import Board
 from mocap3d.calibration.intrinsics import calibrate_intrinsics
 from mocap3d.calibration.render import pixel_rays, random_board_views
-from mocap3d.camera import Camera
+from mocap3d.camera import Camera, matrix_to_rodrigues
 
 
-def real_keypoints(trial: Path, height: float = 1.69, max_offset: float = 8.0) -> None:
+def real_keypoints(trial: Path, height: float = 1.69, max_offset: float = 8.0, n_boot: int = 10) -> None:
     """Keypoint calibration on a real trial against its Qualisys calibration (module docstring)."""
     import logging
     from mocap3d.calibration import calculate_intrinsics
     from mocap3d.calibration.converters import read_qualisys
     from mocap3d.calibration.from_keypoints import calibrate_from_keypoints
+    from mocap3d.calibration.keypoint_consistency import fix_swaps
     from mocap3d.calibration.person_select import select_person
     from mocap3d.evaluation import rotation_angle_deg, similarity_align
     from mocap3d.io.openpose import read_openpose_folders
@@ -76,15 +81,78 @@ def real_keypoints(trial: Path, height: float = 1.69, max_offset: float = 8.0) -
         print(f"{label:<48} {s:6.3f}  " + "  ".join(f"{v:9.1f}" for v in d) + "  "
               + "  ".join(f"{v:9.2f}" for v in ori) + "  " + "/".join(f"{v:.1f}" for v in res.rms_px)
               + "  " + "/".join(f"{v:+.2f}" for v in res.offsets_frames) + f"  {int(res.swapped.sum()):5d}  {cpu:5.1f}")
+    kp_fixed, _ = fix_swaps(list(ref), data, sk.names, 14.0, 0.3)   # left/right swaps undone with the reference rig
+    pinning(ref, kp_fixed, n_boot=n_boot)
+
+
+def _adjust_reference(ref, kp: np.ndarray, threshold: float, f_scale_px: float, **hold) -> tuple[float, np.ndarray, list]:
+    """Bundle adjustment of the keypoints (C, F, K, 3) from the reference rig (its intrinsics) with ``hold``
+    (:func:`bundle_adjust_points` options): robust cost, centre errors (C, 3) m after similarity alignment onto
+    the reference, the observations' residuals (C, N) px and the cameras."""
+    from mocap3d.calibration.from_keypoints import bundle_adjust_points
+    from mocap3d.evaluation import similarity_align
+    C = kp.shape[0]
+    uv = np.nan_to_num(kp[..., :2]).reshape(C, -1, 2)
+    ok = (np.isfinite(kp).all(-1) & (np.nan_to_num(kp[..., 2]) >= threshold)).reshape(C, -1)
+    ok &= ok.sum(0)[None] >= 2
+    cams, _, err = bundle_adjust_points(list(ref), uv, ok, ref.triangulate(uv, ok.astype(float)),
+                                        f_scale_px=f_scale_px, max_nfev=100, **hold)
+    e = np.where(np.isfinite(err), err, 0.0)
+    cost = float(np.sum(2 * f_scale_px ** 2 * (np.sqrt(1 + (e / f_scale_px) ** 2) - 1)))
+    est = np.array([c.position for c in cams])
+    r = np.array([c.position for c in ref])
+    sc, R, t = similarity_align(est, r)
+    return cost, sc * est @ R.T + t - r, err, [c.copy(rotation=matrix_to_rodrigues(c.R @ R.T)) for c in cams]
+
+
+def pinning(ref, kp: np.ndarray, threshold: float = 0.3, f_scale_px: float = 5.0, n_boot: int = 10,
+            block: int = 10) -> None:
+    """What the keypoints pin: the same 2D keypoints (C, F, K, 3) against the reference rig ``ref``, with its
+    intrinsics, held whole (the points alone adjusted), with its centres held (orientations adjusted) and
+    free (every pose but the first camera's adjusted): robust cost, median residual per camera (px), centre
+    error after similarity alignment (mm) and orientation change (deg); then the free adjustment on
+    ``n_boot`` block-bootstrap resamplings of the frames (blocks of ``block`` frames drawn with replacement):
+    how far the optimum moves with the frames the keypoints come from."""
+    from mocap3d.evaluation import rotation_angle_deg
+    C, F = kp.shape[:2]
+    ok = np.isfinite(kp).all(-1) & (np.nan_to_num(kp[..., 2]) >= threshold)
+    n_obs = int((ok & (ok.sum(0) >= 2)[None]).sum())
+    print(f"\nwhat the keypoints pin (reference intrinsics, {n_obs} observations; robust cost = "
+          f"sum 2 s^2 (sqrt(1 + e^2 / s^2) - 1), s = {f_scale_px:g} px):")
+    print(f"{'reference rig':<42} {'cost':>9}  " + "  ".join(f"{n + ' px':>9}" for n in ref.names) + "  "
+          + "  ".join(f"{n + ' mm':>9}" for n in ref.names) + "  " + "  ".join(f"{n + ' deg':>9}" for n in ref.names))
+    for label, kw in [("held (points adjusted)", {"fixed": range(C)}),
+                      ("centres held, orientations adjusted", {"fixed": [], "hold_centres": True}),
+                      ("free (from the reference)", {"fixed": 0})]:
+        cost, d, err, cams = _adjust_reference(ref, kp, threshold, f_scale_px, **kw)
+        ori = [rotation_angle_deg(c.R, o.R) for c, o in zip(cams, ref)]
+        print(f"{label:<42} {cost:9.0f}  " + "  ".join(f"{np.nanmedian(v):9.2f}" for v in err) + "  "
+              + "  ".join(f"{v:9.1f}" for v in np.linalg.norm(d, axis=1) * 1000) + "  "
+              + "  ".join(f"{v:9.2f}" for v in ori))
+    rng = np.random.default_rng(0)
+    dist, rise = [], []
+    for _ in range(n_boot):
+        frames = (rng.integers(0, F // block, F // block)[:, None] * block + np.arange(block)).ravel()
+        cost, d, _, _ = _adjust_reference(ref, kp[:, frames], threshold, f_scale_px, fixed=0)
+        held, _, _, _ = _adjust_reference(ref, kp[:, frames], threshold, f_scale_px, fixed=[], hold_centres=True)
+        dist.append(np.linalg.norm(d, axis=1) * 1000)
+        rise.append(100 * (held / cost - 1))
+    if n_boot:
+        dist = np.array(dist)
+        print(f"free, {n_boot} block-bootstrap resamplings of the frames ({block}-frame blocks): centre errors "
+              + ", ".join(f"{n} {lo:.0f}-{hi:.0f} (median {m:.0f})" for n, lo, hi, m in
+                          zip(ref.names, dist.min(0), dist.max(0), np.median(dist, 0)))
+              + f" mm; holding the reference centres costs {min(rise):.1f}-{max(rise):.1f} % more")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--real", type=Path, metavar="TRIAL", help="keypoint calibration on a real trial (docstring)")
     ap.add_argument("--max-offset", type=float, default=8.0, help="offsets searched with --real, frames")
+    ap.add_argument("--boot", type=int, default=10, help="block-bootstrap resamplings with --real")
     a = ap.parse_args()
     if a.real:
-        real_keypoints(a.real, max_offset=a.max_offset)
+        real_keypoints(a.real, max_offset=a.max_offset, n_boot=a.boot)
         return
     cam = Camera("bench", (1920, 1080), [[1450, 0, 965], [0, 1452, 538], [0, 0, 1]], [-0.08, 0.03, 0.0004, -0.0002])
     board = Board("checkerboard", (6, 9), 0.04)

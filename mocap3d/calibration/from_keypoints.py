@@ -277,16 +277,23 @@ def initialize(xy: np.ndarray, valid: np.ndarray, focal: np.ndarray, names: Sequ
 
 # --------------------------------------------------------------------------- bundle adjustment
 def bundle_adjust_points(cameras: Sequence[Camera], uv: np.ndarray, valid: np.ndarray, X: np.ndarray,
-                         fixed: int, f_scale_px: float = 1.5, max_nfev: int = 60) -> tuple[list[Camera], np.ndarray, np.ndarray]:
-    """Adjust camera poses (all but camera ``fixed``) and free 3D points together.
+                         fixed: int | Sequence[int], f_scale_px: float = 1.5, max_nfev: int = 60,
+                         hold_centres: bool = False) -> tuple[list[Camera], np.ndarray, np.ndarray]:
+    """Adjust camera poses (all but the ``fixed`` cameras) and free 3D points together.
 
     Args:
         cameras: posed cameras (intrinsics fixed).
         uv: (C, N, 2) observed pixels (distorted).
         valid: (C, N) observations to use.
         X: (N, 3) initial points (rows with NaN are left out and stay NaN).
-        fixed: index of the camera whose pose is held (defines the frame; scale stays free).
+        fixed: index (or indices) of the cameras whose poses are held (one defines the frame; the
+            scale stays free); every camera: the points alone are adjusted (triangulation with the
+            full lens model).
         f_scale_px: robust loss scale, pixels.
+        hold_centres: the other cameras keep their centres and turn only (3 parameters each); with
+            three or more cameras the centres set the frame and the scale. For measuring how well
+            keypoints pin the centres: the cost with a reference rig's centres held against the
+            cost of the free adjustment.
 
     Returns:
         Adjusted cameras, points (N, 3) and pixel residual norms (C, N) (NaN where not used).
@@ -297,9 +304,11 @@ def bundle_adjust_points(cameras: Sequence[Camera], uv: np.ndarray, valid: np.nd
     ci, pi = np.nonzero(valid & keep[None])
     obs = uv[ci, pi]
     M, P = len(ci), int(keep.sum())
-    free = [c for c in range(C) if c != fixed]
-    col = {c: 6 * k for k, c in enumerate(free)}
-    n_cam = 6 * len(free)
+    held = {int(fixed)} if np.ndim(fixed) == 0 else {int(c) for c in fixed}
+    free = [c for c in range(C) if c not in held]
+    width = 3 if hold_centres else 6
+    col = {c: width * k for k, c in enumerate(free)}
+    n_cam = width * len(free)
     K = np.array([c.matrix for c in cameras])
     dist = np.zeros((C, 5))
     for c, cam in enumerate(cameras):
@@ -307,11 +316,13 @@ def bundle_adjust_points(cameras: Sequence[Camera], uv: np.ndarray, valid: np.nd
     fish = np.array([c.fisheye for c in cameras])
     r0 = np.array([c.rotation for c in cameras])
     t0 = np.array([c.translation for c in cameras])
+    centres = np.array([c.position for c in cameras])
 
     def unpack(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         r, t = r0.copy(), t0.copy()
         for c, o in col.items():
-            r[c], t[c] = p[o:o + 3], p[o + 3:o + 6]
+            r[c] = p[o:o + 3]
+            t[c] = -rodrigues_to_matrix(r[c]) @ centres[c] if hold_centres else p[o + 3:o + 6]
         return r, t, p[n_cam:].reshape(P, 3)
 
     per_cam = [(c, np.flatnonzero(ci == c)) for c in range(C)]
@@ -336,12 +347,12 @@ def bundle_adjust_points(cameras: Sequence[Camera], uv: np.ndarray, valid: np.nd
     for c, o in col.items():
         r = np.flatnonzero(ci == c)
         r2 = np.concatenate([2 * r, 2 * r + 1])
-        rr.append(np.repeat(r2, 6))
-        cc.append(np.tile(np.arange(o, o + 6), len(r2)))
+        rr.append(np.repeat(r2, width))
+        cc.append(np.tile(np.arange(o, o + width), len(r2)))
     rr_, cc_ = np.concatenate(rr), np.concatenate(cc)
     sparsity = coo_matrix((np.ones(len(rr_), int), (rr_, cc_)), shape=(2 * M, n_cam + 3 * P)).tocsr()
     sparsity.data[:] = 1
-    p0 = np.concatenate([np.concatenate([[*r0[c], *t0[c]] for c in free]) if free else np.zeros(0),
+    p0 = np.concatenate([np.concatenate([[*r0[c], *t0[c]][:width] for c in free]) if free else np.zeros(0),
                          X[keep].ravel()])
     # lsmr's vector products gain nothing from BLAS threads; on 2 shared cores they cost 2.3x the wall time
     with threadpool_limits(1, user_api="blas"):
