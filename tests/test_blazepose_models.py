@@ -84,7 +84,12 @@ def test_offline_file_given_by_hand(fake_npm, tmp_path):
     assert bm.landmark_tflite("heavy", local=own) == own
     with pytest.raises(Mocap3dError, match="not found"):
         bm.landmark_tflite("heavy", local=tmp_path / "absent.tflite")
+    # the tarball given again: the cached copy, right, is not written again
+    stamp = (tmp_path / "models" / "pose_landmark_heavy.tflite").stat().st_mtime_ns
+    assert bm.landmark_tflite("heavy", local=tgz).stat().st_mtime_ns == stamp
     # a tarball without the model, or with another file under its name
+    for p in (tmp_path / "models").iterdir():
+        p.unlink()
     bad = make_tgz(tmp_path / "other.tgz", {"pose_landmark_lite.tflite": b"not the lite model"})
     with pytest.raises(Mocap3dError, match="no package/pose_landmark_heavy.tflite"):
         bm.landmark_tflite("heavy", local=bad)

@@ -89,17 +89,13 @@ def _blazepose(pose_cfg: Mapping[str, Any], rate: float, static: bool) -> Estima
     """Single-person BlazePose on the configured runtime (onnxruntime unless it is unavailable) and landmark model
     (``blazepose_model``: 'full' from the mediapipe wheel; 'lite' and 'heavy' fetched once, onnxruntime only)."""
     from .blazepose import BlazePose
-    from .blazepose_models import check_variant, landmark_tflite
+    from .blazepose_models import landmark_tflite
     max_side = int(pose_cfg.get("max_image_side", 0)) or None
     runtime = str(pose_cfg.get("blazepose_runtime", "onnxruntime")).lower()
     if runtime not in ("onnxruntime", "mediapipe"):
         raise ConfigError(f"pose.blazepose_runtime = {runtime!r} is not allowed; use 'onnxruntime' or 'mediapipe'")
-    variant = check_variant(pose_cfg.get("blazepose_model", "full"))
-    local = str(pose_cfg.get("blazepose_model_file", "") or "") or None
+    variant, local = _landmark_choice(pose_cfg)
     if variant != "full" or local:
-        if runtime != "onnxruntime" or max_side:
-            raise ConfigError(f"pose.blazepose_model = '{variant}' (or blazepose_model_file) runs on onnxruntime only: "
-                              "set blazepose_runtime = 'onnxruntime' and max_image_side = 0, or blazepose_model = 'full'")
         from .blazepose_onnx import BlazePoseOnnx
         return BlazePoseOnnx(landmark_tflite(variant, local), static=static, rate=rate)  # errors are not hidden
     if runtime == "onnxruntime" and not max_side:
@@ -110,6 +106,27 @@ def _blazepose(pose_cfg: Mapping[str, Any], rate: float, static: bool) -> Estima
             log.warning("BlazePose on onnxruntime unavailable (%s); running mediapipe's graph instead "
                         "(about half as fast)", exc)
     return BlazePose(max_side=max_side, static=static)
+
+
+def _landmark_choice(pose_cfg: Mapping[str, Any]) -> tuple[str, str | None]:
+    """(``blazepose_model``, ``blazepose_model_file`` or None), checked against the runtime."""
+    from .blazepose_models import check_variant
+    variant = check_variant(pose_cfg.get("blazepose_model", "full"))
+    local = str(pose_cfg.get("blazepose_model_file", "") or "") or None
+    runtime = str(pose_cfg.get("blazepose_runtime", "onnxruntime")).lower()
+    if (variant != "full" or local) and (runtime != "onnxruntime" or int(pose_cfg.get("max_image_side", 0))):
+        raise ConfigError(f"pose.blazepose_model = '{variant}' (or blazepose_model_file) runs on onnxruntime only: "
+                          "set blazepose_runtime = 'onnxruntime' and max_image_side = 0, or blazepose_model = 'full'")
+    return variant, local
+
+
+def _prepare_landmark_model(pose_cfg: Mapping[str, Any]) -> None:
+    """Fetch and convert a lite / heavy (or given) landmark model once, before the worker processes start."""
+    variant, local = _landmark_choice(pose_cfg)
+    if variant != "full" or local:
+        from .blazepose_models import landmark_tflite
+        from .blazepose_onnx import converted_model
+        converted_model(landmark_tflite(variant, local))
 
 
 def _blazepose_detector(pose_cfg: Mapping[str, Any]) -> Any:
@@ -400,6 +417,8 @@ def run_pose(trial: Any) -> dict:
     if skipped:
         log.info("pose: %s already done, skipped (set overwrite_pose = true to redo)", ", ".join(skipped))
     check_inputs(job[0] for job in todo)
+    if skeleton is BLAZEPOSE and todo:
+        _prepare_landmark_model(pose_cfg)
     workers = n_workers(pose_cfg.get("parallel_workers_pose", "auto"), len(todo))
     t0 = time.perf_counter()
     if workers > 1:

