@@ -32,6 +32,11 @@
    BlazePose world landmarks) or from the four-camera 3D (projected into the
    camera / put in its axes); knee angle measured on the 3D keypoints, fit vs
    four-camera triangulation (no augmentation or IK in between).
+   ``--pose-model lite|full|heavy``: BlazePose's landmark model of the one-camera runs (and of the video, 4.);
+   ``--reference-pose-model``: that of the four-camera reference (default: the same). Each model's four-camera
+   run is kept in ``--work`` (``four_cameras`` for full, ``four_cameras_<model>`` otherwise) with its mean
+   reprojection error and IK marker RMS printed; the one-camera runs (and ``--sources``) take their 2D and 3D
+   landmarks from the run of their model.
 4. A 10 s, 60 fps phone video (the demo's cam01 video played forward and back to
    600 frames, alone in a trial folder: mocap3d's default Config) from video file
    to .mot: ``mocap3d run`` (pose, monocular, filtering, augmentation, kinematics)
@@ -318,8 +323,9 @@ def compare_keypoints(ours: Path, ref: Path, offset_frames: float) -> dict[str, 
 
 
 def bench_depth_sources(ref: Path, cameras: list[str], sync: dict[str, float], height: float,
-                        overrides: dict | None = None) -> None:
-    """Knee angle RMSE of each camera's fit with its 2D / 3D prior from the camera or from the four-camera 3D."""
+                        overrides: dict | None = None, pose: Path | None = None) -> None:
+    """Knee angle RMSE of each camera's fit with its 2D / 3D prior from the camera (``pose``: a pose/ folder,
+    default the reference's) or from the four-camera 3D."""
     from mocap3d.io.calibration_toml import read_calibration
     from mocap3d.io.openpose import read_openpose_folders
     from mocap3d.io.trc import read_trc
@@ -351,7 +357,7 @@ def bench_depth_sources(ref: Path, cameras: list[str], sync: dict[str, float], h
           f"{'2D four-cam':>12s}")
     print(f"   {'':7s} {'alone':>13s} {'3D BlazePose':>13s} {'3D BlazePose':>12s} {'3D four-cam':>13s} {'3D four-cam':>12s}")
     for cam in cameras:
-        kp = read_openpose_folders(ref / "pose", cameras=[cam], skeleton=sk, rate=60.0)
+        kp = read_openpose_folders(pose or ref / "pose", cameras=[cam], skeleton=sk, rate=60.0)
         d, frames, c = kp.data[0][:, 0], np.asarray(kp.frames), rig[cam]
         Xw = ref_at(frames + sync[cam])
         xc = c.world_to_camera(Xw)
@@ -374,23 +380,39 @@ def bench_depth_sources(ref: Path, cameras: list[str], sync: dict[str, float], h
         print(f"   {cam:7s} {row[0]:13.1f} {row[1]:13.1f} {row[2]:12.1f} {row[3]:13.1f} {row[4]:12.1f}")
 
 
+def four_cameras(src: Path, work: Path, model: str = "full") -> Path:
+    """The four-camera run of Demo_SinglePerson with BlazePose's ``model`` landmark model (made once in ``work``)."""
+    import json
+    base = work / ("four_cameras" if model == "full" else f"four_cameras_{model}")
+    if not (base / "kinematics").is_dir():
+        shutil.rmtree(base, ignore_errors=True)
+        shutil.copytree(src, base)
+        print(f"\n3. real data: four-camera reference (BlazePose {model}, 60 fps) ...")
+        w, c = timed_run(base, ["calibration", "pose", "synchronization", "association", "triangulation", "filtering",
+                                "augmentation", "kinematics"],
+                         **{"pose.pose_model": "BLAZEPOSE", "pose.blazepose_model": model})
+        print(f"   reference done in {w:.0f} s wall, {c:.0f} s CPU")
+    tri = json.loads((base / "pose-3d" / "triangulation_report.json").read_text())["persons"][0]
+    ik = json.loads((base / "kinematics" / "kinematics_report.json").read_text())["persons"][0]
+    cams = ", ".join(f"{c} {v:.2f}" for c, v in tri["reprojection_error_px"]["per_camera"].items())
+    print(f"   four cameras, BlazePose {model}: reprojection error {tri['reprojection_error_px']['mean']:.2f} px "
+          f"({cams}), IK marker RMS {ik['marker_error_mm']['rms_mean']:.1f} mm")
+    return base
+
+
 def bench_real(cache: Path, work: Path, cameras: list[str] | None = None,
                intrinsics: tuple[str, ...] = ("calibrated", "default FOV"), spread: bool = True,
-               sources: bool = False, overrides: dict | None = None, kin: dict | None = None) -> None:
+               sources: bool = False, overrides: dict | None = None, kin: dict | None = None,
+               pose_model: str = "full", reference_model: str | None = None) -> None:
     """``overrides``: the one-camera runs only; ``kin``: kinematics of the reference, the three-camera and the
-    one-camera runs alike (the reference's kinematics rerun in its own folder)."""
+    one-camera runs alike (the reference's kinematics rerun in its own folder); ``pose_model`` /
+    ``reference_model``: BlazePose's landmark model of the one-camera runs / of the reference."""
     import json
     kin = kin or {}
     demos = fetch_demos(cache)
     src = demos / "Demo_SinglePerson"
-    base = work / "four_cameras"
-    if not (base / "kinematics").is_dir():
-        shutil.rmtree(base, ignore_errors=True)
-        shutil.copytree(src, base)
-        print("\n3. real data: four-camera reference (BlazePose, 60 fps) ...")
-        w, c = timed_run(base, ["calibration", "pose", "synchronization", "association", "triangulation", "filtering",
-                                "augmentation", "kinematics"], **{"pose.pose_model": "BLAZEPOSE"})
-        print(f"   reference done in {w:.0f} s wall, {c:.0f} s CPU")
+    base = four_cameras(src, work, reference_model or pose_model)
+    own = base if (reference_model or pose_model) == pose_model else four_cameras(src, work, pose_model)
     ref = base.with_name(base.name + _tag(kin))
     if kin and not (ref / "kinematics").is_dir():                 # same 3D, kinematics rerun with ``kin``
         shutil.rmtree(ref, ignore_errors=True)
@@ -402,12 +424,14 @@ def bench_real(cache: Path, work: Path, cameras: list[str] | None = None,
     sync = json.loads((ref / "pose-sync" / "synchronization_report.json").read_text())["offsets_frames"]
     rate = 60.0
     if sources:
-        bench_depth_sources(ref, [c for c in sorted(sync) if not cameras or c in cameras], sync, height, overrides)
+        bench_depth_sources(ref, [c for c in sorted(sync) if not cameras or c in cameras], sync, height, overrides,
+                            own / "pose")
     stable = None
     if spread:
         stable = bench_reference_spread(ref, work, ref_mot, [c for c in sorted(sync) if not cameras or c in cameras],
                                         kin)
-    print(f"\n3. each camera alone vs the four-camera result ({ref_mot.name}); participant_height = {height:.2f} m "
+    print(f"\n3. each camera alone (BlazePose {pose_model}) vs the four-camera result ({ref.name}/{ref_mot.name}); "
+          f"participant_height = {height:.2f} m "
           f"(the reference's estimate, as a user would type it)")
     print(f"   {'camera':7s} {'intrinsics':15s} {'lifter':9s} {'hip':>5s} {'knee':>5s} {'ankle':>6s} "
           f"{'pelvis cm':>9s} {'hip*':>5s} {'knee*':>5s} {'frames':>6s} {'swaps':>5s} {'wall s':>7s} {'CPU s':>6s}"
@@ -422,7 +446,7 @@ def bench_real(cache: Path, work: Path, cameras: list[str] | None = None,
             shutil.copy(ref / "Config.toml", trial / "Config.toml")
             (trial / "videos").mkdir()
             shutil.copy(ref / "videos" / f"{cam}.mp4", trial / "videos" / f"{cam}.mp4")
-            shutil.copytree(ref / "pose" / f"{cam}_json", trial / "pose" / f"{cam}_json")
+            shutil.copytree(own / "pose" / f"{cam}_json", trial / "pose" / f"{cam}_json")
             if intr == "calibrated":
                 from mocap3d.io.calibration_toml import read_calibration, write_calibration
                 from mocap3d.triangulation.inputs import calibration_file
@@ -442,7 +466,7 @@ def bench_real(cache: Path, work: Path, cameras: list[str] | None = None,
                      if stable else ""))
 
 
-def bench_video(work: Path, cache: Path) -> None:
+def bench_video(work: Path, cache: Path, pose_model: str = "full") -> None:
     """Video file -> .mot as a user runs it: ``mocap3d run`` in a fresh process on a trial folder holding only
     the video (mocap3d's default Config: BlazePose, no overlay video, participant_height 'auto')."""
     import json
@@ -472,7 +496,8 @@ def bench_video(work: Path, cache: Path) -> None:
     print(f"\n4. a 10 s, 60 fps phone video ({w}x{h}, 600 frames) from video to .mot "
           f"(`mocap3d run` in a new process; load before: {os.getloadavg()[0]:.1f}) ...")
     wall, cpu, _ = run_process([sys.executable, "-m", "mocap3d", "run", str(trial), "-q",
-                                "--set", f"project.stages={stages!r}"], cwd=ROOT,
+                                "--set", f"project.stages={stages!r}", "--set", f"pose.blazepose_model={pose_model}"],
+                               cwd=ROOT,
                                env={**os.environ, "PYTHONPATH": str(ROOT), "MOCAP3D_NO_PROGRESS": "1"})
     rep = json.loads((trial / "run_report.json").read_text())
     per = ", ".join(f"{r['stage']} {r['seconds']:.1f}" for r in rep["results"])
@@ -499,6 +524,10 @@ def main() -> None:
                     "the kinematics of the reference and of every run, e.g. kinematics.keypoint_lumbar_weight=1e-3")
     ap.add_argument("--sources", action="store_true", help="real data: where the error comes from (2D / 3D prior "
                     "from the camera or from the four-camera 3D)")
+    ap.add_argument("--pose-model", default="full", choices=("lite", "full", "heavy"),
+                    help="BlazePose landmark model of the one-camera runs and of the video (default full)")
+    ap.add_argument("--reference-pose-model", choices=("lite", "full", "heavy"),
+                    help="BlazePose landmark model of the four-camera reference (default: --pose-model)")
     a = ap.parse_args()
     from mocap3d.config import parse_set
     os.environ.setdefault("MOCAP3D_NO_PROGRESS", "1")
@@ -513,9 +542,9 @@ def main() -> None:
     if not a.skip_real:
         bench_real(a.cache, work, a.cameras, ("calibrated",) if a.calibrated_only else ("calibrated", "default FOV"),
                    not a.skip_spread, a.sources, dict(parse_set(x) for x in a.set or []),
-                   dict(parse_set(x) for x in a.kinematics_set or []))
+                   dict(parse_set(x) for x in a.kinematics_set or []), a.pose_model, a.reference_pose_model)
     if not a.skip_video:
-        bench_video(work, a.cache)
+        bench_video(work, a.cache, a.pose_model)
 
 
 if __name__ == "__main__":
