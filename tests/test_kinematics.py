@@ -459,7 +459,7 @@ def test_lumbar_task_holds_whenever_no_pelvis_marker_is_fitted():
 def test_backward_sweep_leaves_a_wrong_minimum_the_warm_start_kept():
     """Frames 3-7 warm-started from a pelvis turned half a turn stay in that local minimum (cost ~1e-4,
     the forward chain keeps it); the backward sweep from frame 8's solution finds the true pose there
-    and leaves the other frames as they were."""
+    and leaves the other frames as they were, without solving them again."""
     from mocap3d.kinematics.forward import q_indices
     from mocap3d.kinematics.ik import BACKWARD_ITERATIONS, _backward_sweep
     from mocap3d.kinematics.lm_solver import LMSolver
@@ -484,9 +484,10 @@ def test_backward_sweep_leaves_a_wrong_minimum_the_warm_start_kept():
         q[f], errors[f] = solver.solve(start, pts[f], 500)
         points[f], cost[f] = solver.points, solver.cost
     assert cost[3:8].min() > 1e-5 and cost[[0, 1, 2, 8, 9, 10, 11]].max() < 1e-12
-    before = q.copy()
+    before, solves = q.copy(), len(solver.iterations)
     replaced = _backward_sweep(solver, pts, np.arange(n), q, errors, points, cost, BACKWARD_ITERATIONS)
     assert replaced >= 5 and cost.max() < 1e-12 and np.nanmax(errors) < 1e-5
+    assert len(solver.iterations) - solves == 5          # frames 7-3 only: elsewhere both chains agree
     wrapped = np.angle(np.exp(1j * (q[:, qi] - truth[:, qi])))     # pelvis_rotation modulo a turn
     assert np.degrees(np.abs(wrapped)).max() < 0.01
     outside = [0, 1, 2, 8, 9, 10, 11]

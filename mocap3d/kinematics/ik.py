@@ -29,6 +29,10 @@ log = get_logger("kinematics")
 #: (0 = no sweep); see :func:`_backward_sweep`
 BACKWARD_ITERATIONS = 2
 
+#: the backward sweep skips a frame whose start lies this close to the forward solution in every coordinate
+#: (rad or m): both chains are in the same minimum there
+SWEEP_SAME = 0.05
+
 
 @dataclass
 class IKResult:
@@ -281,6 +285,9 @@ def _backward_sweep(solver, sub, frames, q, errors, points, cost, iterations):
     The backward chain starts each frame from its own solutions of the next two
     frames (linearly extrapolated) with only ``iterations`` LM iterations (enough
     to follow a minimum it is already in), so it costs a fraction of a second pass.
+    Where that start lies within :data:`SWEEP_SAME` of the forward solution in every
+    coordinate, both chains are in the same minimum: the frame is not solved again
+    and the chain goes on from the forward solution.
 
     Returns:
         number of frames whose solution was replaced.
@@ -292,6 +299,9 @@ def _backward_sweep(solver, sub, frames, q, errors, points, cost, iterations):
             nxt, nxt2 = q[f], None                  # a gap: restart the chain from the forward solution
             continue
         guess = nxt if nxt2 is None else 2 * nxt - nxt2     # linearly extrapolated, as forward
+        if np.abs(guess - q[f]).max() < SWEEP_SAME:
+            nxt, nxt2 = q[f], nxt                   # the chains agree here: nothing to gain from a solve
+            continue
         qb, eb = solver.solve(guess, sub[f], iterations)
         nxt, nxt2 = qb, nxt
         if solver.cost < cost[f] * (1 - 1e-9):

@@ -181,6 +181,14 @@ class LMSolver:
 
     def _residual(self, w3: np.ndarray, p: np.ndarray, obs: np.ndarray, q: np.ndarray,
                   px: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        if px is None and self.task_q.size:         # markers then tasks, in one new array
+            n3 = w3.size
+            r = np.empty(n3 + self.task_q.size)
+            np.subtract(p, obs, out=r[:n3])
+            r[:n3] *= w3
+            np.subtract(q[self.task_q], self.task_target, out=r[n3:])
+            r[n3:] *= self.task_sqrt_w
+            return r
         r = w3 * (p - obs)
         if px is not None:
             u, _ = self._project(p.reshape(-1, 3), derivative=False)
@@ -193,7 +201,7 @@ class LMSolver:
         """(3M, NU) station Jacobian of the markers at the realized state (a new array)."""
         if _FAST_BINDINGS:
             _station_jacobian(self.matter, self.state, self.mobods, self.stations, self.J)
-            out = np.empty((3 * len(self.markers), self.nu))
+            out = np.empty((3 * len(self.markers), self.nu))     # a whole array: the binding ignores views
             _matrix_to_numpy(self.J, out)
             return out
         self.matter.calcStationJacobian(self.state, self.mobods, self.stations, self.J)
@@ -258,13 +266,14 @@ class LMSolver:
         n3 = w3.size
         jbuf = np.empty((n3 + self.task_q.size, self.nu))      # weighted marker rows, then the task rows
         jbuf[n3:] = self.task_rows
+        w3col = w3[:, None]
         it = 0
         for it in range(1, (max_iter or self.max_iter) + 1):
-            J3 = self._jacobian()
             if px is None:                      # markers and coordinate tasks: task rows are constant
                 J = jbuf
-                np.multiply(w3[:, None], J3, out=J[:n3])
+                np.multiply(w3col, self._jacobian(), out=J[:n3])
             else:
+                J3 = self._jacobian()
                 J = w3[:, None] * J3
                 _, d = self._project(p.reshape(-1, 3))
                 Jp = np.matmul(d, J3.reshape(len(d), 3, -1)) * px[0][:, :, None]
@@ -282,6 +291,7 @@ class LMSolver:
             else:
                 fi = np.flatnonzero(free)
                 Hf, gf, df = H[fi[:, None], fi], g[fi], diag[fi]
+                du = np.zeros_like(g)
             stride = len(df) + 1                  # flat stride of the diagonal
             improved = dirty = False
             for _ in range(12):
@@ -290,8 +300,7 @@ class LMSolver:
                 if every:
                     du = -np.linalg.solve(A, gf)
                 else:
-                    du = np.zeros_like(g)
-                    du[free] = -np.linalg.solve(A, gf)
+                    du[fi] = -np.linalg.solve(A, gf)
                 predicted = -(2 * g @ du + du @ H @ du)          # linearized cost decrease
                 if predicted <= self.rel_cost_tol * cost or np.abs(du).max() < self.tol:
                     break                                       # nothing left worth a step
