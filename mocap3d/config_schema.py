@@ -315,6 +315,8 @@ SCHEMA: dict[str, Spec] = {
     "kinematics.min_markers_per_frame": integer(ge=1),
     "kinematics.keypoint_lumbar_weight": number(ge=0),
     "kinematics.keypoint_mtp_weight": number(ge=0),
+    "kinematics.keypoint_lumbar_range": list_of(number(), length=2),
+    "kinematics.keypoint_lumbar_range_weight": number(ge=0),
     "kinematics.keypoint_placement_mm": number(ge=0),
     "kinematics.lstm_pelvis_weight": any_of(keyword("auto"), number(ge=0)),
     "kinematics.fastest_frames_to_remove_percent": number(ge=0, lt=100),

@@ -493,3 +493,32 @@ def test_backward_sweep_leaves_a_wrong_minimum_the_warm_start_kept():
     outside = [0, 1, 2, 8, 9, 10, 11]
     assert np.abs(q[outside] - before[outside]).max() < 1e-6
     assert np.abs(points - pts).max() < 1e-5
+
+
+def test_soft_limit_is_free_inside_and_holds_outside():
+    """A soft coordinate limit changes nothing while the coordinate stays inside it (the walk's lumbar
+    extension, -7..-3 deg, under a 20 deg limit); a trunk truly extended 35 deg is recovered without it and
+    held just above 20 deg with it, the pelvis and hips taking up the rest."""
+    from mocap3d.kinematics.pipeline import KinematicsOptions, resolve_coordinate_limits
+    model = build_model("simple")
+    names = attach_markers(model, "HALPE_26")
+    traj = gait(10)
+    times = np.arange(10) / RATE
+    limit = {"lumbar_extension": (1e-2, -np.inf, np.radians(20.0))}
+    pts = marker_positions(model, np.column_stack(list(traj.values())), list(traj), names)
+    free = solve_ik(model, pts, names, times, show_progress=False)
+    held = solve_ik(model, pts, names, times, show_progress=False, coordinate_limits=limit)
+    assert np.abs(held.values - free.values).max() < 1e-9
+    traj["lumbar_extension"] = traj["lumbar_extension"] + np.radians(40.0)        # 33-37 deg
+    pts = marker_positions(model, np.column_stack(list(traj.values())), list(traj), names)
+    lumbar = free.coordinates.index("lumbar_extension")
+    free = solve_ik(model, pts, names, times, show_progress=False)
+    held = solve_ik(model, pts, names, times, show_progress=False, coordinate_limits=limit)
+    assert np.degrees(np.abs(free.values[:, lumbar] - traj["lumbar_extension"])).max() < 0.1
+    assert np.all((np.degrees(held.values[:, lumbar]) > 20.0) & (np.degrees(held.values[:, lumbar]) < 22.0))
+    assert np.nanmean(held.rms_error) > 10 * np.nanmean(free.rms_error)
+    keypoints = ["Nose", "LShoulder", "RShoulder", "LHip", "RHip", "LKnee", "RKnee", "LAnkle", "RAnkle"]
+    opts = KinematicsOptions()
+    assert resolve_coordinate_limits(opts, keypoints)["lumbar_extension"] == pytest.approx(
+        (opts.keypoint_lumbar_range_weight, *np.radians(opts.keypoint_lumbar_range)))
+    assert resolve_coordinate_limits(opts, keypoints + ["r.ASIS_study", "L.PSIS_study"]) == {}

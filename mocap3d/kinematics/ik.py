@@ -139,7 +139,8 @@ def solve_ik(model: osim.Model, data: np.ndarray, names: Sequence[str], times: n
              min_markers: int = 6, solver: str = "auto", show_progress: bool = True,
              coordinate_tasks: dict[str, float] | None = None, initial: np.ndarray | None = None,
              rel_cost_tol: float | None = None, state: osim.State | None = None,
-             backward_iterations: int = BACKWARD_ITERATIONS) -> IKResult:
+             backward_iterations: int = BACKWARD_ITERATIONS,
+             coordinate_limits: dict[str, tuple[float, float, float]] | None = None) -> IKResult:
     """Solve IK frame by frame.
 
     Args:
@@ -168,6 +169,9 @@ def solve_ik(model: osim.Model, data: np.ndarray, names: Sequence[str], times: n
         backward_iterations: fast solver without ``initial`` only: LM iterations per
             frame of a backward sweep after the forward pass that keeps, per frame,
             the lower-cost solution (0 = no sweep); see :func:`_backward_sweep`.
+        coordinate_limits: fast solver only: coordinate name -> (weight, low, high)
+            soft limits: cost ``weight * (distance of q outside [low, high])**2``
+            (rad or m), zero inside, unlike the hard range limits.
 
     Returns:
         :class:`IKResult`.
@@ -210,7 +214,8 @@ def solve_ik(model: osim.Model, data: np.ndarray, names: Sequence[str], times: n
     q0 = initial_pose(model, state, used_names, sub[frames[0]])
     it = progress(frames, desc=f"IK ({solver})", unit="frame") if show_progress else frames
     tasks = {k: float(v) for k, v in (coordinate_tasks or {}).items() if float(v) > 0}
-    unknown = [k for k in tasks if not cs.contains(k)]
+    limits = {k: tuple(map(float, v)) for k, v in (coordinate_limits or {}).items() if float(v[0]) > 0}
+    unknown = [k for k in list(tasks) + list(limits) if not cs.contains(k)]
     if unknown:
         raise Mocap3dError(f"kinematics.coordinate_weights names unknown coordinate(s) {', '.join(unknown)} "
                            f"of model {model.getName()!r}")
@@ -229,8 +234,10 @@ def solve_ik(model: osim.Model, data: np.ndarray, names: Sequence[str], times: n
     points = None
     if solver == "fast":
         q, errors, points = _solve_fast(model, used_names, w, sub, frames, q0, it, tasks, guesses, rel_cost_tol, state,
-                                        backward_iterations)
+                                        backward_iterations, limits)
     else:
+        if limits:
+            log.warning("OpenSim's IK solver has no soft coordinate limits: %s left out", ", ".join(limits))
         q, errors = _solve_opensim(model, used_names, w, sub, times, frames, q0, it, accuracy, constraint_weight,
                                    tasks)
     values = q[:, qidx]
@@ -248,15 +255,20 @@ def solve_ik(model: osim.Model, data: np.ndarray, names: Sequence[str], times: n
 
 
 def _solve_fast(model, names, w, sub, frames, q0, frame_iter, tasks, guesses=None, rel_cost_tol=None, state=None,
-                backward_iterations=BACKWARD_ITERATIONS):
+                backward_iterations=BACKWARD_ITERATIONS, limits=None):
     from .lm_solver import REL_COST_TOL, LMSolver
     solver = LMSolver(model, names, w, rel_cost_tol=REL_COST_TOL if rel_cost_tol is None else rel_cost_tol,
                       state=state)
-    if tasks:
+    if tasks or limits:
         cs = model.getCoordinateSet()
-        idx = q_indices(model, solver.state, list(tasks))
-        solver.set_coordinate_tasks(idx, np.array(list(tasks.values())),
-                                    np.array([cs.get(k).getDefaultValue() for k in tasks]))
+        limits = limits or {}
+        names = list(tasks) + list(limits)                  # a coordinate may have both
+        first = q_indices(model, solver.state, list(dict.fromkeys(names)))
+        idx = first[[list(dict.fromkeys(names)).index(k) for k in names]]
+        targets = [cs.get(k).getDefaultValue() for k in tasks]
+        solver.set_coordinate_tasks(idx, np.array(list(tasks.values()) + [v[0] for v in limits.values()]),
+                                    np.array(targets + [v[1] for v in limits.values()]),
+                                    np.array(targets + [v[2] for v in limits.values()]))
     q = np.full((sub.shape[0], len(q0)), np.nan)
     errors = np.full(sub.shape[:2], np.nan)
     points = np.full(sub.shape, np.nan)

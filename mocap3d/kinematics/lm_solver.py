@@ -167,17 +167,36 @@ class LMSolver:
         self.model.realizePosition(state)
         return np.array([mk.getLocationInGround(state).to_numpy() for mk in self.markers])
 
-    def set_coordinate_tasks(self, q_index: np.ndarray, weights: np.ndarray, targets: np.ndarray) -> None:
-        """Coordinate tasks as in OpenSim IK: add ``weight * (q - target)**2`` (rad or m) to the cost."""
+    def set_coordinate_tasks(self, q_index: np.ndarray, weights: np.ndarray, targets: np.ndarray,
+                             upper: np.ndarray | None = None) -> None:
+        """Coordinate tasks as in OpenSim IK: add ``weight * (q - target)**2`` (rad or m) to the cost.
+
+        With ``upper`` (same length, >= targets), task k is a soft limit instead: zero while
+        ``targets[k] <= q <= upper[k]`` and ``weight * (distance to that band)**2`` outside it
+        (``upper = targets`` for a plain task; -inf/inf for a one-sided limit).
+        """
         if len(q_index) and not self.n_identity:
             raise Mocap3dError("coordinate tasks need a model whose coordinate rates equal its speeds; "
                                "use kinematics.ik_solver = 'opensim'")
         self.task_q = np.asarray(q_index, dtype=int)
         self.task_sqrt_w = np.sqrt(np.asarray(weights, float))
         self.task_target = np.asarray(targets, float)
+        self.task_upper = self.task_target if upper is None else np.asarray(upper, float)
+        self.task_banded = bool(np.any(self.task_upper != self.task_target))
         rows = np.zeros((len(self.task_q), self.nu))
         rows[np.arange(len(self.task_q)), self.task_q] = self.task_sqrt_w   # dq = du (checked in __init__)
         self.task_rows = rows
+
+    def _task_offset(self, q: np.ndarray) -> np.ndarray:
+        """(T,) q - nearest point of each task's band [target, upper] (rad or m)."""
+        v = q[self.task_q]
+        return v - np.clip(v, self.task_target, self.task_upper) if self.task_banded else v - self.task_target
+
+    def _task_jacobian(self, q: np.ndarray) -> np.ndarray:
+        """(T, NU) task rows at ``q``: a soft limit's row is zero inside its band."""
+        if not self.task_banded:
+            return self.task_rows
+        return self.task_rows * (self._task_offset(q) != 0)[:, None]
 
     def _residual(self, w3: np.ndarray, p: np.ndarray, obs: np.ndarray, q: np.ndarray,
                   px: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
@@ -186,7 +205,7 @@ class LMSolver:
             r = np.empty(n3 + self.task_q.size)
             np.subtract(p, obs, out=r[:n3])
             r[:n3] *= w3
-            np.subtract(q[self.task_q], self.task_target, out=r[n3:])
+            r[n3:] = self._task_offset(q)
             r[n3:] *= self.task_sqrt_w
             return r
         r = w3 * (p - obs)
@@ -194,7 +213,7 @@ class LMSolver:
             u, _ = self._project(p.reshape(-1, 3), derivative=False)
             r = np.concatenate([r, (px[0] * (u - px[1])).ravel()])
         if self.task_q.size:
-            r = np.concatenate([r, self.task_sqrt_w * (q[self.task_q] - self.task_target)])
+            r = np.concatenate([r, self.task_sqrt_w * self._task_offset(q)])
         return r
 
     def _jacobian(self) -> np.ndarray:
@@ -271,6 +290,8 @@ class LMSolver:
         for it in range(1, (max_iter or self.max_iter) + 1):
             if px is None:                      # markers and coordinate tasks: task rows are constant
                 J = jbuf
+                if self.task_banded:
+                    J[n3:] = self._task_jacobian(q)
                 np.multiply(w3col, self._jacobian(), out=J[:n3])
             else:
                 J3 = self._jacobian()
@@ -279,7 +300,7 @@ class LMSolver:
                 Jp = np.matmul(d, J3.reshape(len(d), 3, -1)) * px[0][:, :, None]
                 J = np.vstack([J, Jp.reshape(-1, J3.shape[1])])
                 if self.task_q.size:
-                    J = np.vstack([J, self.task_rows])
+                    J = np.vstack([J, self._task_jacobian(q)])
             H = J.T @ J
             g = J.T @ r
             diag = H.diagonal().copy()

@@ -55,6 +55,8 @@ class KinematicsOptions:
     coordinate_weights: dict[str, float] = field(default_factory=dict)   # IK coordinate tasks (OpenSim units)
     keypoint_lumbar_weight: float = 1e-5      # lumbar_extension task with detector keypoints alone (0 = off)
     keypoint_mtp_weight: float = 5e-6         # mtp_angle tasks with detector keypoints (0 = off)
+    keypoint_lumbar_range: tuple[float, float] = (-90.0, 20.0)   # deg, lumbar_extension soft limits, keypoints alone
+    keypoint_lumbar_range_weight: float = 1e-2   # their weight (OpenSim units, per rad**2 outside; 0 = off)
     keypoint_placement_mm: float = 20.0       # face/hand keypoints farther from the model's place are placed (0 = off)
     lstm_pelvis_weight: float | None = None   # ASIS/PSIS *_study weight with detector keypoints; None = from the noise
     place_markers: bool = True                # move *_study markers onto the data (when keypoints come along)
@@ -389,7 +391,8 @@ def kinematics_from_markers(markers: Markers3D, opts: KinematicsOptions | None =
                                                                          opts.skeleton, pelvis_weight)
     result = solve_ik(scaled.model, markers.data, markers.names, markers.times, weights, opts.accuracy,
                       opts.constraint_weight, opts.min_markers, opts.solver, show_progress,
-                      resolve_coordinate_weights(opts, markers.names), state=working_state(scaled.model))
+                      resolve_coordinate_weights(opts, markers.names), state=working_state(scaled.model),
+                      coordinate_limits=resolve_coordinate_limits(opts, markers.names))
     result.weighting = weighting
     return scaled, result
 
@@ -433,6 +436,12 @@ def _auto_or_float(value: Any) -> float | None:
     return None if value in (None, "auto") else float(value)
 
 
+def _range_deg(value: Any, key: str) -> tuple[float, float]:
+    if not isinstance(value, (list, tuple)) or len(value) != 2 or float(value[0]) > float(value[1]):
+        raise ConfigError(f"kinematics.{key} = {value!r}; give [low, high] in degrees, low <= high")
+    return float(value[0]), float(value[1])
+
+
 def _coordinate_weights(value: Any) -> dict[str, float]:
     if not isinstance(value, dict):
         raise ConfigError(f"kinematics.coordinate_weights = {value!r}; use a table {{coordinate = weight}}, "
@@ -457,6 +466,17 @@ def resolve_coordinate_weights(opts: KinematicsOptions, names: Sequence[str]) ->
     if len(names) - len(study) >= 6 and opts.keypoint_mtp_weight > 0:
         tasks |= {"mtp_angle_r": float(opts.keypoint_mtp_weight), "mtp_angle_l": float(opts.keypoint_mtp_weight)}
     return tasks
+
+
+def resolve_coordinate_limits(opts: KinematicsOptions, names: Sequence[str]) -> dict[str, tuple[float, float, float]]:
+    """Soft coordinate limits (:func:`.ik.solve_ik`): with detector keypoints alone on our model (no
+    ASIS/PSIS), lumbar_extension outside ``opts.keypoint_lumbar_range`` (deg) costs
+    ``opts.keypoint_lumbar_range_weight`` * (distance outside, rad)**2."""
+    if opts.osim_model or opts.keypoint_lumbar_range_weight <= 0 or any(
+            ("ASIS" in n or "PSIS" in n) and n.endswith("_study") for n in names):
+        return {}
+    low, high = np.radians(opts.keypoint_lumbar_range)
+    return {"lumbar_extension": (float(opts.keypoint_lumbar_range_weight), float(low), float(high))}
 
 
 def options_from_config(config: dict[str, Any], person: int = 0, base_dir: Path | None = None) -> KinematicsOptions:
@@ -498,5 +518,7 @@ def options_from_config(config: dict[str, Any], person: int = 0, base_dir: Path 
         coordinate_weights=_coordinate_weights(kin.get("coordinate_weights", {}) or {}),
         keypoint_lumbar_weight=float(kin.get("keypoint_lumbar_weight", 1e-5)),
         keypoint_mtp_weight=float(kin.get("keypoint_mtp_weight", 5e-6)),
+        keypoint_lumbar_range=_range_deg(kin.get("keypoint_lumbar_range", [-90.0, 20.0]), "keypoint_lumbar_range"),
+        keypoint_lumbar_range_weight=float(kin.get("keypoint_lumbar_range_weight", 1e-2)),
         keypoint_placement_mm=float(kin.get("keypoint_placement_mm", 20.0)),
         lstm_pelvis_weight=_auto_or_float(kin.get("lstm_pelvis_weight", "auto")))
