@@ -153,3 +153,29 @@ def test_grazing_floor_board_gives_true_corners_or_none():
     merged = d.corners.copy()
     merged[5] = merged[6] + 0.5
     assert not plausible_grid(merged, (4, 3))
+
+
+def test_intrinsics_solved_on_one_opencv_thread(pinhole_views, monkeypatch):
+    """Reproducible intrinsics: OpenCV's threads change the order of calibrateCamera's sums from run to run
+    (principal points 1e-8 px apart on Pose2Sim's demo photos, camera centres 3-11 mm apart after the keypoint
+    calibration); every call runs on one thread, the caller's setting is restored, and two runs agree bit for bit."""
+    _, _, views = pinhole_views
+    seen = []
+    real = cv2.calibrateCamera
+
+    def spy(*args, **kwargs):
+        seen.append(cv2.getNumThreads())
+        return real(*args, **kwargs)
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(4)
+    try:
+        monkeypatch.setattr(cv2, "calibrateCamera", spy)
+        a = calibrate_intrinsics(views[:8], INTR_BOARD, SIZE)
+        assert cv2.getNumThreads() == 4
+        b = calibrate_intrinsics(views[:8], INTR_BOARD, SIZE)
+    finally:
+        cv2.setNumThreads(before)
+    assert seen and set(seen) == {1}
+    np.testing.assert_array_equal(a.matrix, b.matrix)
+    np.testing.assert_array_equal(a.distortions, b.distortions)

@@ -152,6 +152,19 @@ def _object_image_points(dets: Sequence[Detection], board: Board, fisheye: bool)
     return ([obj[d.ids].astype(np.float32) for d in dets], [d.corners.astype(np.float32) for d in dets])
 
 
+def _calibrate_camera(*args, **kwargs):
+    """``cv2.calibrateCamera`` on one OpenCV thread (the setting restored after): with several, the order of
+    its sums changes from run to run (principal points 1e-8 px apart on Pose2Sim's demo photos, which the
+    keypoint calibration turned into camera centres 3-11 mm apart); on one, the same photos give the same
+    intrinsics."""
+    n = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        return cv2.calibrateCamera(*args, **kwargs)
+    finally:
+        cv2.setNumThreads(n)
+
+
 def _calibrate_once(dets: Sequence[Detection], board: Board, size: tuple[int, int], fisheye: bool, k3: bool,
                     guess: tuple[np.ndarray, np.ndarray] | None = None, square_pixels: bool = True):
     objp, imgp = _object_image_points(dets, board, fisheye)
@@ -160,14 +173,14 @@ def _calibrate_once(dets: Sequence[Detection], board: Board, size: tuple[int, in
         K, D, rvecs, tvecs = _calibrate_fisheye(dets, board, size, guess)
     else:
         flags = 0 if k3 else cv2.CALIB_FIX_K3
-        _, K, D, rvecs, tvecs = cv2.calibrateCamera(objp, imgp, size, None, None, flags=flags, criteria=crit)
+        _, K, D, rvecs, tvecs = _calibrate_camera(objp, imgp, size, None, None, flags=flags, criteria=crit)
         if square_pixels:
             # fx = fy: one unknown less; it keeps a few or similar views from trading focal length
             # against principal point (1% -> 0.1% focal error on weak view sets)
             K0 = K.copy()
             K0[0, 0] = K0[1, 1] = (K[0, 0] + K[1, 1]) / 2
             flags |= cv2.CALIB_FIX_ASPECT_RATIO | cv2.CALIB_USE_INTRINSIC_GUESS
-            _, K, D, rvecs, tvecs = cv2.calibrateCamera(objp, imgp, size, K0, D, flags=flags, criteria=crit)
+            _, K, D, rvecs, tvecs = _calibrate_camera(objp, imgp, size, K0, D, flags=flags, criteria=crit)
         D = D.ravel()[:5 if k3 else 4]
     cam = Camera("x", size, K, D, fisheye=fisheye)
     errs = []
@@ -186,7 +199,7 @@ def _calibrate_fisheye(dets: Sequence[Detection], board: Board, size: tuple[int,
     board pose are refined together.
     """
     objp, imgp = _object_image_points(dets, board, False)
-    _, K0, _, rv, tv = cv2.calibrateCamera(objp, imgp, size, None, None, flags=0)
+    _, K0, _, rv, tv = _calibrate_camera(objp, imgp, size, None, None, flags=0)
     D0 = np.zeros(4)
     if guess is not None:
         K0, D0 = guess
