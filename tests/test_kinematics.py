@@ -517,6 +517,14 @@ def test_soft_limit_is_free_inside_and_holds_outside():
     assert np.degrees(np.abs(free.values[:, lumbar] - traj["lumbar_extension"])).max() < 0.1
     assert np.all((np.degrees(held.values[:, lumbar]) > 20.0) & (np.degrees(held.values[:, lumbar]) < 22.0))
     assert np.nanmean(held.rms_error) > 10 * np.nanmean(free.rms_error)
+    from mocap3d.kinematics.lm_solver import LMSolver
+    solver = LMSolver(model, names, np.ones(len(names)))                # a plain task next to a soft limit
+    solver.set_coordinate_tasks(np.array([3, 7]), np.array([1e-2, 1e-2]), np.zeros(2), np.array([0.0, 0.5]))
+    q = np.zeros(solver.nq)
+    assert solver._task_offset(q).tolist() == [0.0, 0.0]
+    assert solver._task_jacobian(q)[:, [3, 7]].tolist() == [[0.1, 0.0], [0.0, 0.0]]    # plain: curvature kept
+    q[[3, 7]] = [0.2, 0.8]
+    assert solver._task_offset(q) == pytest.approx([0.2, 0.3]) and solver._task_jacobian(q)[1, 7] == 0.1
     keypoints = ["Nose", "LShoulder", "RShoulder", "LHip", "RHip", "LKnee", "RKnee", "LAnkle", "RAnkle"]
     opts = KinematicsOptions()
     assert resolve_coordinate_limits(opts, keypoints)["lumbar_extension"] == pytest.approx(

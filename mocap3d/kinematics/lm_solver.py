@@ -196,7 +196,7 @@ class LMSolver:
         """(T, NU) task rows at ``q``: a soft limit's row is zero inside its band."""
         if not self.task_banded:
             return self.task_rows
-        return self.task_rows * (self._task_offset(q) != 0)[:, None]
+        return self.task_rows * ((self._task_offset(q) != 0) | (self.task_upper == self.task_target))[:, None]
 
     def _residual(self, w3: np.ndarray, p: np.ndarray, obs: np.ndarray, q: np.ndarray,
                   px: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
