@@ -19,7 +19,8 @@ orientation error (deg) per camera, reprojection RMS (px), offsets found
 Then what the keypoints pin (:func:`pinning`): the same keypoints (left/right
 swaps undone) adjusted with the reference rig held, with its centres held and
 free, and the free optimum on block-bootstrap resamplings of the frames
-(``--boot N``).
+(``--boot N``); ``--extra TRIAL2``: another recording of the same rig (persons
+alone and stacked, against the reference and the first rig).
 Run: python benchmarks/bench_calibration.py --real /path/to/Demo_SinglePerson
 """
 from __future__ import annotations
@@ -37,7 +38,40 @@ from mocap3d.calibration.render import pixel_rays, random_board_views
 from mocap3d.camera import Camera, matrix_to_rodrigues
 
 
-def real_keypoints(trial: Path, height: float = 1.69, max_offset: float = 8.0, n_boot: int = 10) -> None:
+def _centre_errors_mm(rig, ref) -> np.ndarray:
+    """Centre errors (C,) mm of ``rig`` after a similarity alignment onto ``ref`` (cameras matched by name)."""
+    from mocap3d.evaluation import similarity_align
+    e = np.array([c.position for c in rig])
+    r = np.array([ref[c.name].position for c in rig])
+    s, R, t = similarity_align(e, r)
+    return np.linalg.norm(s * e @ R.T + t - r, axis=1) * 1000
+
+
+def other_recording(extra: Path, ref, cams: list, names: list[str], main_rig, height: float) -> None:
+    """The same rig in another recording of the same reference calibration: each person of
+    ``extra/pose-associated`` (else ``pose``) calibrated alone, then all persons' frames stacked (swaps
+    undone, no offsets), against the reference and against ``main_rig``; centre errors (mm)."""
+    from mocap3d.calibration.converters import read_qualisys
+    from mocap3d.calibration.from_keypoints import calibrate_from_keypoints
+    from mocap3d.io.openpose import read_openpose_folders
+    from mocap3d.skeletons import get_skeleton
+    other, _ = read_qualisys(sorted((extra / "calibration").glob("*.qca.txt"))[-1])
+    same = all(np.allclose(a.position, other[a.name].position) for a in ref)
+    folder = next(f for f in (extra / "pose-associated", extra / "pose") if f.is_dir())
+    kp = read_openpose_folders(folder, cameras=ref.names, skeleton=get_skeleton("BLAZEPOSE"), rate=60.0).data
+    print(f"\nanother recording: {folder} ({kp.shape[2]} persons, {kp.shape[1]} frames; reference calibration "
+          f"{'the same' if same else 'DIFFERENT'}); centre errors mm against the reference | against the first rig")
+    persons = [(f"person {p + 1}", kp[:, :, p]) for p in range(kp.shape[2])]
+    if kp.shape[2] > 1:
+        persons.append(("persons stacked", np.concatenate([kp[:, :, p] for p in range(kp.shape[2])], 1)))
+    for label, data in persons:
+        res = calibrate_from_keypoints(cams, data, names, height, 0.3, up="Z", fix_swaps=True)
+        print(f"  {label:<18} " + " / ".join(f"{v:.0f}" for v in _centre_errors_mm(res.rig, ref)) + "  |  "
+              + " / ".join(f"{v:.0f}" for v in _centre_errors_mm(res.rig, main_rig)))
+
+
+def real_keypoints(trial: Path, height: float = 1.69, max_offset: float = 8.0, n_boot: int = 10,
+                   extra: Path | None = None) -> None:
     """Keypoint calibration on a real trial against its Qualisys calibration (module docstring)."""
     import logging
     from mocap3d.calibration import calculate_intrinsics
@@ -68,21 +102,25 @@ def real_keypoints(trial: Path, height: float = 1.69, max_offset: float = 8.0, n
     names = ref.names
     print(f"{'run':<48} {'scale':>6}  " + "  ".join(f"{n + ' mm':>9}" for n in names) + "  "
           + "  ".join(f"{n + ' deg':>9}" for n in names) + f"  {'RMS px':>19}  {'offsets':>23}  swaps  {'CPU s':>5}")
+    rigs = []
     for label, cams, swaps, mo in runs:
         t = time.process_time()
         res = calibrate_from_keypoints(cams, data, sk.names, height, 0.3, up="Z", fix_swaps=swaps,
                                        max_offset_frames=mo, rate=60.0)
         cpu = time.process_time() - t
+        rigs.append(res.rig)
         e = np.array([c.position for c in res.rig])
         r = np.array([ref[c.name].position for c in res.rig])
         s, R, tr = similarity_align(e, r)
-        d = np.linalg.norm(s * e @ R.T + tr - r, axis=1) * 1000
+        d = _centre_errors_mm(res.rig, ref)
         ori = [rotation_angle_deg(c.R @ R.T, ref[c.name].R) for c in res.rig]
         print(f"{label:<48} {s:6.3f}  " + "  ".join(f"{v:9.1f}" for v in d) + "  "
               + "  ".join(f"{v:9.2f}" for v in ori) + "  " + "/".join(f"{v:.1f}" for v in res.rms_px)
               + "  " + "/".join(f"{v:+.2f}" for v in res.offsets_frames) + f"  {int(res.swapped.sum()):5d}  {cpu:5.1f}")
     kp_fixed, _ = fix_swaps(list(ref), data, sk.names, 14.0, 0.3)   # left/right swaps undone with the reference rig
     pinning(ref, kp_fixed, n_boot=n_boot)
+    if extra is not None:
+        other_recording(extra, ref, board, sk.names, rigs[1], height)
 
 
 def _adjust_reference(ref, kp: np.ndarray, threshold: float, f_scale_px: float, **hold) -> tuple[float, np.ndarray, list]:
@@ -150,9 +188,11 @@ def main() -> None:
     ap.add_argument("--real", type=Path, metavar="TRIAL", help="keypoint calibration on a real trial (docstring)")
     ap.add_argument("--max-offset", type=float, default=8.0, help="offsets searched with --real, frames")
     ap.add_argument("--boot", type=int, default=10, help="block-bootstrap resamplings with --real")
+    ap.add_argument("--extra", type=Path, metavar="TRIAL2", help="with --real: another recording of the same rig "
+                    "(e.g. Demo_MultiPerson after 'mocap3d run'), calibrated per person and stacked")
     a = ap.parse_args()
     if a.real:
-        real_keypoints(a.real, max_offset=a.max_offset, n_boot=a.boot)
+        real_keypoints(a.real, max_offset=a.max_offset, n_boot=a.boot, extra=a.extra)
         return
     cam = Camera("bench", (1920, 1080), [[1450, 0, 965], [0, 1452, 538], [0, 0, 1]], [-0.08, 0.03, 0.0004, -0.0002])
     board = Board("checkerboard", (6, 9), 0.04)
