@@ -162,7 +162,8 @@ class LMSolver:
         if _FAST_BINDINGS:
             _set_q(state, _vector(q))
             _realize_position(self.model, state)
-            return np.array([_vec3_to_numpy(_location_in_ground(mk, state), 3) for mk in self.markers])
+            return np.concatenate([_vec3_to_numpy(_location_in_ground(mk, state), 3) for mk in self.markers]
+                                  ).reshape(-1, 3)
         state.setQ(osim.Vector.createFromMat(q))
         self.model.realizePosition(state)
         return np.array([mk.getLocationInGround(state).to_numpy() for mk in self.markers])
@@ -183,6 +184,7 @@ class LMSolver:
         self.task_target = np.asarray(targets, float)
         self.task_upper = self.task_target if upper is None else np.asarray(upper, float)
         self.task_banded = bool(np.any(self.task_upper != self.task_target))
+        self.task_plain = self.task_upper == self.task_target        # (T,) plain tasks: rows never zero
         rows = np.zeros((len(self.task_q), self.nu))
         rows[np.arange(len(self.task_q)), self.task_q] = self.task_sqrt_w   # dq = du (checked in __init__)
         self.task_rows = rows
@@ -190,13 +192,15 @@ class LMSolver:
     def _task_offset(self, q: np.ndarray) -> np.ndarray:
         """(T,) q - nearest point of each task's band [target, upper] (rad or m)."""
         v = q[self.task_q]
-        return v - np.clip(v, self.task_target, self.task_upper) if self.task_banded else v - self.task_target
+        if not self.task_banded:
+            return v - self.task_target
+        return v - np.minimum(np.maximum(v, self.task_target), self.task_upper)     # np.clip's value, cheaper
 
     def _task_jacobian(self, q: np.ndarray) -> np.ndarray:
         """(T, NU) task rows at ``q``: a soft limit's row is zero inside its band."""
         if not self.task_banded:
             return self.task_rows
-        return self.task_rows * ((self._task_offset(q) != 0) | (self.task_upper == self.task_target))[:, None]
+        return self.task_rows * ((self._task_offset(q) != 0) | self.task_plain)[:, None]
 
     def _residual(self, w3: np.ndarray, p: np.ndarray, obs: np.ndarray, q: np.ndarray,
                   px: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
@@ -236,7 +240,10 @@ class LMSolver:
         if not self.n_identity:
             return np.ones(self.nu, dtype=bool)
         span = 1e-9 * np.maximum(1.0, np.abs(q))
-        held = ((q <= self.lower + span) & (g > 0)) | ((q >= self.upper - span) & (g < 0))
+        low, high = q <= self.lower + span, q >= self.upper - span
+        if not (low.any() or high.any()):           # the usual case: no coordinate at a limit
+            return np.ones(self.nu, dtype=bool)
+        held = (low & (g > 0)) | (high & (g < 0))
         return ~held
 
     def _dq(self, du: np.ndarray) -> np.ndarray:
@@ -317,12 +324,12 @@ class LMSolver:
             improved = dirty = False
             for _ in range(12):
                 A = Hf.copy()
-                A.flat[::stride] += lam * df + reg
+                A.reshape(-1)[::stride] += lam * df + reg
                 if every:
                     du = -np.linalg.solve(A, gf)
                 else:
                     du[fi] = -np.linalg.solve(A, gf)
-                predicted = -(2 * g @ du + du @ H @ du)          # linearized cost decrease
+                predicted = -(2 * (g @ du) + du @ H @ du)        # linearized cost decrease
                 if predicted <= self.rel_cost_tol * cost or np.abs(du).max() < self.tol:
                     break                                       # nothing left worth a step
                 q_new = np.minimum(np.maximum(q + self._dq(du), self.lower), self.upper)
