@@ -354,7 +354,7 @@ def run_association(trial) -> dict[str, Any]:
                            f"likelihood_threshold_association={AssociationOptions.from_config(config).likelihood_threshold_association}). "
                            "Check the calibration, the camera order and the synchronization")
     out_dir = Path(trial.pose_associated_dir)
-    write_openpose_folders(out_kp, out_dir)
+    write_openpose_folders(out_kp, out_dir, replace=True)
     slots = report.pop("slots")
     report.update({"stage": "association", "input": str(src), "calibration": str(calib), "cameras": rig.names,
                    "identity_of_input_person": {cam: slots[c].tolist() for c, cam in enumerate(rig.names)}})

@@ -504,7 +504,7 @@ def run_synchronization(trial) -> dict[str, Any]:
             res.offsets = np.zeros(kp.n_cameras)
     synced = apply_offsets(kp, res.offsets, bool(opts.subframe_interpolation))
     out_dir = Path(trial.pose_sync_dir)
-    write_openpose_folders(synced, out_dir)
+    write_openpose_folders(synced, out_dir, replace=True)
     low = [kp.cameras[c] for c in range(kp.n_cameras) if res.confidence[c] < 0.3 and c != res.reference]
     report = {"stage": "synchronization", "method": res.method, "input": str(trial.pose_dir),
               "calibration": str(calib) if calib else None, "reference_camera": kp.cameras[res.reference],

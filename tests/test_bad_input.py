@@ -71,6 +71,36 @@ def test_case9_outputs_keep_the_umask_permissions(tmp_path):
     assert stat.S_IMODE((tmp_path / "c.txt").stat().st_mode) == 0o640
 
 
+def test_stage_json_folders_are_replaced_whole_and_survive_a_failed_write(tmp_path):
+    """pose-sync/<cam>_json and pose-associated/<cam>_json are swapped in whole: no stale frame of an earlier
+    run survives a rerun, and a failure while writing leaves the earlier folder as it was."""
+    from mocap3d.io.openpose import read_openpose_camera, write_openpose_folders
+    from mocap3d.keypoints import Keypoints2D
+    data = np.random.default_rng(0).uniform(10, 500, (1, 5, 1, 3, 3))
+    data[..., 2] = 0.9
+    kp = Keypoints2D(data, ["cam01"], ["a", "b", "c"], np.arange(5), 30.0)
+    old = os.umask(0o022)
+    try:
+        write_openpose_folders(kp, tmp_path, replace=True)
+        folder = tmp_path / "cam01_json"
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+        assert stat.S_IMODE(next(folder.iterdir()).stat().st_mode) == 0o644
+        write_openpose_folders(Keypoints2D(data[:, 1:3], ["cam01"], ["a", "b", "c"], np.arange(1, 3), 30.0),
+                               tmp_path, replace=True)
+        assert sorted(p.name for p in folder.iterdir()) == ["cam01_000001.json", "cam01_000002.json"]
+        before = {p.name: p.read_bytes() for p in folder.iterdir()}
+        broken = Keypoints2D(data, ["cam01"], ["a", "b", "c"], np.arange(5), 30.0)
+        broken.frames = np.array([0, 1, 2, 3, "x"], dtype=object)    # int("x") fails on the last file
+        with pytest.raises(ValueError):
+            write_openpose_folders(broken, tmp_path, replace=True)
+    finally:
+        os.umask(old)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cam01_json"]       # no temporary folder left
+    back = read_openpose_camera(folder)
+    np.testing.assert_allclose(back.data[0], data[0, 1:3], atol=1e-9)
+
+
 def test_read_only_output_folder_is_one_line(base_trial, tmp_path, capsys, monkeypatch):
     trial = copy_trial(base_trial, tmp_path / "T")
     before = snapshot(trial)

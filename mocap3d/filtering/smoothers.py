@@ -15,8 +15,6 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from scipy.fft import dct
-from scipy.linalg import solveh_banded
 
 from .runs import Block, apply_on_runs
 
@@ -108,6 +106,7 @@ def _second_difference_gram(n: int) -> np.ndarray:
 
 def whittaker(blk: Block, lam: float) -> Block:
     """Solve (I + lam D^T D) z = y for every column of a (L >= 3, N) block."""
+    from scipy.linalg import solveh_banded   # imported here: scipy costs ~0.3 s of start-up on the 2D -> .mot path
     ab = lam * _second_difference_gram(len(blk))
     ab[-1] += 1.0
     return solveh_banded(ab, blk)
@@ -140,6 +139,7 @@ def gcv_lambdas(blk: Block, rate: float, cutoff_range: tuple[float, float] = GCV
     ignores. The minimum is searched on a log grid of cut-offs within
     ``cutoff_range`` (upper bound capped below Nyquist) and refined parabolically.
     """
+    from scipy.fft import dct
     n = len(blk)
     t = np.arange(n, dtype=float)
     design = np.stack([np.ones(n), t - t.mean()], axis=1)
@@ -171,6 +171,7 @@ def smoothing_spline(blk: Block, lam: float | np.ndarray) -> Block:
     ``g = y - lam Q gamma``, with Q the second-difference operator and R
     tridiagonal (2/3, 1/6) for unit spacing. O(L) per column.
     """
+    from scipy.linalg import solveh_banded
     n = len(blk)
     lams = np.broadcast_to(np.asarray(lam, dtype=float), (blk.shape[1],))
     qty = blk[2:] - 2 * blk[1:-1] + blk[:-2]                       # Q^T y, (L-2, N)

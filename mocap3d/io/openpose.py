@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import Mocap3dError, file_error
 from ..keypoints import Keypoints2D
-from ..logs import atomic_write, get_logger
+from ..logs import atomic_folder, atomic_write, get_logger
 from ..skeletons import Skeleton
 
 log = get_logger("io")
@@ -357,10 +357,12 @@ def openpose_document(persons: np.ndarray, persons3d: np.ndarray | None = None) 
 
 
 def write_openpose_camera(kp: Keypoints2D, folder: str | os.PathLike, camera: int | str = 0,
-                          prefix: str | None = None) -> Path:
-    """Write one camera of ``kp`` as ``folder/<prefix>_<frame:06d>.json`` files (each atomically).
+                          prefix: str | None = None, atomic: bool = True) -> Path:
+    """Write one camera of ``kp`` as ``folder/<prefix>_<frame:06d>.json`` files.
 
-    ``prefix`` defaults to the camera name. Returns ``folder``.
+    ``prefix`` defaults to the camera name. Each file is written atomically
+    unless ``atomic`` is False (for a folder that is itself swapped in whole,
+    see :func:`mocap3d.logs.atomic_folder`). Returns ``folder``.
     """
     folder = Path(folder)
     c = camera if isinstance(camera, int) else kp.cameras.index(camera)
@@ -368,16 +370,28 @@ def write_openpose_camera(kp: Keypoints2D, folder: str | os.PathLike, camera: in
     folder.mkdir(parents=True, exist_ok=True)
     for f, frame in enumerate(kp.frames):
         doc = openpose_document(kp.data[c, f], None if kp.data3d is None else kp.data3d[c, f])
-        with atomic_write(folder / f"{stem}_{int(frame):06d}.json", encoding="utf-8") as fh:
+        path = folder / f"{stem}_{int(frame):06d}.json"
+        with (atomic_write(path, encoding="utf-8") if atomic else open(path, "w", encoding="utf-8")) as fh:
             fh.write(json.dumps(doc, separators=(",", ":")))
     return folder
 
 
-def write_openpose_folders(kp: Keypoints2D, pose_dir: str | os.PathLike, prefix: str = "") -> list[Path]:
+def write_openpose_folders(kp: Keypoints2D, pose_dir: str | os.PathLike, prefix: str = "",
+                           replace: bool = False) -> list[Path]:
     """Write ``pose_dir/<cam>_json/<prefix><cam>_<frame:06d>.json`` for every camera and frame.
 
-    Each file is written atomically. Returns the camera folders.
+    Each file is written atomically; with ``replace``, each camera folder is
+    written whole into a new folder that then replaces the old one (a stage's
+    own output: no file of an earlier run survives). Returns the camera folders.
     """
     pose_dir = Path(pose_dir)
-    return [write_openpose_camera(kp, pose_dir / f"{cam}_json", c, f"{prefix}{cam}")
-            for c, cam in enumerate(kp.cameras)]
+    out = []
+    for c, cam in enumerate(kp.cameras):
+        folder = pose_dir / f"{cam}_json"
+        if replace:
+            with atomic_folder(folder) as tmp:
+                write_openpose_camera(kp, tmp, c, f"{prefix}{cam}", atomic=False)
+        else:
+            write_openpose_camera(kp, folder, c, f"{prefix}{cam}")
+        out.append(folder)
+    return out

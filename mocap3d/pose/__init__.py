@@ -30,7 +30,6 @@ frames with a detection, mean confidence, frame rate and (BlazePose) the landmar
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -289,17 +288,11 @@ def estimate_camera(source: str | os.PathLike, out_dir: str | os.PathLike, pose_
 
 
 def _write_camera(kp: Keypoints2D, folder: Path) -> None:
-    """Write one camera's JSON files into a temporary folder, then swap it in place of ``folder``."""
+    """Write one camera's JSON files into a new folder that then replaces ``folder`` whole."""
     from ..io.openpose import write_openpose_camera
-    tmp = folder.with_name(f".{folder.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    write_openpose_camera(kp, tmp, 0)
-    old = folder.with_name(f".{folder.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        folder.rename(old)
-    tmp.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
+    from ..logs import atomic_folder
+    with atomic_folder(folder) as tmp:
+        write_openpose_camera(kp, tmp, 0, atomic=False)
 
 
 def _formats(pose_cfg: Mapping[str, Any]) -> set[str]:
