@@ -10,8 +10,9 @@ stage shell :func:`run_filtering` filters ``pose-3d/*.trc``;
 from .filters import butter_coefficients, butterworth, butterworth_on_speed, gaussian, loess, median, one_euro
 from .runs import apply_on_runs, fill_gaps, hampel, runs
 from .smoothers import acc_minimizing, cutoff_to_lambda, gcv_lambdas, gcv_spline, kalman, lambda_to_cutoff
+from .plots import save_filter_plots
 from .stage import (FILTERS, FilterSettings, filter_array, filter_markers, filter_mot_file, filter_table,
-                    run_filtering, save_filter_plots, settings_from_config)
+                    run_filtering, settings_from_config)
 
 __all__ = [
     "FILTERS", "FilterSettings", "acc_minimizing", "apply_on_runs", "butter_coefficients", "butterworth",

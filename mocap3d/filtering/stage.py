@@ -7,7 +7,6 @@ plus ours: ``outlier_window``, ``outlier_n_sigma``,
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -15,9 +14,10 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import ConfigError, Mocap3dError
-from ..logs import atomic_path, get_logger, write_report
+from ..logs import get_logger, write_report
 from ..markers import Markers3D
 from . import filters, smoothers
+from .plots import save_filter_plots
 from .runs import fill_gaps, hampel, short_run_samples
 
 log = get_logger("filtering")
@@ -181,75 +181,6 @@ def filter_mot_file(path_in: str | Path, config: dict[str, Any], path_out: str |
                           title=f"{out.name}: raw (thin) and {settings.describe()} (thick)")
     log.info("filtered %s -> %s (%s) %s", path_in.name, out.name, settings.describe(), info)
     return out
-
-
-def save_filter_plots(times: np.ndarray, before: np.ndarray, after: np.ndarray, names: list[str],
-                      folder: Path, prefix: str, axes: tuple[str, ...] = ("X", "Y", "Z"), unit: str = "m",
-                      title: str = "") -> list[Path]:
-    """One PNG for the file: a grid with one panel per name, raw (thin) vs filtered (thick) against time.
-
-    ``before``/``after``: (F, names, len(axes)). Positions (``unit = 'm'``) are drawn
-    in mm about each axis's raw mean, so that the filter's effect shows; other units
-    (e.g. degrees) as they are. Each panel is scaled to its own range, written in its
-    title with the unit; time runs left to right over the file's duration. The panels
-    are drawn as line collections in one frameless axes (matplotlib's per-axes tick
-    machinery made a 35-panel grid cost ~1.5 s of CPU; this costs a few tenths).
-    Uses matplotlib's Agg canvas directly: never opens a window, never blocks.
-    Returns ``[folder / f"{prefix}_filtering.png"]``.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.collections import LineCollection
-    from matplotlib.figure import Figure
-
-    folder.mkdir(parents=True, exist_ok=True)
-    metric = unit == "m"
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        centre = np.nanmean(before, axis=0, keepdims=True) if metric else np.zeros((1,) + before.shape[1:])
-        raw = (before - np.nan_to_num(centre)) * (1000.0 if metric else 1.0)
-        filt = (after - np.nan_to_num(centre)) * (1000.0 if metric else 1.0)
-        lo = np.nanmin(np.concatenate([raw, filt]), axis=(0, 2))
-        hi = np.nanmax(np.concatenate([raw, filt]), axis=(0, 2))
-    n = len(names)
-    cols = min(n, 6)
-    rows = int(np.ceil(n / cols))
-    fig = Figure(figsize=(2.6 * cols, 1.5 * rows + 0.9), dpi=72)
-    FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.005, 0.005, 0.99, 1 - 0.85 / fig.get_figheight()))
-    ax.set_axis_off()
-    ax.set_xlim(0, cols)
-    ax.set_ylim(rows, 0)
-    span = float(np.ptp(times)) if len(times) > 1 else 1.0
-    x = (np.asarray(times, float) - times[0]) / (span or 1.0)
-    colours = ("tab:red", "tab:green", "tab:blue")
-    thin, thick, thin_c, thick_c, boxes = [], [], [], [], []
-    for m, name in enumerate(names):
-        r, c = divmod(m, cols)
-        x0, y0, w, h = c + 0.04, r + 0.22, 0.92, 0.7          # panel box in grid units (y grows downwards)
-        boxes.append([(x0, y0), (x0 + w, y0), (x0 + w, y0 + h), (x0, y0 + h), (x0, y0)])
-        ok = np.isfinite(lo[m]) and np.isfinite(hi[m])
-        low, high = (lo[m], hi[m]) if ok else (0.0, 1.0)
-        rng = (high - low) or 1.0
-        for a in range(len(axes)):
-            px = x0 + w * x
-            for vals, out, cols_out, colour in ((raw[:, m, a], thin, thin_c, colours[a % 3]),
-                                                (filt[:, m, a], thick, thick_c, colours[a % 3])):
-                out.append(np.column_stack([px, y0 + h - h * (vals - low) / rng]))
-                cols_out.append(colour)
-        label = (f"±{max(abs(low), abs(high)):.0f} mm about the mean" if metric else
-                 f"{low:.3g} to {high:.3g} {unit}") if ok else "no data"
-        ax.text(c + 0.5, r + 0.19, f"{name}: {label}", ha="center", va="bottom", fontsize=8)
-    ax.add_collection(LineCollection(boxes, colors="0.75", linewidths=0.6))
-    ax.add_collection(LineCollection(thin, colors=thin_c, linewidths=0.6, alpha=0.45))
-    ax.add_collection(LineCollection(thick, colors=thick_c, linewidths=1.1))
-    key = ", ".join(f"{a} {colours[i % 3].split(':')[1]}" for i, a in enumerate(axes) if a)
-    fig.suptitle(title or f"{prefix}: raw (thin) and filtered (thick)", fontsize=11, y=1 - 0.12 / fig.get_figheight())
-    fig.text(0.5, 1 - 0.55 / fig.get_figheight(), (f"{key}; " if key else "") +
-             f"each panel: time 0-{span:.2f} s left to right, its own vertical range", ha="center", fontsize=8)
-    path = folder / f"{prefix}_filtering.png"
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    return [path]
 
 
 def _check_frame_range(markers: Markers3D, frame_range: Any, name: str) -> None:
