@@ -236,3 +236,36 @@ def test_pose_folders_of_fewer_cameras_select_those_cameras(tmp_path):
     (tmp_path / "phone_json").mkdir()
     (tmp_path / "phone_json" / "phone_000000.json").write_text('{"people": []}')
     assert rig_for_pose(rig, tmp_path).names == rig.names  # 4 folders, one unknown: left to the reader
+
+
+@pytest.mark.parametrize("frames", [3, 7, 60])
+def test_temporal_refinement_solvers_match_the_dense_solution(frames):
+    """Both block-banded solvers (numpy frame loop for short clips, scipy's banded solver for long ones) give the
+    minimizer of the refinement's quadratic cost: the dense normal equations' solution, for every keypoint."""
+    from mocap3d.triangulation.temporal import (refine_trajectories, second_difference_diagonals, solve_block_banded,
+                                                solve_block_banded_scipy)
+    rng = np.random.default_rng(frames)
+    K, w = 4, 3e4
+    X = np.cumsum(rng.normal(0, 0.01, (frames, K, 3)), 0)
+    A = rng.normal(0, 1, (frames, K, 3, 2))
+    info = 1e5 * A @ A.swapaxes(-1, -2) + 10 * np.eye(3)          # two cameras: weak along their baseline
+    X[0, 3] = np.nan                                               # a missing frame carries no information
+    refined = refine_trajectories(X, info, w)
+    assert np.isnan(refined[0, 3]).all() and np.isfinite(refined[1:]).all()
+    D = np.zeros((frames - 2, frames))
+    for r in range(frames - 2):
+        D[r, r:r + 3] = (1, -2, 1)
+    for k in range(K):
+        ok = np.isfinite(X[:, k]).all(-1)
+        I = np.where(ok[:, None, None], info[:, k], 0.0)
+        H = np.zeros((3 * frames, 3 * frames))
+        for f in range(frames):
+            H[3 * f:3 * f + 3, 3 * f:3 * f + 3] = I[f]
+        H += w * np.kron(D.T @ D, np.eye(3))
+        b = np.einsum("fij,fj->fi", I, np.where(ok[:, None], X[:, k], 0.0)).ravel()
+        dense = np.linalg.solve(H, b).reshape(frames, 3)
+        np.testing.assert_allclose(refined[ok, k], dense[ok], atol=1e-7)    # 0.1 um: the solver adds a 1e-9 ridge
+    d0, d1, d2 = (w * d for d in second_difference_diagonals(frames))
+    diag = info + d0[:, None, None, None] * np.eye(3)
+    args = (diag, np.repeat(d1[:, None], K, 1), np.repeat(d2[:, None], K, 1), rng.normal(0, 1, (frames, K, 3)))
+    np.testing.assert_allclose(solve_block_banded(*args), solve_block_banded_scipy(*args), rtol=1e-9, atol=1e-12)
