@@ -272,6 +272,7 @@ def main() -> None:
         ours_runs, p2s_runs = [], []
         for r in range(1 if reuse else max(1, a.repeat)):
             for who in ("ours", "p2s") if r % 2 == 0 else ("p2s", "ours"):
+                os.sync()       # the previous run's (or copy's) unwritten data would slow this run's file creation
                 if who == "ours":
                     ours_runs.append(run_ours(ours_dir, TO_MOT, "to_mot" if r == 0 else f"to_mot_{r}", reuse))
                 elif a.pose2sim:
