@@ -315,6 +315,7 @@ SCHEMA: dict[str, Spec] = {
     "kinematics.min_markers_per_frame": integer(ge=1),
     "kinematics.keypoint_lumbar_weight": number(ge=0),
     "kinematics.keypoint_mtp_weight": number(ge=0),
+    "kinematics.head_flexion_weight": number(ge=0),
     "kinematics.keypoint_lumbar_range": list_of(number(), length=2),
     "kinematics.keypoint_lumbar_range_weight": number(ge=0),
     "kinematics.keypoint_placement_mm": number(ge=0),

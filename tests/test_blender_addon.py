@@ -298,7 +298,7 @@ def test_markers_only_trial_and_millimetres(trial, bl, tmp_path):
     assert np.abs(nose - AXES @ (m.data[10, 0] / 1000)).max() < 1e-6
     # single files: the model added to the markers-only scene, and a .trc in unknown units refused whole
     assert bl.ops.mocap3d.import_bodies(filepath=str(trial / "kinematics" / "demo_bodies.npz")) == {"FINISHED"}
-    assert len(_objects(bl, "mocap3d_body")) == 21
+    assert len(_objects(bl, "mocap3d_body")) == 22
     (folder / "pose-3d" / "demo.trc").write_text("\n".join(lines[:2] + [lines[2].replace("\tmm\t", "\tkm\t")]
                                                            + lines[3:]) + "\n")
     n = len(bl.data.objects)
@@ -341,7 +341,7 @@ def test_videos_match_or_nothing_is_built(trial, bl, tmp_path):
     bl.ops.wm.read_factory_settings(use_empty=True)
     assert bl.ops.mocap3d.import_trial(directory=str(folder)) == {"FINISHED"}
     assert any("no videos" in s for s in bl.context.scene["mocap3d_messages"])
-    assert len(_objects(bl, "mocap3d_camera")) == 4 and len(_objects(bl, "mocap3d_body")) == 21
+    assert len(_objects(bl, "mocap3d_camera")) == 4 and len(_objects(bl, "mocap3d_body")) == 22
 
 
 # --------------------------------------------------------------------------- the command

@@ -28,7 +28,7 @@ RATE = 60.0
 #: marker measures the pelvis height (scaling.pelvis_axes).
 TRUTH_PELVIS_AXES = {"pelvis": (1.02, 1.02, 1.04)}
 TRUTH_FACTORS = {"pelvis": 1.04, "femur": 1.07, "tibia": 1.05, "talus": 1.05, "calcn": 1.03, "toes": 1.03,
-                 "torso": 1.02, "head": 1.02, "humerus": 1.06, "ulna": 1.04, "radius": 1.04, "hand": 1.04}
+                 "torso": 1.02, "cervical": 1.02, "head": 1.02, "humerus": 1.06, "ulna": 1.04, "radius": 1.04, "hand": 1.04}
 
 
 def gait(n: int) -> dict[str, np.ndarray]:
@@ -284,9 +284,9 @@ def test_stage_outputs_mot_loads_on_scaled_osim(tmp_path: Path):
     assert json.loads((kin / "kinematics_report.json").read_text())["persons"][0]["frames"] == 50
     assert (kin / "walk_filt_butterworth_ik_setup.xml").is_file()
     scale_tool = osim.ScaleTool(str(kin / "walk_filt_butterworth_scaling_setup.xml"))
-    assert scale_tool.getModelScaler().getScaleSet().getSize() == 21            # one Scale per body
+    assert scale_tool.getModelScaler().getScaleSet().getSize() == 22            # one Scale per body
     filtered = osim.TimeSeriesTable(str(kin / "walk_filt_butterworth_filt_butterworth.mot"))
-    assert filtered.getNumRows() == 50 and filtered.getNumColumns() == 40
+    assert filtered.getNumRows() == 50 and filtered.getNumColumns() == 41
     model = osim.Model(str(osim_path))
     model.initSystem()
     table = osim.TimeSeriesTable(str(mot_path))
@@ -300,7 +300,7 @@ def test_stage_outputs_mot_loads_on_scaled_osim(tmp_path: Path):
     code = (f"import opensim as osim; m = osim.Model({str(osim_path)!r}); m.initSystem(); "
             "print(m.getNumCoordinates(), m.getMarkerSet().getSize())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert out.stdout.split()[-2:] == ["40", str(len(markers.names))]
+    assert out.stdout.split()[-2:] == ["41", str(len(markers.names))]
 
 
 def test_user_model_with_marker_mapping(tmp_path: Path):
@@ -469,6 +469,8 @@ def test_backward_sweep_leaves_a_wrong_minimum_the_warm_start_kept():
     traj = gait(n)
     pts = marker_positions(model, np.column_stack(list(traj.values())), list(traj), names)
     solver = LMSolver(model, names, np.ones(len(names)))
+    # the head held on one neck joint, as the pipeline's default head_flexion task does
+    solver.set_coordinate_tasks(q_indices(model, solver.state, ["head_flexion"]), np.ones(1), np.zeros(1))
     qi = q_indices(model, solver.state, list(traj))
     truth = np.zeros((n, solver.state.getNQ()))
     truth[:, qi] = np.column_stack(list(traj.values()))

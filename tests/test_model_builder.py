@@ -16,7 +16,8 @@ from mocap3d.kinematics.markersets import LSTM_MARKERS, marker_definitions
 from mocap3d.kinematics.model_builder import build_model, coordinate_names, standing_pelvis_height, write_model
 
 EXPECTED = {"pelvis_tilt", "pelvis_list", "pelvis_rotation", "pelvis_tx", "pelvis_ty", "pelvis_tz",
-            "lumbar_extension", "lumbar_bending", "lumbar_rotation", "neck_flexion", "neck_bending", "neck_rotation"}
+            "lumbar_extension", "lumbar_bending", "lumbar_rotation", "neck_flexion", "neck_bending", "neck_rotation",
+            "head_flexion"}
 for s in "rl":
     EXPECTED |= {f"{c}_{s}" for c in ("hip_flexion", "hip_adduction", "hip_rotation", "knee_angle", "ankle_angle",
                                        "subtalar_angle", "mtp_angle", "arm_flex", "arm_add", "arm_rot", "elbow_flex",
@@ -87,4 +88,4 @@ def test_written_model_deterministic_and_loads_in_fresh_process(tmp_path: Path):
             "print(m.getNumCoordinates(), m.getCoordinateSet().get('pelvis_ty').getDefaultValue())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     n, ty = out.stdout.split()[-2:]
-    assert int(n) == 40 and float(ty) == pytest.approx(standing_pelvis_height())
+    assert int(n) == 41 and float(ty) == pytest.approx(standing_pelvis_height())

@@ -17,7 +17,9 @@ Coordinate signs (rad, m):
 - lumbar_extension (+extension), lumbar_bending (+right bending),
   lumbar_rotation (+ turning left, gait2392 sign); neck_flexion (+flexion; the
   issue's "neck", named as in Pose2Sim's models),
-  neck_bending, neck_rotation (same axes as lumbar).
+  neck_bending, neck_rotation (same axes as lumbar), at C7 level, move the
+  cervical body; head_flexion (+flexion, i.e. nodding; upper-cervical joint 12
+  cm higher) moves the head on it.
 - arm_flex (+flexion), arm_add (+adduction), arm_rot (+internal),
   elbow_flex (+flexion), pro_sup (+pronation, 0 = neutral thumb-forward
   position of the clinical neutral-zero method: the model stands with palms
@@ -91,6 +93,7 @@ class BodySpec:
     inertia: tuple[float, float, float]          # per kg of body mass (m^2)
     shape: tuple                                  # ("ellipsoid", rx, ry, rz, cx, cy, cz) | ("sphere", r, ...) | ("brick", hx, hy, hz, cx, cy, cz)
     sided: bool = False
+    location_in_child: tuple[float, float, float] = (0.0, 0.0, 0.0)   # joint centre in the body's own frame
 
 
 def _segment_body(seg: anth.Segment, fraction: float = 1.0, down: bool = True):
@@ -136,6 +139,28 @@ def foot_points() -> dict[str, np.ndarray]:
             "toe_tip_toes": np.array([(1 - anth.MTP_FRACTION_OF_FOOT) * foot.length, floor_calcn - mtp[1] + 0.01, 0.0])}
 
 
+#: Upper-cervical (head) joint above the neck joint (C7 level), in the cervical body's frame (m): the
+#: atlanto-occipital level, 12 cm up. The neck then bends at two levels: neck_* at C7 and head_flexion
+#: (nodding) there, so the head can move forward or back on the trunk (protraction, retraction).
+UPPER_NECK = (0.0, 0.12, 0.0)
+
+#: Share of de Leva's head-and-neck segment (VERT - CERV) carried by the cervical body.
+NECK_MASS_SHARE = 0.15
+
+
+def _head_parts():
+    """Cervical body and head (mass fraction, CoM (3,), inertia per kg (3,)), splitting de Leva's head-and-neck
+    segment so that the pair has its mass and CoM (frames: origin at C7 level, the head's in its neutral pose)."""
+    head = anth.DE_LEVA_MALE["head"]
+    m, k = head.mass_fraction, NECK_MASS_SHARE
+    com = np.array([0.02, (1 - head.com_fraction) * head.length, 0.0])
+    c_neck = np.array([0.0, UPPER_NECK[1] / 2, 0.0])
+    c_head = (com - k * c_neck) / (1 - k)
+    i_neck = k * m * np.array([0.04 ** 2 + UPPER_NECK[1] ** 2 / 12, 0.04 ** 2 / 2, 0.04 ** 2 + UPPER_NECK[1] ** 2 / 12])
+    return ((k * m, tuple(c_neck), tuple(i_neck)),
+            ((1 - k) * m, tuple(c_head), tuple((1 - k) * head.inertia(m))))
+
+
 def body_specs() -> list[BodySpec]:
     """The model's bodies in tree order (right side given; left mirrored)."""
     d = anth.DE_LEVA_MALE
@@ -145,7 +170,7 @@ def body_specs() -> list[BodySpec]:
     foot_com_calcn = (-anth.HEEL_BEHIND_ANKLE + foot.com_fraction * foot.length - fp["subtalar"][0],
                       fp["floor_calcn"] + 0.035, 0.0)
     foot_in = foot.inertia(foot.mass_fraction)
-    head = d["head"]
+    cervical, skull = _head_parts()
     specs = [
         BodySpec("pelvis", "ground", "ground_pelvis", (0, 0, 0), (
             CoordSpec("pelvis_tilt", (0, 0, 1), (-90, 90)), CoordSpec("pelvis_list", (1, 0, 0), (-90, 90)),
@@ -178,11 +203,13 @@ def body_specs() -> list[BodySpec]:
             CoordSpec("lumbar_extension", (0, 0, 1), (-90, 45)), CoordSpec("lumbar_bending", (1, 0, 0), (-45, 45)),
             CoordSpec("lumbar_rotation", (0, 1, 0), (-45, 45))),
             t_m, t_com, t_in, ("ellipsoid", 0.10, torso_len / 2, 0.15, 0.02, torso_len / 2, 0.0)),
-        BodySpec("head", "torso", "neck", (0, torso_len, 0), (
+        BodySpec("cervical", "torso", "neck", (0, torso_len, 0), (
             CoordSpec("neck_flexion", (0, 0, -1), (-70, 60)), CoordSpec("neck_bending", (1, 0, 0), (-45, 45)),
             CoordSpec("neck_rotation", (0, 1, 0), (-80, 80))),
-            head.mass_fraction, (0.02, (1 - head.com_fraction) * head.length, 0.0),
-            tuple(head.inertia(head.mass_fraction)), ("ellipsoid", 0.10, 0.12, 0.08, 0.04, 0.13, 0.0)),
+            *cervical, ("ellipsoid", 0.045, UPPER_NECK[1] / 2, 0.045, 0.0, UPPER_NECK[1] / 2, 0.0)),
+        BodySpec("head", "cervical", "upper_neck", UPPER_NECK, (
+            CoordSpec("head_flexion", (0, 0, -1), (-30, 30)),),
+            *skull, ("ellipsoid", 0.10, 0.12, 0.08, 0.04, 0.13, 0.0), location_in_child=UPPER_NECK),
         BodySpec("humerus", "torso", "acromial", tuple(anth.SHOULDER_FROM_C7 + np.array([0, torso_len, 0])), (
             CoordSpec("arm_flex", (0, 0, 1), (-90, 180)), CoordSpec("arm_add", (1, 0, 0), (-180, 45)),
             CoordSpec("arm_rot", (0, 1, 0), (-90, 90))),
@@ -236,7 +263,8 @@ def _knee_spline(values) -> osim.SimmSpline:
 
 
 def _custom_joint(name: str, parent: osim.PhysicalFrame, location: tuple, child: osim.PhysicalFrame,
-                  coords: list[tuple[str, tuple, bool]], knee_side: str | None = None) -> osim.CustomJoint:
+                  coords: list[tuple[str, tuple, bool]], knee_side: str | None = None,
+                  child_location: tuple = (0.0, 0.0, 0.0)) -> osim.CustomJoint:
     """CustomJoint whose rotations/translations are driven 1:1 by ``coords`` (name, axis, rotational)."""
     st = osim.SpatialTransform()
     rot = [(n, a) for n, a, r in coords if r]
@@ -268,7 +296,8 @@ def _custom_joint(name: str, parent: osim.PhysicalFrame, location: tuple, child:
             ax.set_function(_knee_spline(KNEE_SPLINE["tx" if i == 0 else "ty"]))
         else:
             ax.set_function(osim.Constant(0.0))
-    return osim.CustomJoint(name, parent, _vec3(location), osim.Vec3(0), child, osim.Vec3(0), osim.Vec3(0), st)
+    return osim.CustomJoint(name, parent, _vec3(location), osim.Vec3(0), child, _vec3(child_location), osim.Vec3(0),
+                            st)
 
 
 def _attach_shape(model: osim.Model, body: osim.Body, shape: tuple, side: str | None) -> None:
@@ -344,7 +373,8 @@ def build_model(variant: str = "full", mass: float = anth.REFERENCE_MASS, name: 
             coords = [(c.name + sfx, _mirror_axis(c.axis) if side == "l" and c.rotation else c.axis, c.rotation)
                       for c in spec.coords]
             knee_side = side if (spec.joint == "knee" and variant == "full") else None
-            joint = _custom_joint(spec.joint + sfx, parent, loc, body, coords, knee_side)
+            child_loc = _mirror_point(spec.location_in_child) if side == "l" else spec.location_in_child
+            joint = _custom_joint(spec.joint + sfx, parent, loc, body, coords, knee_side, child_loc)
             model.addJoint(joint)
             for i, c in enumerate(spec.coords):
                 coord = joint.upd_coordinates(i)

@@ -55,6 +55,7 @@ class KinematicsOptions:
     coordinate_weights: dict[str, float] = field(default_factory=dict)   # IK coordinate tasks (OpenSim units)
     keypoint_lumbar_weight: float = 1e-5      # lumbar_extension task with detector keypoints alone (0 = off)
     keypoint_mtp_weight: float = 5e-6         # mtp_angle tasks with detector keypoints (0 = off)
+    head_flexion_weight: float = 1.0          # head_flexion (upper neck) task toward 0 on our model (0 = free)
     keypoint_lumbar_range: tuple[float, float] = (-90.0, 20.0)   # deg, lumbar_extension soft limits, keypoints alone
     keypoint_lumbar_range_weight: float = 1e-2   # their weight (OpenSim units, per rad**2 outside; 0 = off)
     keypoint_placement_mm: float = 20.0       # face/hand keypoints farther from the model's place are placed (0 = off)
@@ -260,7 +261,8 @@ def place_markers(model: osim.Model, data: np.ndarray, names: list[str], frames:
     state = working_state(model)
     res = solve_ik(model, data[idx], names, np.arange(len(idx)) / rate, trusted, opts.accuracy,
                    opts.constraint_weight, min(opts.min_markers, 3), opts.solver, show_progress=False,
-                   coordinate_tasks=resolve_coordinate_weights(opts, [n for n in names if trusted.get(n, 0) > 0]),
+                   coordinate_tasks=_on_model(resolve_coordinate_weights(
+                       opts, [n for n in names if trusted.get(n, 0) > 0]), model),
                    initial=initial if initial is not None and len(initial) == len(idx) else None, state=state,
                    backward_iterations=0)
     qi = q_indices(model, state, res.coordinates)
@@ -338,7 +340,8 @@ def _refine(generic: osim.Model, factors: dict[str, float], how: dict[str, str],
         applied = dict(factors)
         res = solve_ik(trial_model, data[idx], names, times, weights, opts.accuracy, opts.constraint_weight,
                        min(opts.min_markers, 3), opts.solver, show_progress=False,
-                       coordinate_tasks=opts.coordinate_weights, initial=values,
+                       coordinate_tasks=opts.coordinate_weights or _on_model({"head_flexion": HEAD_LOCK}, trial_model),
+                       initial=values,
                        rel_cost_tol=opts.scaling_rel_cost_tol, state=trial_model.updWorkingState(),
                        backward_iterations=0)
         values = res.values
@@ -391,7 +394,8 @@ def kinematics_from_markers(markers: Markers3D, opts: KinematicsOptions | None =
                                                                          opts.skeleton, pelvis_weight)
     result = solve_ik(scaled.model, markers.data, markers.names, markers.times, weights, opts.accuracy,
                       opts.constraint_weight, opts.min_markers, opts.solver, show_progress,
-                      resolve_coordinate_weights(opts, markers.names), state=working_state(scaled.model),
+                      _on_model(resolve_coordinate_weights(opts, markers.names), scaled.model),
+                      state=working_state(scaled.model),
                       coordinate_limits=resolve_coordinate_limits(opts, markers.names))
     result.weighting = weighting
     return scaled, result
@@ -453,7 +457,8 @@ def resolve_coordinate_weights(opts: KinematicsOptions, names: Sequence[str]) ->
     """Coordinate tasks for a marker list: ``opts.coordinate_weights`` when given; else, on our model,
     ``{lumbar_extension: opts.keypoint_lumbar_weight}`` without pelvis markers (ASIS/PSIS: detector keypoints,
     alone or with arm-only augmented markers as with BlazePose) and
-    ``{mtp_angle_r/l: opts.keypoint_mtp_weight}`` whenever detector keypoints are used."""
+    ``{mtp_angle_r/l: opts.keypoint_mtp_weight}`` whenever detector keypoints are used; and
+    ``{head_flexion: opts.head_flexion_weight}`` always (callers drop it on a model without it)."""
     if opts.coordinate_weights:
         return dict(opts.coordinate_weights)
     if opts.osim_model:
@@ -465,7 +470,20 @@ def resolve_coordinate_weights(opts: KinematicsOptions, names: Sequence[str]) ->
         tasks["lumbar_extension"] = float(opts.keypoint_lumbar_weight)
     if len(names) - len(study) >= 6 and opts.keypoint_mtp_weight > 0:
         tasks |= {"mtp_angle_r": float(opts.keypoint_mtp_weight), "mtp_angle_l": float(opts.keypoint_mtp_weight)}
+    if opts.head_flexion_weight > 0:
+        tasks["head_flexion"] = float(opts.head_flexion_weight)
     return tasks
+
+
+#: head_flexion task weight of the scaling refinement IK: the head stays on one neck joint there (it measures
+#: segment lengths, which the upper neck's nod does not change; freeing it raised the synthetic Demo's hip error).
+HEAD_LOCK = 1.0
+
+
+def _on_model(tasks: dict[str, float], model: osim.Model) -> dict[str, float]:
+    """``tasks`` without the coordinates ``model`` does not have (e.g. head_flexion on an older model file)."""
+    cs = model.getCoordinateSet()
+    return {k: v for k, v in tasks.items() if cs.contains(k)}
 
 
 def resolve_coordinate_limits(opts: KinematicsOptions, names: Sequence[str]) -> dict[str, tuple[float, float, float]]:
@@ -518,6 +536,7 @@ def options_from_config(config: dict[str, Any], person: int = 0, base_dir: Path 
         coordinate_weights=_coordinate_weights(kin.get("coordinate_weights", {}) or {}),
         keypoint_lumbar_weight=float(kin.get("keypoint_lumbar_weight", 1e-5)),
         keypoint_mtp_weight=float(kin.get("keypoint_mtp_weight", 5e-6)),
+        head_flexion_weight=float(kin.get("head_flexion_weight", 1.0)),
         keypoint_lumbar_range=_range_deg(kin.get("keypoint_lumbar_range", [-90.0, 20.0]), "keypoint_lumbar_range"),
         keypoint_lumbar_range_weight=float(kin.get("keypoint_lumbar_range_weight", 1e-2)),
         keypoint_placement_mm=float(kin.get("keypoint_placement_mm", 20.0)),

@@ -45,7 +45,7 @@ _SEGMENTS: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...], bool]] 
     "thigh": (("femur",), (("hip", "knee"),), True),
     "shank": (("tibia", "talus"), (("knee", "ankle"),), True),
     "foot": (("calcn", "toes"), (("heel", "toe"),), True),
-    "torso": (("torso", "head"), (("shoulder_r", "shoulder_l"), ("shoulder_r", "hip_r"), ("shoulder_l", "hip_l")), False),
+    "torso": (("torso", "cervical", "head"), (("shoulder_r", "shoulder_l"), ("shoulder_r", "hip_r"), ("shoulder_l", "hip_l")), False),
     "upper_arm": (("humerus",), (("shoulder", "elbow"),), True),
     "forearm": (("ulna", "radius", "hand"), (("elbow", "wrist"),), True),
 }
