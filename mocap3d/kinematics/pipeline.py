@@ -55,7 +55,7 @@ class KinematicsOptions:
     coordinate_weights: dict[str, float] = field(default_factory=dict)   # IK coordinate tasks (OpenSim units)
     keypoint_lumbar_weight: float = 1e-5      # lumbar_extension task with detector keypoints alone (0 = off)
     keypoint_mtp_weight: float = 5e-6         # mtp_angle tasks with detector keypoints (0 = off)
-    head_flexion_weight: float = 100.0          # head_flexion (upper neck) task toward 0 on our model (0 = free)
+    head_flexion_weight: float = 0.0          # head_flexion (upper neck) task toward 0 on our model (0 = free)
     keypoint_lumbar_range: tuple[float, float] = (-90.0, 20.0)   # deg, lumbar_extension soft limits, keypoints alone
     keypoint_lumbar_range_weight: float = 1e-2   # their weight (OpenSim units, per rad**2 outside; 0 = off)
     keypoint_placement_mm: float = 20.0       # face/hand keypoints farther from the model's place are placed (0 = off)
@@ -536,7 +536,7 @@ def options_from_config(config: dict[str, Any], person: int = 0, base_dir: Path 
         coordinate_weights=_coordinate_weights(kin.get("coordinate_weights", {}) or {}),
         keypoint_lumbar_weight=float(kin.get("keypoint_lumbar_weight", 1e-5)),
         keypoint_mtp_weight=float(kin.get("keypoint_mtp_weight", 5e-6)),
-        head_flexion_weight=float(kin.get("head_flexion_weight", 100.0)),
+        head_flexion_weight=float(kin.get("head_flexion_weight", 0.0)),
         keypoint_lumbar_range=_range_deg(kin.get("keypoint_lumbar_range", [-90.0, 20.0]), "keypoint_lumbar_range"),
         keypoint_lumbar_range_weight=float(kin.get("keypoint_lumbar_range_weight", 1e-2)),
         keypoint_placement_mm=float(kin.get("keypoint_placement_mm", 20.0)),
