@@ -109,7 +109,6 @@ class KeypointCalibration:
     scale_from: str = "leg"
     offsets_frames: np.ndarray = field(default_factory=lambda: np.zeros(0))
     swapped: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0), bool))
-    readout_frames: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def summary(self) -> dict:
         """JSON-able diagnostics."""
@@ -279,9 +278,7 @@ def initialize(xy: np.ndarray, valid: np.ndarray, focal: np.ndarray, names: Sequ
 # --------------------------------------------------------------------------- bundle adjustment
 def bundle_adjust_points(cameras: Sequence[Camera], uv: np.ndarray, valid: np.ndarray, X: np.ndarray,
                          fixed: int | Sequence[int], f_scale_px: float = 1.5, max_nfev: int = 60,
-                         hold_centres: bool = False, motion: np.ndarray | None = None,
-                         shared_readout: bool = False
-                         ) -> tuple[list[Camera], np.ndarray, np.ndarray]:
+                         hold_centres: bool = False) -> tuple[list[Camera], np.ndarray, np.ndarray]:
     """Adjust camera poses (all but the ``fixed`` cameras) and free 3D points together.
 
     Args:
@@ -312,9 +309,6 @@ def bundle_adjust_points(cameras: Sequence[Camera], uv: np.ndarray, valid: np.nd
     width = 3 if hold_centres else 6
     col = {c: width * k for k, c in enumerate(free)}
     n_cam = width * len(free)
-    n_rs = 0 if motion is None else 1 if shared_readout else C   # rolling shutter: readout time(s), frames
-    ri = np.zeros_like(ci) if shared_readout else ci
-    mo = motion[ci, pi] if motion is not None else None
     K = np.array([c.matrix for c in cameras])
     dist = np.zeros((C, 5))
     for c, cam in enumerate(cameras):
@@ -329,7 +323,7 @@ def bundle_adjust_points(cameras: Sequence[Camera], uv: np.ndarray, valid: np.nd
         for c, o in col.items():
             r[c] = p[o:o + 3]
             t[c] = -rodrigues_to_matrix(r[c]) @ centres[c] if hold_centres else p[o + 3:o + 6]
-        return r, t, p[n_cam + n_rs:].reshape(P, 3)
+        return r, t, p[n_cam:].reshape(P, 3)
 
     per_cam = [(c, np.flatnonzero(ci == c)) for c in range(C)]
     per_cam = [(c, o, pid[pi[o]], np.broadcast_to(dist[c], (len(o), 5))) for c, o in per_cam if len(o)]
@@ -345,26 +339,21 @@ def bundle_adjust_points(cameras: Sequence[Camera], uv: np.ndarray, valid: np.nd
             k = K[c]
             out[o, 0] = k[0, 0] * xd[:, 0] + k[0, 1] * xd[:, 1] + k[0, 2]
             out[o, 1] = k[1, 1] * xd[:, 1] + k[1, 2]
-        if n_rs:
-            out += p[n_cam:n_cam + n_rs][ri, None] * mo
         return (out - obs).ravel()
 
     rows = np.repeat(np.arange(2 * M), 3)
-    cols = (n_cam + n_rs + 3 * np.repeat(pid[pi], 2)[:, None] + np.arange(3)).ravel()
+    cols = (n_cam + 3 * np.repeat(pid[pi], 2)[:, None] + np.arange(3)).ravel()
     rr, cc = [rows], [cols]
     for c, o in col.items():
         r = np.flatnonzero(ci == c)
         r2 = np.concatenate([2 * r, 2 * r + 1])
         rr.append(np.repeat(r2, width))
         cc.append(np.tile(np.arange(o, o + width), len(r2)))
-    if n_rs:
-        rr.append(np.arange(2 * M))
-        cc.append(n_cam + np.repeat(ri, 2))
     rr_, cc_ = np.concatenate(rr), np.concatenate(cc)
-    sparsity = coo_matrix((np.ones(len(rr_), int), (rr_, cc_)), shape=(2 * M, n_cam + n_rs + 3 * P)).tocsr()
+    sparsity = coo_matrix((np.ones(len(rr_), int), (rr_, cc_)), shape=(2 * M, n_cam + 3 * P)).tocsr()
     sparsity.data[:] = 1
     p0 = np.concatenate([np.concatenate([[*r0[c], *t0[c]][:width] for c in free]) if free else np.zeros(0),
-                         np.zeros(n_rs), X[keep].ravel()])
+                         X[keep].ravel()])
     # lsmr's vector products gain nothing from BLAS threads; on 2 shared cores they cost 2.3x the wall time
     with threadpool_limits(1, user_api="blas"):
         sol = least_squares(residuals, p0, jac_sparsity=sparsity, loss="soft_l1", f_scale=f_scale_px,
@@ -375,14 +364,12 @@ def bundle_adjust_points(cameras: Sequence[Camera], uv: np.ndarray, valid: np.nd
     Xo[keep] = pts
     err = np.full((C, N), np.nan)
     err[ci, pi] = np.linalg.norm(sol.fun.reshape(M, 2), axis=1)
-    if n_rs:
-        bundle_adjust_points.readout = sol.x[n_cam:n_cam + n_rs].copy()
     return out, Xo, err
 
 
 # --------------------------------------------------------------------------- main entry
-def _observations(cams: Sequence[Camera], kp: np.ndarray, likelihood_threshold: float, max_frames: int,
-                  motion: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _observations(cams: Sequence[Camera], kp: np.ndarray, likelihood_threshold: float, max_frames: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Pixels (C, N, 2), usable observations (C, N) and ideal normalized coordinates (C, N, 2) of the
     (frame, keypoint) points of <= ``max_frames`` evenly spread frames seen by 2+ cameras, and the
     usable mask of every frame (C, F, K)."""
@@ -395,13 +382,11 @@ def _observations(cams: Sequence[Camera], kp: np.ndarray, likelihood_threshold: 
     v = valid[:, frames].reshape(C, -1)
     v &= v.sum(0)[None] >= 2
     xy = np.stack([c.undistort_points(np.nan_to_num(p)) for c, p in zip(cams, uv)])
-    if motion is not None:   # (C, F, K, 2) -> (C, N, 2) of the frames kept
-        _observations.motion = motion[:, frames].reshape(C, -1, 2)
     return uv, v, xy, valid
 
 
 def _adjust(cams: list[Camera], uv: np.ndarray, v: np.ndarray, xy: np.ndarray, fixed: int, max_err: np.ndarray,
-            passes: Sequence[int] = (30, 60), motion: np.ndarray | None = None) -> tuple[list[Camera], np.ndarray, np.ndarray]:
+            passes: Sequence[int] = (30, 60)) -> tuple[list[Camera], np.ndarray, np.ndarray]:
     """Adjust; re-triangulate every point with the adjusted poses (outliers out); adjust again (step 3).
     ``passes``: the evaluations allowed to each adjustment."""
     C = len(cams)
@@ -412,7 +397,7 @@ def _adjust(cams: list[Camera], uv: np.ndarray, v: np.ndarray, xy: np.ndarray, f
         X, use = _triangulate(xy, v, Rc, tc, np.ones(C, bool), max_err)
         if prev is not None and np.array_equal(use, prev):
             break
-        cams, X, err = bundle_adjust_points(cams, uv, use, X, fixed, max_nfev=nfev, motion=motion)
+        cams, X, err = bundle_adjust_points(cams, uv, use, X, fixed, max_nfev=nfev)
         prev = use
     return cams, X, err
 
@@ -421,7 +406,7 @@ def calibrate_from_keypoints(cameras: Sequence[Camera], keypoints: np.ndarray, n
                              height_m: float, likelihood_threshold: float = 0.5, max_frames: int = 300,
                              up: str = "Y", threshold_px: float = 4.0, outlier_px: float = 10.0,
                              fix_swaps: bool = True, max_offset_frames: float = 0.0,
-                             rate: float = 60.0, rolling_shutter: str = "none") -> KeypointCalibration:
+                             rate: float = 60.0) -> KeypointCalibration:
     """Pose cameras of known intrinsics from one person's 2D keypoints (module docstring).
 
     Args:
@@ -448,7 +433,6 @@ def calibrate_from_keypoints(cameras: Sequence[Camera], keypoints: np.ndarray, n
         :class:`KeypointCalibration`.
     """
     from . import keypoint_consistency as kc
-    from . import rolling_shutter as rs
     kp = np.asarray(keypoints, float)
     C, F, K, _ = kp.shape
     names = list(names)
@@ -499,16 +483,7 @@ def calibrate_from_keypoints(cameras: Sequence[Camera], keypoints: np.ndarray, n
         kp = kc.resample(raw, offsets, names)
         uv, v, xy, valid = _observations(cams, kp, likelihood_threshold, max_frames)
         cams, X, err = _adjust(cams, uv, v, xy, a, max_err, passes=(20,))   # a short one: the offsets move next
-    readout = np.zeros(C)
-    if rolling_shutter.lower() in rs.AXES:
-        mot = rs.readout_motion(cams, kp, rolling_shutter)
-        uv, v, xy, valid = _observations(cams, kp, likelihood_threshold, max_frames, mot)
-        cams, X, err = _adjust(cams, uv, v, xy, a, max_err, motion=_observations.motion)
-        readout = bundle_adjust_points.readout
-        log.info("keypoint calibration: rolling shutter along %s: readout %s frames", rolling_shutter,
-                 ", ".join(f"{c.name} {r:+.2f}" for c, r in zip(cams, readout)))
-        kp = rs.correct(cams, kp, readout, rolling_shutter)
-    elif wider or swapped.any() or np.any(offsets):
+    if wider or swapped.any() or np.any(offsets):
         uv, v, xy, valid = _observations(cams, kp, likelihood_threshold, max_frames)
         cams, X, err = _adjust(cams, uv, v, xy, a, max_err)
     used = np.isfinite(err)
@@ -541,7 +516,7 @@ def calibrate_from_keypoints(cameras: Sequence[Camera], keypoints: np.ndarray, n
     Xw = Xall @ A.T + bvec
     result = KeypointCalibration(CameraRig(out), rms, n_obs, int(np.isfinite(X).all(1).sum()),
                                  int(np.sum(used & ~inl)), float(scale), leg_length(Xw, names),
-                                 (cams[a].name, cams[b].name), Xw, up, scale_from, offsets, swapped, readout)
+                                 (cams[a].name, cams[b].name), Xw, up, scale_from, offsets, swapped)
     log.info("keypoint calibration: %d points, RMS %s px, scale %.4f m/unit from the %s (%.2f m tall; leg %.3f m "
              "= %.4f x height)", result.n_points, ", ".join(f"{r:.2f}" for r in rms), scale,
              "stature estimated from the segment lengths" if scale_from == "stature" else "leg length", height_m,

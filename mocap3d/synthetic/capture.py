@@ -18,7 +18,7 @@ Quick start::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -111,34 +111,6 @@ def _offsets(n_cameras: int, offsets: Sequence[float] | None, max_offset: float,
     return out if subframe else np.round(out)
 
 
-def _rolling_shutter(rig: CameraRig, cam_times: np.ndarray, readout: np.ndarray, axis: int, rate: float,
-                     X: np.ndarray, uv: np.ndarray, at: Callable[[np.ndarray], np.ndarray],
-                     samples: int = 9, iterations: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """Points (C, F, P, K, 3) and pixels (C, F, P, K, 2) of a rolling-shutter capture (``make_capture``).
-
-    Each camera's points are sampled at ``samples`` instants across its readout and every keypoint is
-    interpolated at its own instant, found by fixed-point iteration on its pixel coordinate.
-    ``at(t)``: (F, P, K, 3) points at times t (F,) seconds; cam_times (C, F) s; readout (C,) frames.
-    """
-    X, uv = X.copy(), uv.copy()
-    for c, cam in enumerate(rig):
-        if readout[c] == 0:
-            continue
-        s = readout[c] * (np.linspace(0, 1, samples) - 0.5)                        # (S,) frames
-        Xs = np.stack([at(cam_times[c] + v / rate) for v in s])                     # (S, F, P, K, 3)
-        us = cam.project(Xs)
-        u = uv[c]
-        for _ in range(iterations):
-            pos = np.clip((u[..., axis] / cam.size[axis]) * (samples - 1), 0, samples - 1 - 1e-9)
-            i0 = np.floor(pos).astype(int)
-            w = (pos - i0)[..., None]
-            pick = lambda a, i: np.take_along_axis(a, i[None, ..., None], 0)[0]  # noqa: E731
-            Xc = (1 - w) * pick(Xs, i0) + w * pick(Xs, i0 + 1)
-            u = cam.project(Xc)
-        X[c], uv[c] = Xc, u
-    return X, uv
-
-
 def make_capture(n_cameras: int = 4, motion: str = "walking", n_frames: int = 120, rate: float = 60.0,
                  skeleton: str = "HALPE_26", *, height: float = 1.75, speed: float | None = None,
                  rig: CameraRig | None = None, fisheye: bool = False, distortion: bool = True,
@@ -146,7 +118,6 @@ def make_capture(n_cameras: int = 4, motion: str = "walking", n_frames: int = 12
                  swaps: float = 0.0, swap_runs: int = 0, second_person: bool = False,
                  second_motion: str = "walking", offsets: Sequence[float] | None = None,
                  max_offset: float = 0.0, subframe: bool = True, trim_frames: int = 0,
-                 rolling_shutter: Sequence[float] | None = None, readout_axis: int = 0,
                  seed: int = 0) -> Capture:
     """Make a capture of ``motion`` seen by ``n_cameras`` cameras, with optional corruptions.
 
@@ -167,9 +138,6 @@ def make_capture(n_cameras: int = 4, motion: str = "walking", n_frames: int = 12
         offsets: true per-camera offsets in frames; else drawn in +-``max_offset``
             (camera 0 = 0), rounded unless ``subframe``.
         trim_frames: each camera starts up to this many frames late and stops up to this many early.
-        rolling_shutter: (C,) readout time of each camera's sensor, frames: a point seen at pixel
-            coordinate u along ``readout_axis`` (0: x, 1: y) of an image of that size is captured at
-            its frame's time + ``rolling_shutter[c] * (u / size - 0.5)`` (negative: read from the far side).
         seed: random seed; the same arguments give the same capture.
     """
     if motion not in MOTIONS or second_motion not in MOTIONS:
@@ -203,9 +171,6 @@ def make_capture(n_cameras: int = 4, motion: str = "walking", n_frames: int = 12
     cam_times = (np.arange(F)[None, :] + off[:, None]) / rate
     X = np.stack([np.stack([points(p, cam_times[c], names3d) for p in range(P)], 1) for c in range(C)])
     uv = np.stack([rig[c].project(X[c]) for c in range(C)])        # (C, F, P, K3, 2)
-    if rolling_shutter is not None:
-        X, uv = _rolling_shutter(rig, cam_times, np.asarray(rolling_shutter, float), readout_axis, rate, X, uv,
-                                 lambda t: np.stack([points(p, t, names3d) for p in range(P)], 1))
     depth = np.stack([rig[c].world_to_camera(X[c])[..., 2] for c in range(C)])
     occ = np.zeros(depth.shape, bool)
     if occlusion:
