@@ -131,9 +131,15 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())            # mkdtemp makes it 0700
         old = tmp.with_suffix(".old")
-        if path.exists():
+        moved = path.exists()
+        if moved:
             os.replace(path, old)
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            if moved:                               # put the earlier folder back
+                os.replace(old, path)
+            raise
         shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

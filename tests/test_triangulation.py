@@ -267,5 +267,5 @@ def test_temporal_refinement_solvers_match_the_dense_solution(frames):
         np.testing.assert_allclose(refined[ok, k], dense[ok], atol=1e-7)    # 0.1 um: the solver adds a 1e-9 ridge
     d0, d1, d2 = (w * d for d in second_difference_diagonals(frames))
     diag = info + d0[:, None, None, None] * np.eye(3)
-    args = (diag, np.repeat(d1[:, None], K, 1), np.repeat(d2[:, None], K, 1), rng.normal(0, 1, (frames, K, 3)))
+    args = (diag, d1, d2, rng.normal(0, 1, (frames, K, 3)))
     np.testing.assert_allclose(solve_block_banded(*args), solve_block_banded_scipy(*args), rtol=1e-9, atol=1e-12)

@@ -40,13 +40,13 @@ def solve_block_banded(diag: np.ndarray, sub1: np.ndarray, sub2: np.ndarray, rhs
     """Solve symmetric positive definite block-banded systems, a batch of them at once.
 
     The matrix of system k has 3x3 blocks ``A[i, i] = diag[i, k]``, ``A[i + 1, i] =
-    sub1[i, k] * I3`` and ``A[i + 2, i] = sub2[i, k] * I3`` (their transposes
+    sub1[i] * I3`` and ``A[i + 2, i] = sub2[i] * I3`` (their transposes
     above the diagonal): block Cholesky with forward substitution in one pass
     over the frames, then back substitution, vectorized over the batch.
 
     Args:
-        diag: (F, K, 3, 3) diagonal blocks; sub1: (F, K) (last entry unused);
-            sub2: (F, K) (last two unused); rhs: (F, K, 3).
+        diag: (F, K, 3, 3) diagonal blocks; sub1: (F,) (last entry unused);
+            sub2: (F,) (last two unused), shared by the K systems; rhs: (F, K, 3).
 
     Returns:
         (F, K, 3) solutions. Raises numpy.linalg.LinAlgError if a system is not positive definite.
@@ -72,9 +72,9 @@ def solve_block_banded(diag: np.ndarray, sub1: np.ndarray, sub2: np.ndarray, rhs
             acc -= mv(low2[i], z[i - 2])
         z[i] = mv(inv[i], acc)
         if i + 1 < F:                              # column i below the diagonal
-            low1[i + 1] = (sub1[i, :, None, None] * eye - low2[i + 1] @ low1[i].swapaxes(-1, -2)) @ inv_t
+            low1[i + 1] = (sub1[i] * eye - low2[i + 1] @ low1[i].swapaxes(-1, -2)) @ inv_t
         if i + 2 < F:
-            low2[i + 2] = sub2[i, :, None, None] * inv_t
+            low2[i + 2] = sub2[i] * inv_t
     y = np.empty_like(rhs)
     for i in range(F - 1, -1, -1):
         acc = z[i].copy()
@@ -104,8 +104,8 @@ def solve_block_banded_scipy(diag: np.ndarray, sub1: np.ndarray, sub2: np.ndarra
         up2 = np.zeros((F, 3))
         up2[:, 2] = diag[:, k, 0, 2]
         ab[4] = up2.ravel()
-        ab[3] = np.concatenate([np.zeros(3), np.repeat(sub1[:-1, k], 3)])
-        ab[0] = np.concatenate([np.zeros(6), np.repeat(sub2[:-2, k], 3)])
+        ab[3] = np.concatenate([np.zeros(3), np.repeat(sub1[:-1], 3)])
+        ab[0] = np.concatenate([np.zeros(6), np.repeat(sub2[:-2], 3)])
         out[:, k] = solveh_banded(ab, rhs[:, k].ravel(), lower=False, check_finite=False).reshape(F, 3)
     return out
 
@@ -133,9 +133,8 @@ def refine_trajectories(X: np.ndarray, info: np.ndarray, prior_weight: float) ->
     diag = I + d0[:, None, None, None] * np.eye(3)
     main = np.diagonal(diag, axis1=-2, axis2=-1)                       # (F, K', 3)
     diag = diag + (1e-9 * np.maximum(main.max((0, 2)), 1.0))[None, :, None, None] * np.eye(3)
-    n = int(solve.sum())
     solver = solve_block_banded if F <= NUMPY_SOLVER_MAX_FRAMES else solve_block_banded_scipy
-    Y = solver(diag, np.repeat(d1[:, None], n, 1), np.repeat(d2[:, None], n, 1), b)
+    Y = solver(diag, d1, d2, b)
     out = X.copy()
     out[:, solve] = np.where(ok[:, solve, None], Y, np.nan)
     return out
